@@ -1,0 +1,109 @@
+"""Label classes."""
+from __future__ import annotations
+
+import re
+import sqlite3
+
+from src.db._rows import select
+from src.db.connection import transaction
+from src.db.records import LabelClass
+from src.errors import AnnotationError
+
+_COLUMNS = "id, name, color, created_at"
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# Distinct colours (Sasha Trubetskoy's list) handed out to new classes in turn.
+PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+           "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#800000", "#aaffc3",
+           "#808000", "#000075")
+
+
+def _check(name: str, color: str) -> str:
+    name = name.strip()
+    if not name:
+        raise AnnotationError("a class name cannot be empty", field="name",
+                              hint="type a name such as 'car'")
+    if not _COLOR.match(color):
+        raise AnnotationError(f"invalid colour '{color}'", field="color",
+                              hint="use the form #rrggbb")
+    return name
+
+
+def add_class(conn: sqlite3.Connection, name: str, color: str | None = None) -> LabelClass:
+    """Create a class; a name already used (case-insensitively) is refused."""
+    if color is None:
+        count = conn.execute("SELECT COUNT(*) FROM label_classes").fetchone()[0]
+        color = PALETTE[count % len(PALETTE)]
+    name = _check(name, color)
+    if get_class_by_name(conn, name) is not None:
+        raise AnnotationError(f"a class named '{name}' already exists", field="name",
+                              hint="choose another name")
+    with transaction(conn):
+        cur = conn.execute("INSERT INTO label_classes (name, color) VALUES (?, ?)", (name, color))
+    return get_class(conn, cur.lastrowid)
+
+
+def ensure_class(conn: sqlite3.Connection, name: str) -> LabelClass:
+    """The class called `name`, created if missing (imports match classes by name)."""
+    return get_class_by_name(conn, name) or add_class(conn, name)
+
+
+def get_class(conn: sqlite3.Connection, class_id: int) -> LabelClass | None:
+    rows = select(conn, LabelClass, f"SELECT {_COLUMNS} FROM label_classes WHERE id = ?",
+                  (class_id,))
+    return rows[0] if rows else None
+
+
+def get_class_by_name(conn: sqlite3.Connection, name: str) -> LabelClass | None:
+    rows = select(conn, LabelClass, f"SELECT {_COLUMNS} FROM label_classes WHERE name = ?",
+                  (name.strip(),))
+    return rows[0] if rows else None
+
+
+def list_classes(conn: sqlite3.Connection) -> list[LabelClass]:
+    return select(conn, LabelClass, f"SELECT {_COLUMNS} FROM label_classes ORDER BY id")
+
+
+def update_class(conn: sqlite3.Connection, class_id: int, *, name: str | None = None,
+                 color: str | None = None) -> LabelClass:
+    """Rename and/or recolour a class."""
+    current = get_class(conn, class_id)
+    if current is None:
+        raise AnnotationError(f"no class with id {class_id}", field="class_id")
+    new_name = _check(name if name is not None else current.name, color or current.color)
+    other = get_class_by_name(conn, new_name)
+    if other is not None and other.id != class_id:
+        raise AnnotationError(f"a class named '{new_name}' already exists", field="name",
+                              hint="choose another name")
+    with transaction(conn):
+        conn.execute("UPDATE label_classes SET name = ?, color = ? WHERE id = ?",
+                     (new_name, color or current.color, class_id))
+    return get_class(conn, class_id)
+
+
+def annotation_counts(conn: sqlite3.Connection) -> dict[int, int]:
+    """Class id -> number of annotations using it (classes with none map to 0)."""
+    rows = conn.execute(
+        "SELECT c.id, COUNT(a.id) FROM label_classes c LEFT JOIN annotations a"
+        " ON a.class_id = c.id GROUP BY c.id").fetchall()
+    return dict(rows)
+
+
+def delete_class(conn: sqlite3.Connection, class_id: int, *,
+                 reassign_to: int | None = None) -> None:
+    """Delete a class; refused while annotations use it, unless they are reassigned."""
+    with transaction(conn):
+        used = conn.execute("SELECT COUNT(*) FROM annotations WHERE class_id = ?",
+                            (class_id,)).fetchone()[0]
+        if used and reassign_to is None:
+            cls = get_class(conn, class_id)
+            raise AnnotationError(
+                f"class '{cls.name if cls else class_id}' is used by {used} annotation(s)",
+                field="class", hint="reassign them to another class first, or delete them")
+        if used:
+            if get_class(conn, reassign_to) is None:
+                raise AnnotationError(f"no class with id {reassign_to} to reassign to",
+                                      field="reassign_to")
+            conn.execute("UPDATE annotations SET class_id = ?, updated_at ="
+                         " strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE class_id = ?",
+                         (reassign_to, class_id))
+        conn.execute("DELETE FROM label_classes WHERE id = ?", (class_id,))

@@ -1,0 +1,148 @@
+"""Schema migrations, one per `PRAGMA user_version` step (calibre's schema_upgrades model).
+
+Each step runs inside one transaction together with the version bump, so a crash leaves
+the database at the previous version, never half-migrated. Append new steps; never edit
+a released one.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+from src.errors import ProjectError
+
+_V1 = """
+CREATE TABLE media_sources (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('video', 'images')),
+    path        TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    sha256      TEXT,
+    size_bytes  INTEGER,
+    fps         REAL,
+    frame_count INTEGER NOT NULL DEFAULT 0,
+    width       INTEGER,
+    height      INTEGER,
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE frames (
+    id          INTEGER PRIMARY KEY,
+    source_id   INTEGER NOT NULL REFERENCES media_sources(id) ON DELETE CASCADE,
+    frame_index INTEGER NOT NULL CHECK (frame_index >= 0),
+    timestamp_s REAL,
+    image_path  TEXT NOT NULL,
+    width       INTEGER NOT NULL,
+    height      INTEGER NOT NULL,
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (source_id, frame_index)
+);
+CREATE TABLE label_classes (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(trim(name)) > 0),
+    color      TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE annotations (
+    id         INTEGER PRIMARY KEY,
+    frame_id   INTEGER NOT NULL REFERENCES frames(id) ON DELETE CASCADE,
+    class_id   INTEGER NOT NULL REFERENCES label_classes(id) ON DELETE RESTRICT,
+    kind       TEXT NOT NULL CHECK (kind IN ('box', 'polygon', 'tag')),
+    geometry   TEXT,
+    source     TEXT NOT NULL DEFAULT 'manual'
+               CHECK (source IN ('manual', 'imported') OR source LIKE 'model:%'),
+    confidence REAL CHECK (confidence IS NULL OR (confidence >= 0 AND confidence <= 1)),
+    status     TEXT NOT NULL DEFAULT 'accepted' CHECK (status IN ('accepted', 'proposed')),
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX annotations_by_frame ON annotations(frame_id);
+CREATE INDEX annotations_by_class ON annotations(class_id);
+CREATE TABLE datasets (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL,
+    version      INTEGER NOT NULL CHECK (version >= 1),
+    task         TEXT NOT NULL CHECK (task IN ('detect', 'segment', 'classify', 'crops')),
+    path         TEXT NOT NULL,
+    config_json  TEXT NOT NULL DEFAULT '{}',
+    content_hash TEXT NOT NULL DEFAULT '',
+    summary_json TEXT NOT NULL DEFAULT '{}',
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (name, version)
+);
+CREATE TABLE training_runs (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    task        TEXT NOT NULL,
+    model_type  TEXT NOT NULL,
+    config_json TEXT NOT NULL DEFAULT '{}',
+    dataset_id  INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+    status      TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'paused', 'completed', 'cancelled', 'failed')),
+    run_dir     TEXT,
+    base_model  TEXT,
+    error       TEXT,
+    pid         INTEGER,
+    queued_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    started_at  TEXT,
+    finished_at TEXT
+);
+CREATE TABLE epoch_metrics (
+    run_id       INTEGER NOT NULL REFERENCES training_runs(id) ON DELETE CASCADE,
+    epoch        INTEGER NOT NULL CHECK (epoch >= 0),
+    metrics_json TEXT NOT NULL DEFAULT '{}',
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE model_versions (
+    id           INTEGER PRIMARY KEY,
+    task         TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    version      INTEGER NOT NULL CHECK (version >= 1),
+    run_id       INTEGER REFERENCES training_runs(id) ON DELETE SET NULL,
+    path         TEXT NOT NULL,
+    format       TEXT NOT NULL DEFAULT 'pt',
+    metrics_json TEXT NOT NULL DEFAULT '{}',
+    is_active    INTEGER NOT NULL DEFAULT 0 CHECK (is_active IN (0, 1)),
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (task, name, version)
+);
+CREATE UNIQUE INDEX one_active_model_per_task ON model_versions(task) WHERE is_active = 1;
+"""
+
+# MIGRATIONS[i] upgrades user_version i -> i + 1.
+MIGRATIONS: list[str] = [_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def check_supported(conn: sqlite3.Connection, path: str) -> int:
+    """Return the schema version, refusing one newer than this LabelLoop knows."""
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise ProjectError(
+            f"project database has schema version {version}, this LabelLoop knows up to "
+            f"{SCHEMA_VERSION}", path=path,
+            hint="open it with a newer LabelLoop; the file was not modified")
+    return version
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Apply the missing steps, each in its own transaction with its version bump."""
+    version = check_supported(conn, path)
+    for step in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[step]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {step + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT implicitly; split so the step stays one transaction.
+    return [s.strip() for s in script.split(";") if s.strip()]
