@@ -4,6 +4,12 @@ Both trainers (YOLO and timm) emit the same events with the same payload, so the
 worker, the CLI progress bar, TensorBoard and the DB logger are each one small callback
 that works for every model type. Payloads are plain JSON-serialisable dicts so that a
 child process can stream them (`train --events`) one JSON object per line.
+
+Payload keys (present where they apply):
+  epoch (0-based), epochs (total), batch (0-based), batches (per epoch),
+  losses {name: float}, metrics {name: float}, lr (float), elapsed_s, eta_s,
+  message (str, human-readable status such as which base model was used),
+  run_dir (str), status ('completed' | 'cancelled' on on_train_end).
 """
 from __future__ import annotations
 
