@@ -1,0 +1,124 @@
+"""Project commands: import, frames capture, info, demo."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from src.db import annotations as annotations_repo
+from src.db import frames as frames_repo
+from src.db import sources as sources_repo
+from src.db.project import Project
+from src.errors import LabelLoopError
+
+IMPORT_FORMATS = ("yolo", "coco", "voc", "labelme")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="register a video file or an image folder, or import "
+                                      "annotations (--format)")
+    p.add_argument("path", help="video file, image folder, or annotation file/folder with --format")
+    p.add_argument("--format", choices=IMPORT_FORMATS, default=None,
+                   help="import images with their annotations from this format")
+    p.set_defaults(handler=_import)
+
+    p = sub.add_parser("frames", help="captured frames")
+    fsub = p.add_subparsers(dest="frames_command", metavar="ACTION", required=True)
+    c = fsub.add_parser("capture", help="capture frames of a source into the project")
+    c.add_argument("source", help="source id or file name, as 'import' printed it")
+    which = c.add_mutually_exclusive_group(required=True)
+    which.add_argument("--at", help="comma-separated frame indices, e.g. 0,17,249")
+    which.add_argument("--every", type=int, help="capture every K-th frame")
+    c.set_defaults(handler=_capture)
+
+    p = sub.add_parser("info", help="what the project holds")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_info)
+
+    p = sub.add_parser("demo", help="build the demo project (synthetic video with ground truth)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_demo)
+
+
+def _import(args) -> int:
+    from src.data.capture import import_media
+    with Project.open(args.project) as project:
+        if args.format:
+            from src.data.formats import import_annotations
+            summary = import_annotations(project, args.path, args.format)
+            print(json.dumps(summary, indent=2, sort_keys=True))
+            return 0
+        source, frames = import_media(project, args.path)
+        fps = f"{source.fps:g} fps, " if source.fps else ""
+        print(f"source {source.id}: {source.name} ({source.kind}, {source.width}x{source.height}, "
+              f"{fps}{source.frame_count} frames{f', {len(frames)} captured' if frames else ''})")
+    return 0
+
+
+def _parse_indices(text: str) -> list[int]:
+    try:
+        indices = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise LabelLoopError(f"frame indices must be integers, got '{text}'", field="--at",
+                             hint="write them like --at 0,17,249") from None
+    if not indices or min(indices) < 0:
+        raise LabelLoopError(f"frame indices must be 0 or more, got '{text}'", field="--at")
+    return indices
+
+
+def _capture(args) -> int:
+    from src.data.capture import capture_frames
+    with Project.open(args.project, create=False) as project:
+        source = sources_repo.find_source(project.conn, args.source)
+        if args.every is not None:
+            if args.every < 1:
+                raise LabelLoopError(f"--every must be 1 or more, got {args.every}", field="--every")
+            indices = list(range(0, source.frame_count, args.every))
+        else:
+            indices = _parse_indices(args.at)
+        frames = capture_frames(project, source, indices)
+        print(f"captured {len(frames)} frame(s) of source {source.id} ({source.name}) "
+              f"into {project.frames_dir}")
+    return 0
+
+
+def project_info(project: Project) -> dict:
+    conn = project.conn
+    sources = sources_repo.list_sources(conn)
+    return {
+        "project": str(project.root),
+        "sources": len(sources),
+        "frames": frames_repo.count_frames(conn),
+        "annotations": annotations_repo.count_annotations(conn),
+        "classes": annotations_repo.counts_by_class_name(conn),
+        "source_list": [{"id": s.id, "name": s.name, "kind": s.kind, "fps": s.fps,
+                         "frame_count": s.frame_count, "width": s.width, "height": s.height}
+                        for s in sources],
+    }
+
+
+def _info(args) -> int:
+    with Project.open(args.project, create=False) as project:
+        info = project_info(project)
+    if args.json:
+        print(json.dumps(info, sort_keys=True))
+        return 0
+    print(f"project {info['project']}: {info['sources']} source(s), {info['frames']} frame(s), "
+          f"{info['annotations']} annotation(s)")
+    for s in info["source_list"]:
+        print(f"  source {s['id']}: {s['name']} ({s['kind']}, {s['width']}x{s['height']}, "
+              f"{s['frame_count']} frames)")
+    for name, count in info["classes"].items():
+        print(f"  class {name}: {count}")
+    return 0
+
+
+def _demo(args) -> int:
+    from src.data.demo import build_demo_project
+    project = build_demo_project(args.project, seed=args.seed)
+    with project:
+        info = project_info(project)
+    print(f"demo project built in {info['project']}: {info['frames']} frames, "
+          f"{info['annotations']} annotations")
+    for name, count in info["classes"].items():
+        print(f"  {name}: {count}")
+    return 0
