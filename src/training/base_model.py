@@ -1,0 +1,109 @@
+"""Which base model a YOLO training starts from, and a sentence saying so.
+
+Order: the config's explicit `weights` (a file, or 'model:<id>' of a registered model) →
+models/base/<model><suffix>.pt → an ultralytics download when online → the architecture
+yaml, built from scratch. No pretrained weights ever appear silently or fail as a traceback.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from src.errors import ConfigError
+
+TASK_SUFFIX = {"detect": "", "segment": "-seg", "classify": "-cls"}
+
+
+def yolo_model_name(model: str, task: str) -> str:
+    """'yolov8n' / 'yolov8n.pt' / 'yolov8n-seg' → the task's name, e.g. 'yolov8n-cls'."""
+    if task not in TASK_SUFFIX:
+        raise ConfigError(f"YOLO has no task {task!r}", field="task",
+                          hint=f"use one of {', '.join(TASK_SUFFIX)}")
+    stem = re.sub(r"\.(pt|yaml|yml)$", "", Path(model).name)
+    stem = re.sub(r"-(seg|cls)$", "", stem)
+    return stem + TASK_SUFFIX[task]
+
+
+def resolve_yolo_base(cfg, base_dir: Path, project=None) -> tuple[str, str]:
+    """(what to pass to ultralytics.YOLO, a message saying which base was used and why)."""
+    name = yolo_model_name(cfg.model, cfg.task)
+    if cfg.weights:
+        return _explicit_weights(cfg.weights, project)
+    local = Path(base_dir) / f"{name}.pt"
+    if local.is_file():
+        return str(local), f"base: {local} (local pretrained weights)"
+    reason = f"no {local}"
+    if not _offline():
+        try:
+            return _download(local), f"base: {local} (downloaded by ultralytics)"
+        except (ConnectionError, OSError) as exc:
+            reason += f" and the download failed ({type(exc).__name__}: {exc})"
+    else:
+        reason += " and offline (YOLO_OFFLINE is set)"
+    yaml_name = _check_architecture(name)
+    return yaml_name, f"base: built from {yaml_name} (from scratch): {reason}"
+
+
+def _explicit_weights(weights: str, project) -> tuple[str, str]:
+    if weights.startswith("model:"):
+        return _registered_model(weights, project)
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"base weights file not found: {path}", field="weights", path=path,
+                          hint="fix the path, or set weights: null to use models/base/ or "
+                               "train from scratch")
+    if path.suffix.lower() != ".pt":
+        raise ConfigError(f"YOLO base weights must be an ultralytics .pt file, got {path.name}",
+                          field="weights", path=path)
+    return str(path.resolve()), f"base: {path} (weights from the config)"
+
+
+def _registered_model(weights: str, project) -> tuple[str, str]:
+    from src.db.model_versions import get_model_version
+
+    ident = weights[len("model:"):]
+    if project is None or not ident.isdigit():
+        raise ConfigError(f"cannot resolve {weights!r} here", field="weights",
+                          hint="a registered model is 'model:<version id>' inside a project")
+    version = get_model_version(project.conn, int(ident))
+    if version is None:
+        raise ConfigError(f"no registered model version {ident}", field="weights",
+                          hint="list them with `models list` and use one of their ids")
+    path = project.abspath(version.path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise ConfigError(f"model version {ident} ({version.name} v{version.version}) has no "
+                          f"file at {path}", field="weights", path=path,
+                          hint="the model folder was moved or deleted; pick another version")
+    return str(path), f"base: {version.name} v{version.version} ({path}, registered model {ident})"
+
+
+def _offline() -> bool:
+    return os.environ.get("YOLO_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def _download(target: Path) -> str:
+    """Let ultralytics fetch an official checkpoint into models/base/."""
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(attempt_download_asset(target))
+    if not path.is_file():
+        raise ConnectionError(f"ultralytics has no downloadable {target.name}")
+    return str(path)
+
+
+def _check_architecture(name: str) -> str:
+    """The architecture yaml ultralytics builds `name` from; ConfigError for unknown names."""
+    from ultralytics.nn.tasks import yaml_model_load
+
+    yaml_name = f"{name}.yaml"
+    try:
+        yaml_model_load(yaml_name)
+    except (FileNotFoundError, OSError) as exc:
+        raise ConfigError(f"unknown YOLO model {name!r}: no architecture {yaml_name}",
+                          field="model",
+                          hint="use an ultralytics name such as yolov8n or yolo11n") from exc
+    return yaml_name
