@@ -1,0 +1,448 @@
+"""Build a frozen, versioned dataset snapshot datasets/<name>/v<N>/.
+
+The snapshot is written into a temporary folder inside datasets/<name>/ and renamed into
+place only when complete, then recorded in the store; a failure (or a kill) leaves no
+half-built version behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import yaml
+
+from src.data import augment as augment_mod
+from src.data.augment import LabelledShape
+from src.data.datasets.naming import class_folder_name
+from src.data.datasets.report import ReportBuilder, to_markdown
+from src.data.datasets.selection import Sample, SampleObject, Selection, select
+from src.data.datasets.spec import SPLITS, DatasetSpec
+from src.data.datasets.splits import SplitItem, split_items
+from src.data.geometry import Box, Polygon, box_to_yolo, polygon_to_yolo
+from src.db import datasets as datasets_repo
+from src.db.project import Project
+from src.db.records import DatasetRecord
+from src.errors import DatasetError
+
+Progress = Callable[[str, int, int], None]
+_TMP = re.compile(r"^\.tmp-v\d+-(?P<pid>\d+)-[0-9a-f]+$")
+_VERSION_DIR = re.compile(r"^v(\d+)$")
+_META_FILES = ("data.yaml", "manifest.json", "report.json", "report.md")
+
+
+@dataclass
+class _Entry:
+    """One written image (or crop) as the manifest lists it."""
+    split: str
+    project: int
+    frame_id: int
+    file: str
+    annotation_ids: list[int]
+    labels: list[str]
+    augmented_from: str | None = None
+
+
+@dataclass
+class _Plan:
+    selection: Selection
+    classes: list[str]
+    folders: dict[str, str]
+    splits: dict[str, list[Sample]]
+    counts: dict[str, Counter] = field(default_factory=dict)
+
+
+def build_dataset(project: Project, spec: DatasetSpec, *,
+                  progress: Progress | None = None) -> tuple[DatasetRecord, Path]:
+    """Build the snapshot `spec` describes into `project` and record it; returns the record
+    and the absolute snapshot folder."""
+    plan = _plan(project, spec)
+    dataset_dir = project.datasets_dir / spec.name
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp(dataset_dir)
+    version = _next_version(project, spec.name, dataset_dir)
+    final = dataset_dir / f"v{version}"
+    tmp = dataset_dir / f".tmp-v{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        report = _write_snapshot(tmp, final, plan, spec, version, progress)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        record = datasets_repo.add_dataset(project.conn, DatasetRecord(
+            name=spec.name, version=version, task=spec.task, path=project.relpath(final),
+            config=spec.to_config(), content_hash=report["content_hash"],
+            summary=_summary(report)))
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+    return record, final
+
+
+def _plan(project: Project, spec: DatasetSpec) -> _Plan:
+    selection = select(project, spec)
+    if spec.task == "crops":
+        _drop_small_crops(selection, spec)
+    classes = list(selection.class_names)
+    folders = {name: class_folder_name(name) for name in classes}
+    if spec.task in ("classify", "crops"):
+        # ImageFolder readers number classes by sorted folder name: use the same order.
+        classes.sort(key=lambda n: folders[n])
+    if spec.augment is not None:
+        unknown = [n for n in spec.augment.factors if n not in classes]
+        if unknown:
+            raise DatasetError(f"cannot oversample unknown class '{unknown[0]}'",
+                               field="augment", hint=f"dataset classes: {', '.join(classes)}")
+        augment_mod.build_pipeline(spec.augment.pipeline)  # fail before writing anything
+    by_key = {s.key: s for s in selection.samples}
+    keys = split_items([SplitItem(s.key, s.group, s.labels()) for s in selection.samples],
+                       spec.split, spec.seed)
+    plan = _Plan(selection, classes, folders, {n: [by_key[k] for k in keys[n]] for n in SPLITS})
+    plan.counts = {name: Counter() for name in classes}
+    for split, samples in plan.splits.items():
+        for sample in samples:
+            for label, count in sample.labels().items():
+                plan.counts[label][split] += count
+    _check_minimum(plan, spec)
+    return plan
+
+
+def _drop_small_crops(selection: Selection, spec: DatasetSpec) -> None:
+    kept = []
+    for sample in selection.samples:
+        before = len(sample.objects)
+        sample.objects = [o for o in sample.objects if _is_big_enough(o, spec.crop_min_size)]
+        if before > len(sample.objects):
+            selection.skipped[f"crops under {spec.crop_min_size} px"] += before - len(sample.objects)
+        if sample.objects:
+            kept.append(sample)
+    selection.samples = kept
+    present = {o.class_name for s in kept for o in s.objects}
+    selection.class_names = [n for n in selection.class_names if n in present]
+    if not kept:
+        raise DatasetError(f"no box is at least {spec.crop_min_size} px wide and high",
+                           field="crop_min_size", hint="lower --crop-min-size")
+
+
+def _is_big_enough(obj: SampleObject, min_size: int) -> bool:
+    box = _bbox(obj.shape)
+    return box.width >= min_size and box.height >= min_size
+
+
+def _bbox(shape: Box | Polygon) -> Box:
+    return shape.bbox() if isinstance(shape, Polygon) else shape
+
+
+def _check_minimum(plan: _Plan, spec: DatasetSpec) -> None:
+    needed = [s for s, r in zip(SPLITS, spec.split) if r > 0]
+    for name in plan.classes:
+        counts = plan.counts[name]
+        short = [s for s in needed if counts[s] < spec.min_per_class]
+        if short:
+            have = ", ".join(f"{s} {counts[s]}" for s in SPLITS)
+            raise DatasetError(
+                f"class '{name}' has {counts[short[0]]} instance(s) in {short[0]}, fewer than "
+                f"the minimum {spec.min_per_class} ({have})", field="min_per_class",
+                hint="annotate more of it, lower --min-per-class, use --group-by none or a"
+                     " smaller block, or drop/merge the class")
+
+
+def _next_version(project: Project, name: str, dataset_dir: Path) -> int:
+    on_disk = [int(m.group(1)) for p in dataset_dir.iterdir()
+               if (m := _VERSION_DIR.match(p.name))]
+    return max([datasets_repo.next_version(project.conn, name), *(v + 1 for v in on_disk)])
+
+
+def _remove_stale_tmp(dataset_dir: Path) -> None:
+    """Temporary folders of builds whose process is gone (killed) are deleted."""
+    for path in dataset_dir.iterdir():
+        match = _TMP.match(path.name)
+        if match and not _alive(int(match.group("pid"))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---- writing -------------------------------------------------------------------------
+
+def _write_snapshot(root: Path, final: Path, plan: _Plan, spec: DatasetSpec, version: int,
+                    progress: Progress | None) -> dict:
+    """Write everything into `root`, which will be renamed to `final`."""
+    writer = _WRITERS[spec.task](root, plan, spec)
+    report = ReportBuilder(plan.classes)
+    entries: list[_Entry] = []
+    total = sum(len(v) for v in plan.splits.values())
+    for split in SPLITS:
+        for sample in plan.splits[split]:
+            for entry, shapes in writer.write(split, sample):
+                entries.append(entry)
+                report.add_image(split, entry.labels, shapes)
+            if progress:
+                progress("write", len(entries), total)
+    if spec.augment is not None:
+        entries += _oversample(writer, plan, spec, report, progress)
+    _write_split_lists(root, entries)
+    content_hash = _hash_tree(root)
+    meta = _meta(plan, spec, version, content_hash, writer)
+    full = report.to_dict(**meta)
+    _write_text(root / "data.yaml", yaml.safe_dump(writer.data_yaml(final), sort_keys=False))
+    _write_text(root / "manifest.json", json.dumps(
+        {**meta, "entries": [e.__dict__ for e in entries]}, indent=1))
+    _write_text(root / "report.json", json.dumps(full, indent=2))
+    _write_text(root / "report.md", to_markdown(full))
+    return full
+
+
+def _meta(plan: _Plan, spec: DatasetSpec, version: int, content_hash: str, writer) -> dict:
+    sel = plan.selection
+    return {"name": spec.name, "version": version, "task": spec.task,
+            "config": spec.to_config(), "seed": spec.seed, "content_hash": content_hash,
+            "projects": [str(p) for p in sel.projects],
+            "split": {"ratios": list(spec.split), "seed": spec.seed,
+                      "group_by": spec.group_by, "block_size": spec.block_size},
+            "mapping": sel.mapping, "dropped": sel.dropped,
+            "folders": plan.folders if spec.task in ("classify", "crops") else {},
+            "skipped": dict(sorted(sel.skipped.items())),
+            "files": {"linked": writer.linked, "copied": writer.copied},
+            "notes": writer.notes}
+
+
+def _summary(report: dict) -> dict:
+    return {"classes": report["classes"], "images": report["images"],
+            "instances": report["instances"], "skipped": report["skipped"]}
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_split_lists(root: Path, entries: list[_Entry]) -> None:
+    (root / "splits").mkdir()
+    for split in SPLITS:
+        lines = [f"{e.project}\t{e.frame_id}\t{e.file}\n" for e in entries if e.split == split]
+        (root / "splits" / f"{split}.txt").write_text("".join(lines), encoding="utf-8")
+
+
+def _hash_tree(root: Path) -> str:
+    """SHA-256 over every file's relative path and bytes, in sorted order."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name not in _META_FILES)
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        with path.open("rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()
+
+
+class _Writer:
+    def __init__(self, root: Path, plan: _Plan, spec: DatasetSpec) -> None:
+        self.root, self.plan, self.spec = root, plan, spec
+        self.index = {name: i for i, name in enumerate(plan.classes)}
+        self.linked = self.copied = 0
+        self.notes: list[str] = []
+
+    def place_image(self, source: Path, target: Path) -> None:
+        """Hard-link a frame into the snapshot, or copy it where links are not possible."""
+        if not source.is_file():
+            raise DatasetError("frame image is missing", path=source,
+                               hint="re-capture the frame or delete it from the project")
+        try:
+            os.link(source, target)
+            self.linked += 1
+        except OSError:
+            shutil.copy2(source, target)
+            self.copied += 1
+
+    @staticmethod
+    def file_name(sample: Sample, suffix: str = "") -> str:
+        f = sample.frame
+        ext = sample.image.suffix.lower() or ".png"
+        return f"p{sample.project_index}_s{f.source_id}_{f.frame_index:06d}{suffix}{ext}"
+
+
+class _YoloWriter(_Writer):
+    """detect / segment: images/<split>/, labels/<split>/, ultralytics data.yaml."""
+
+    def __init__(self, root, plan, spec) -> None:
+        super().__init__(root, plan, spec)
+        for split in SPLITS:
+            (root / "images" / split).mkdir(parents=True)
+            (root / "labels" / split).mkdir(parents=True)
+
+    def write(self, split: str, sample: Sample):
+        name = self.file_name(sample)
+        self.place_image(sample.image, self.root / "images" / split / name)
+        shapes = [(o.class_name, o.shape) for o in sample.objects]
+        self._label(split, name, shapes, sample.frame.width, sample.frame.height)
+        yield (_Entry(split, sample.project_index, sample.frame.id, f"images/{split}/{name}",
+                      [o.annotation_id for o in sample.objects],
+                      [o.class_name for o in sample.objects]), shapes)
+
+    def _label(self, split: str, image_name: str, shapes, w: int, h: int) -> None:
+        lines = []
+        for label, shape in shapes:
+            if self.spec.task == "segment":
+                values = polygon_to_yolo(shape, w, h)
+            else:
+                values = box_to_yolo(_bbox(shape), w, h)
+            lines.append(f"{self.index[label]} " + " ".join(f"{min(max(v, 0.0), 1.0):.6f}"
+                                                            for v in values))
+        text = "\n".join(lines) + ("\n" if lines else "")
+        (self.root / "labels" / split / (Path(image_name).stem + ".txt")).write_text(text)
+
+    def write_augmented(self, sample: Sample, image, shapes: list[LabelledShape], k: int,
+                        annotation_ids: list[int]):
+        name = self.file_name(sample, f"_aug{k:02d}")
+        _imwrite(self.root / "images" / "train" / name, image)
+        h, w = image.shape[:2]
+        pairs = [(s.label, s.shape) for s in shapes]
+        self._label("train", name, pairs, w, h)
+        return _Entry("train", sample.project_index, sample.frame.id, f"images/train/{name}",
+                      [], [s.label for s in shapes], augmented_from=self.file_name(sample)), pairs
+
+    def data_yaml(self, final: Path) -> dict:
+        val = "images/val"
+        if self.spec.split[1] == 0:
+            val = "images/train"
+            self.notes.append("val ratio is 0: data.yaml's val points to the training images")
+        return {"path": str(final), "train": "images/train", "val": val,
+                "test": "images/test", "nc": len(self.plan.classes),
+                "names": dict(enumerate(self.plan.classes))}
+
+
+class _FolderWriter(_Writer):
+    """classify (whole frames by tag) and crops (one image per shape): <split>/<class>/."""
+
+    def __init__(self, root, plan, spec) -> None:
+        super().__init__(root, plan, spec)
+        for split, ratio in zip(SPLITS, spec.split):
+            (root / split).mkdir()
+            if ratio > 0:  # same class folders everywhere: the same class numbering
+                for folder in plan.folders.values():
+                    (root / split / folder).mkdir()
+
+    def write(self, split: str, sample: Sample):
+        if self.spec.task == "classify":
+            name = self.file_name(sample)
+            target = self.root / split / self.plan.folders[sample.tag] / name
+            self.place_image(sample.image, target)
+            yield (_Entry(split, sample.project_index, sample.frame.id,
+                          target.relative_to(self.root).as_posix(), [], [sample.tag]), [])
+            return
+        image = _imread(sample.image)
+        for obj in sample.objects:
+            crop = _crop(image, _bbox(obj.shape), self.spec.crop_padding)
+            name = self.file_name(sample, f"_a{obj.annotation_id}")
+            target = self.root / split / self.plan.folders[obj.class_name] / name
+            _imwrite(target, crop)
+            yield (_Entry(split, sample.project_index, sample.frame.id,
+                          target.relative_to(self.root).as_posix(), [obj.annotation_id],
+                          [obj.class_name]), [(obj.class_name, obj.shape)])
+
+    def write_augmented(self, sample: Sample, image, label: str, k: int,
+                        annotation_ids: list[int]):
+        suffix = f"_a{annotation_ids[0]}" if annotation_ids else ""
+        name = self.file_name(sample, f"{suffix}_aug{k:02d}")
+        target = self.root / "train" / self.plan.folders[label] / name
+        _imwrite(target, image)
+        return (_Entry("train", sample.project_index, sample.frame.id,
+                       target.relative_to(self.root).as_posix(), annotation_ids, [label],
+                       augmented_from=self.file_name(sample, suffix)), [])
+
+    def data_yaml(self, final: Path) -> dict:
+        return {"path": str(final), "train": "train", "val": "val", "test": "test",
+                "nc": len(self.plan.classes), "names": dict(enumerate(self.plan.classes)),
+                "folders": {self.plan.folders[n]: n for n in self.plan.classes}}
+
+
+_WRITERS = {"detect": _YoloWriter, "segment": _YoloWriter,
+            "classify": _FolderWriter, "crops": _FolderWriter}
+
+
+def _imread(path: Path):
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetError("cannot read frame image", path=path,
+                           hint="re-capture the frame or delete it from the project")
+    return image
+
+
+def _imwrite(path: Path, image) -> None:
+    if not cv2.imwrite(str(path), image):
+        raise DatasetError("cannot write image", path=path, hint="check free disk space")
+
+
+def _crop(image, box: Box, padding: float):
+    h, w = image.shape[:2]
+    px, py = box.width * padding, box.height * padding
+    x1, y1 = max(int(box.x1 - px), 0), max(int(box.y1 - py), 0)
+    x2, y2 = min(int(round(box.x2 + px + 0.4999)), w), min(int(round(box.y2 + py + 0.4999)), h)
+    return image[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
+
+
+# ---- oversampling --------------------------------------------------------------------
+
+def _oversample(writer: _Writer, plan: _Plan, spec: DatasetSpec, report: ReportBuilder,
+                progress: Progress | None) -> list[_Entry]:
+    """Augmented copies of training items of the classes with a factor > 1."""
+    factors = spec.augment.factors
+    pipeline = augment_mod.build_pipeline(spec.augment.pipeline, seed=spec.seed)
+    entries = []
+    for sample in plan.splits["train"]:
+        labels = sample.labels()
+        factor = max((factors.get(name, 1) for name in labels), default=1)
+        if factor <= 1:
+            continue
+        for entry, shapes in _augmented_copies(writer, sample, pipeline, factor, spec):
+            entries.append(entry)
+            report.add_image("train", entry.labels, shapes, augmented=True)
+        if progress:
+            progress("augment", len(entries), 0)
+    return entries
+
+
+def _augmented_copies(writer, sample: Sample, pipeline, factor: int, spec: DatasetSpec):
+    image = _imread(sample.image)
+    if spec.task == "classify":
+        for k in range(1, factor):
+            out, _ = augment_mod.augment(pipeline, image, [])
+            yield writer.write_augmented(sample, out, sample.tag, k, [])
+        return
+    if spec.task == "crops":
+        for obj in sample.objects:
+            if spec.augment.factors.get(obj.class_name, 1) <= 1:
+                continue
+            crop = _crop(image, _bbox(obj.shape), spec.crop_padding)
+            for k in range(1, spec.augment.factors[obj.class_name]):
+                out, _ = augment_mod.augment(pipeline, crop, [])
+                yield writer.write_augmented(sample, out, obj.class_name, k,
+                                             [obj.annotation_id])
+        return
+    shapes = [LabelledShape(o.class_name, o.shape) for o in sample.objects]
+    for k in range(1, factor):
+        out, moved = augment_mod.augment(pipeline, image, shapes)
+        if spec.task == "segment":
+            moved = [s for s in moved if isinstance(s.shape, Polygon)]
+        yield writer.write_augmented(sample, out, moved, k, [])
