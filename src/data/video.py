@@ -1,0 +1,451 @@
+"""Frame-accurate random access to video files and image folders. Headless: no Qt.
+
+A reader maps a frame index to a BGR uint8 image. `VideoReader` keeps OpenCV's decoder
+positioned so that the common moves of an annotator are cheap:
+
+- step forward (read(i + 1) after read(i)): the decoder simply decodes the next frame;
+- short forward jump (≤ SHORT_JUMP frames): the frames in between are grabbed (decoded
+  without colour conversion), which beats seeking because a seek restarts at a keyframe;
+- step back / revisit: served from an LRU cache bounded in bytes; a step back that misses
+  the cache re-decodes a window of frames before the target in one seek, so the next steps
+  back hit the cache;
+- random seek: CAP_PROP_POS_FRAMES, which in OpenCV's FFmpeg backend seeks to the keyframe
+  before the target and decodes forward to it. The tests check it is pixel-identical to a
+  sequential decode (H.264 with B-frames and a 250-frame GOP, MPEG-4 Part 2, MJPEG), and
+  every seek checks that the decoder landed on the frame asked for.
+
+Frame count: CAP_PROP_FRAME_COUNT comes from the container header or is estimated from
+duration × fps, so it is wrong for truncated files and some containers. On open the reader
+decodes the frame the header says is last; if that fails it bisects (seek + grab) for the
+last decodable frame, and if it succeeds it keeps grabbing in case the header undercounts.
+`frame_count` is always the number of frames that can actually be decoded.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from src.db.records import MediaSource
+from src.errors import MediaError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+SHORT_JUMP = 15        # forward jumps up to this many frames are grabbed instead of seeked
+BACKFILL_FRAMES = 30   # frames re-decoded before the target on a backward cache miss
+_MAX_SANE_FPS = 1000.0
+_VIDEO_HINT = "choose a video file OpenCV/FFmpeg can decode (mp4, avi, mkv, mov...) or an image folder"
+
+
+class FrameIndexError(MediaError, IndexError):
+    """A frame index outside 0..frame_count-1 (also an IndexError, like a sequence's)."""
+
+
+class FrameCache:
+    """Decoded frames by index, least recently used evicted first, bounded in bytes."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max(0, int(max_bytes))
+        self.nbytes = 0
+        self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def get(self, index: int) -> np.ndarray | None:
+        frame = self._frames.get(index)
+        if frame is not None:
+            self._frames.move_to_end(index)
+        return frame
+
+    def put(self, index: int, frame: np.ndarray) -> None:
+        if frame.nbytes > self.max_bytes:
+            return
+        old = self._frames.pop(index, None)
+        if old is not None:
+            self.nbytes -= old.nbytes
+        self._frames[index] = frame
+        self.nbytes += frame.nbytes
+        while self.nbytes > self.max_bytes:
+            _, evicted = self._frames.popitem(last=False)
+            self.nbytes -= evicted.nbytes
+
+    def clear(self) -> None:
+        self._frames.clear()
+        self.nbytes = 0
+
+    def __contains__(self, index: int) -> bool:
+        return index in self._frames
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+class MediaReader(ABC):
+    """Random access to the frames of one video file or image folder.
+
+    `read` returns a BGR uint8 HxWx3 array the caller owns (a copy; drawing on it does not
+    touch the cache). Readers are safe to share between threads (one lock per reader).
+    """
+    path: Path
+    fps: float | None
+    frame_count: int
+    width: int
+    height: int
+
+    def __init__(self, path: Path, cache_bytes: int) -> None:
+        self.path = path
+        self.fps = None
+        self.frame_count = 0
+        self.width = 0
+        self.height = 0
+        self._cache = FrameCache(cache_bytes)
+        self._lock = threading.RLock()
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame `index` (0-based), pixel-identical to the same frame of a sequential decode."""
+        with self._lock:
+            self._check_index(index)
+            frame = self._cache.get(index)
+            if frame is None:
+                frame = self._decode(index)
+                self._cache.put(index, frame)
+            return frame.copy()
+
+    def timestamp(self, index: int) -> float | None:
+        """Seconds from the start (index / fps); None when the media has no frame rate."""
+        self._check_index(index)
+        return index / self.fps if self.fps else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    @property
+    def cache(self) -> FrameCache:
+        return self._cache
+
+    @abstractmethod
+    def _decode(self, index: int) -> np.ndarray:
+        """Decode frame `index` (already range-checked, not in the cache)."""
+
+    def _check_index(self, index: int) -> None:
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"frame index must be an int, got {type(index).__name__}")
+        if not 0 <= index < self.frame_count:
+            raise FrameIndexError(
+                f"frame {index} is out of range (0..{self.frame_count - 1}, "
+                f"{self.frame_count} frames)", path=self.path,
+                hint="use an index between 0 and frame_count - 1")
+
+    def __enter__(self) -> "MediaReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({str(self.path)!r}, {self.frame_count} frames, "
+                f"{self.width}x{self.height}, fps={self.fps})")
+
+
+class VideoReader(MediaReader):
+    """A video file decoded by OpenCV (FFmpeg backend preferred)."""
+
+    def __init__(self, path: str | Path, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        super().__init__(Path(path), cache_bytes)
+        _check_readable(self.path, folder=False)
+        self._cap = _open_capture(self.path)
+        self._next: int | None = 0     # index the next cap.read() returns; None = unknown
+        self._last: int | None = None  # index served last, to recognise a step back
+        try:
+            reported = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            first = self._read_first(reported)
+            self.height, self.width = first.shape[:2]
+            self.fps = _sane_fps(self._cap.get(cv2.CAP_PROP_FPS))
+            self.frame_count = self._verified_frame_count(reported)
+        except BaseException:
+            self._cap.release()
+            raise
+        self._cache.put(0, first)
+        self._last = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._cap.release()
+            self._next = None
+            super().close()
+
+    def _read_first(self, reported: int) -> np.ndarray:
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            if reported == 0:
+                raise MediaError("the video has no frames", path=self.path,
+                                 hint="the file is empty or was not finished writing; "
+                                      "choose another video")
+            raise MediaError("no frame of this file can be decoded", path=self.path,
+                             hint=_VIDEO_HINT)
+        self._next = 1
+        return _as_bgr(frame)
+
+    def _verified_frame_count(self, reported: int) -> int:
+        """The number of decodable frames (the header's count, checked; see module doc)."""
+        count = 1                        # frame 0 was just read
+        if reported > 1 and self._seek_grab(reported - 1):
+            count = reported
+        elif reported > 1:
+            last = self._bisect_last_decodable(0, reported - 1)
+            if not self._seek_grab(last):    # a backend that cannot seek: count them all
+                self._rewind()
+                last = -1
+            count = last + 1
+        while self._cap.grab():          # the header may undercount
+            count += 1
+        self._next = None
+        return count
+
+    def _bisect_last_decodable(self, good: int, bad: int) -> int:
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            if self._seek_grab(mid):
+                good = mid
+            else:
+                bad = mid
+        return good
+
+    def _seek(self, index: int) -> bool:
+        """Position the decoder so the next read returns frame `index`."""
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+        landed = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)) == index
+        self._next = index if landed else None
+        return landed
+
+    def _seek_grab(self, index: int) -> bool:
+        if not self._seek(index) or not self._cap.grab():
+            self._next = None
+            return False
+        self._next = index + 1
+        return True
+
+    def _decode(self, index: int) -> np.ndarray:
+        nxt, last = self._next, self._last
+        self._last = index
+        if nxt is not None and nxt <= index <= nxt + SHORT_JUMP:
+            return self._decode_forward(index)
+        if last is not None and index < last <= index + SHORT_JUMP:
+            return self._backfill(index)
+        self._seek_exact(index)
+        return self._read_next(index)
+
+    def _decode_forward(self, index: int) -> np.ndarray:
+        while self._next < index:
+            if not self._cap.grab():
+                self._fail(self._next)
+            self._next += 1
+        return self._read_next(index)
+
+    def _backfill(self, index: int) -> np.ndarray:
+        """A step back that missed the cache: decode a window ending at `index` into it."""
+        window = max(1, min(BACKFILL_FRAMES, self._cache.max_bytes // (2 * self._frame_bytes())))
+        start = max(0, index - window + 1)
+        self._seek_exact(start)
+        for i in range(start, index):
+            self._cache.put(i, self._read_next(i))
+        return self._read_next(index)
+
+    def _seek_exact(self, index: int) -> None:
+        """Seek to `index`; if the decoder does not land on it (timestamps that do not map
+        to frame numbers, e.g. variable frame rate), decode from the start instead."""
+        if self._seek(index):
+            return
+        self._rewind()
+        while self._next < index:
+            if not self._cap.grab():
+                self._fail(self._next)
+            self._next += 1
+
+    def _rewind(self) -> None:
+        """A fresh decoder at frame 0 (sequential decode defines what frame N is)."""
+        self._cap.release()
+        self._cap = _open_capture(self.path)
+        self._next = 0
+
+    def _read_next(self, index: int) -> np.ndarray:
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            self._fail(index)
+        self._next = index + 1
+        return _as_bgr(frame)
+
+    def _fail(self, index: int):
+        self._next = None
+        raise MediaError(f"frame {index} cannot be decoded", path=self.path,
+                         hint="the file may be corrupt; try another frame or re-encode it")
+
+    def _frame_bytes(self) -> int:
+        return max(1, self.width * self.height * 3)
+
+
+class ImageFolderReader(MediaReader):
+    """The supported images of one folder in natural name order; index = position."""
+
+    def __init__(self, path: str | Path, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        super().__init__(Path(path), cache_bytes)
+        _check_readable(self.path, folder=True)
+        self.files = list_image_files(self.path)
+        self.frame_count = len(self.files)
+        first = self._decode(0)
+        self.height, self.width = first.shape[:2]
+        self._cache.put(0, first)
+
+    def file(self, index: int) -> Path:
+        """The image file behind frame `index`."""
+        self._check_index(index)
+        return self.files[index]
+
+    def timestamp(self, index: int) -> float | None:
+        self._check_index(index)
+        return None
+
+    def _decode(self, index: int) -> np.ndarray:
+        return decode_image_file(self.files[index])
+
+
+def open_media(path: str | Path, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> MediaReader:
+    """A reader for a video file or an image folder; MediaError for anything else."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise MediaError("no such file or folder", path=path,
+                         hint="check the path; " + _VIDEO_HINT)
+    if path.is_dir():
+        return ImageFolderReader(path, cache_bytes=cache_bytes)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        raise MediaError("this is a single image, not a video", path=path,
+                         hint="import the folder that holds the images instead")
+    return VideoReader(path, cache_bytes=cache_bytes)
+
+
+def probe_media(path: str | Path) -> MediaSource:
+    """An unsaved MediaSource describing the video or image folder at `path`."""
+    path = Path(path).expanduser().resolve()
+    with open_media(path, cache_bytes=0) as reader:
+        if isinstance(reader, ImageFolderReader):
+            sha, size = _folder_digest(reader.files)
+            kind = "images"
+        else:
+            sha, size = _file_digest(path), path.stat().st_size
+            kind = "video"
+        return MediaSource(kind=kind, path=str(path), name=path.name, sha256=sha,
+                           size_bytes=size, fps=reader.fps, frame_count=reader.frame_count,
+                           width=reader.width, height=reader.height)
+
+
+def list_image_files(folder: Path) -> list[Path]:
+    """Supported, non-hidden image files directly in `folder`, in natural name order."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        raise MediaError(f"cannot list the folder ({exc.strerror})", path=folder,
+                         hint="check that the folder exists and you may read it") from exc
+    files = [Path(e.path) for e in entries
+             if e.is_file() and not e.name.startswith(".")
+             and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS]
+    if not files:
+        others = sum(1 for e in entries if e.is_file())
+        raise MediaError(f"the folder has no supported images ({others} other files)",
+                         path=folder,
+                         hint=f"put {', '.join(IMAGE_EXTENSIONS)} images in it, or choose a video")
+    return sorted(files, key=_natural_key)
+
+
+def decode_image_file(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """Decode one image file; MediaError naming the file if it is unreadable or corrupt."""
+    data = _read_bytes(path)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
+    if image is None:
+        raise MediaError("this image cannot be decoded (corrupt or not a supported image)",
+                         path=path, hint="replace or remove the file, then import again")
+    if path.suffix.lower() in (".jpg", ".jpeg") and b"\xff\xd9" not in data[-1024:]:
+        # libjpeg decodes a truncated JPEG without error, filling the rest with grey
+        raise MediaError("this JPEG is truncated (no end-of-image marker)", path=path,
+                         hint="replace the file with a complete copy, then import again")
+    return _as_bgr(image) if flags == cv2.IMREAD_COLOR else image
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise MediaError(f"cannot read the image ({exc.strerror})", path=path,
+                         hint="check the file's permissions") from exc
+
+
+def _natural_key(path: Path) -> list:
+    """frame2.png before frame10.png; case-insensitive."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", path.name.lower())]
+
+
+def _check_readable(path: Path, *, folder: bool) -> None:
+    if not path.exists():
+        raise MediaError("no such file or folder", path=path, hint="check the path")
+    if folder != path.is_dir():
+        what = "a folder" if folder else "a file"
+        raise MediaError(f"expected {what}", path=path, hint=_VIDEO_HINT)
+    mode = os.R_OK | (os.X_OK if folder else 0)
+    if not os.access(path, mode):
+        raise MediaError("permission denied", path=path,
+                         hint="make it readable for your user (chmod/ownership), then retry")
+
+
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    """FFmpeg first (frame-accurate seeking), then whatever backend OpenCV has."""
+    for backend in (cv2.CAP_FFMPEG, cv2.CAP_ANY):
+        cap = cv2.VideoCapture(str(path), backend)
+        if cap.isOpened():
+            return cap
+        cap.release()
+    raise MediaError("this file is not a video OpenCV can decode", path=path, hint=_VIDEO_HINT)
+
+
+def _sane_fps(fps: float) -> float | None:
+    return float(fps) if math.isfinite(fps) and 0 < fps <= _MAX_SANE_FPS else None
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    """Normalise to BGR uint8 HxWx3 (grey or BGRA decodes, 16-bit images)."""
+    if image.dtype != np.uint8:
+        image = cv2.convertScaleAbs(image, alpha=255.0 / np.iinfo(image.dtype).max) \
+            if np.issubdtype(image.dtype, np.integer) else np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise MediaError(f"cannot read the file ({exc.strerror})", path=path,
+                         hint="check the file's permissions") from exc
+    return digest.hexdigest()
+
+
+def _folder_digest(files: list[Path]) -> tuple[str, int]:
+    """sha256 of the sorted 'name<TAB>size' lines, and the total size."""
+    digest, total = hashlib.sha256(), 0
+    for f in sorted(files, key=lambda p: p.name):
+        size = f.stat().st_size
+        total += size
+        digest.update(f"{f.name}\t{size}\n".encode())
+    return digest.hexdigest(), total
