@@ -277,12 +277,14 @@ class _TimmRun:
                 p.best_fitness, p.best_epoch, p.bad_epochs = fitness, epoch, 0
             else:
                 p.bad_epochs += 1
-            p.next_epoch, p.elapsed_s = epoch + 1, time.monotonic() - self.t0
-            self._save_checkpoint(best=improved)
+            # the epoch's record goes out before the checkpoint that moves past it: a kill in
+            # between re-runs the epoch on resume and overwrites that record (no gap)
             self.emit("on_fit_epoch_end", epoch=epoch, epochs=cfg.epochs, losses=losses,
                       metrics=scalar_metrics(metrics), lr=lr,
                       confusion_matrix=metrics["confusion_matrix"], class_names=self.names,
                       samples=samples, **self._timing(epoch + 1))
+            p.next_epoch, p.elapsed_s = epoch + 1, time.monotonic() - self.t0
+            self._save_checkpoint(best=improved)
             self.emit("on_model_save", epoch=epoch, epochs=cfg.epochs,
                       run_dir=str(self.run_dir), best=improved)
             stop_early = bool(cfg.patience) and p.bad_epochs >= cfg.patience

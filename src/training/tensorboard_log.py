@@ -1,0 +1,112 @@
+"""TensorBoard callback: losses, metrics and lr as scalars, the confusion matrix and a grid of
+predictions beside ground truth as images, hparams with the final metrics.
+
+One small listener on the EventBus, so it works for YOLO and timm runs alike.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from torch.utils.tensorboard import SummaryWriter
+
+from src.training.events import EventBus
+
+# headless rendering; set before matplotlib is first imported (it is imported lazily below)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+class TensorBoardLogger:
+    def __init__(self, log_dir: Path, log_images_every: int = 5) -> None:
+        self.writer = SummaryWriter(log_dir=str(log_dir))
+        self.every = log_images_every
+        self.last_epoch = -1
+
+    def attach(self, bus: EventBus) -> "TensorBoardLogger":
+        bus.on("on_train_epoch_end", self._on_train_epoch_end)
+        bus.on("on_fit_epoch_end", self._on_fit_epoch_end)
+        return self
+
+    def _on_train_epoch_end(self, _event: str, payload: dict) -> None:
+        if "losses" in payload and "epoch" in payload:
+            self._scalars("train", payload["losses"], payload["epoch"])
+
+    def _on_fit_epoch_end(self, _event: str, payload: dict) -> None:
+        epoch = payload.get("epoch")
+        if epoch is None:
+            return
+        self._scalars("val", payload.get("metrics", {}), epoch)
+        if payload.get("lr") is not None:
+            self.writer.add_scalar("lr", float(payload["lr"]), epoch)
+        if payload.get("losses") and "epoch" in payload:
+            self._scalars("train", payload["losses"], epoch)
+        self.last_epoch = max(self.last_epoch, epoch)
+        if self.every and (epoch + 1) % self.every == 0:
+            self._images(payload, epoch)
+        self.writer.flush()
+
+    def _scalars(self, prefix: str, values: dict, step: int) -> None:
+        for name, value in values.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                self.writer.add_scalar(f"{prefix}/{name}", float(value), step)
+
+    def _images(self, payload: dict, step: int) -> None:
+        names = payload.get("class_names") or []
+        if payload.get("confusion_matrix") and names:
+            self.writer.add_figure("confusion_matrix",
+                                   confusion_figure(payload["confusion_matrix"], names), step)
+        if payload.get("samples") and names:
+            self.writer.add_figure("predictions", prediction_grid(payload["samples"], names),
+                                   step)
+
+    def finish(self, hparams: dict, metrics: dict, payload: dict | None = None) -> None:
+        """Final images (whatever the cadence) and hparams with the final metrics; closes."""
+        if payload:
+            self._images(payload, max(self.last_epoch, 0))
+        scalars = {f"hparam/{k}": float(v) for k, v in metrics.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        clean = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
+                 for k, v in hparams.items()}
+        if scalars:
+            self.writer.add_hparams(clean, scalars, run_name="hparams")
+        self.writer.close()
+
+
+def confusion_figure(matrix: list[list[int]], names: list[str]):
+    """A labelled confusion-matrix heat map (rows: true class, columns: predicted)."""
+    from matplotlib.figure import Figure
+    matrix_np = np.asarray(matrix)
+    fig = Figure(figsize=(1.2 + 0.6 * len(names), 1 + 0.6 * len(names)))
+    ax = fig.add_subplot()
+    ax.imshow(matrix_np, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), value in np.ndenumerate(matrix_np):
+        ax.text(j, i, str(value), ha="center", va="center",
+                color="white" if value > matrix_np.max() / 2 else "black")
+    fig.tight_layout()
+    return fig
+
+
+def prediction_grid(samples: list[dict], names: list[str]):
+    """Sample images titled 'true → predicted (confidence)', green when right, red when wrong."""
+    from matplotlib.figure import Figure
+    from PIL import Image
+    cols = min(4, len(samples))
+    rows = math.ceil(len(samples) / cols)
+    fig = Figure(figsize=(2.2 * cols, 2.4 * rows))
+    for k, sample in enumerate(samples):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        with Image.open(sample["path"]) as im:
+            ax.imshow(np.asarray(im.convert("RGB")))
+        right = sample["label"] == sample["pred"]
+        ax.set_title(f"{names[sample['label']]} → {names[sample['pred']]} "
+                     f"({sample.get('conf', 0):.2f})", fontsize=8,
+                     color="green" if right else "red")
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
