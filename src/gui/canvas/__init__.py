@@ -1,0 +1,1 @@
+"""The annotator canvas: image, shapes, drawing and editing tools."""

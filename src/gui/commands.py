@@ -1,0 +1,117 @@
+"""Undoable edits. Each edit is written to the store *before* it is pushed (so a failing
+write never reaches the stack); redo/undo replay it through the same repository calls."""
+from __future__ import annotations
+
+import sqlite3
+from copy import deepcopy
+from typing import TYPE_CHECKING
+
+from PyQt6.QtGui import QUndoCommand
+
+from src.db import annotations as ann_repo
+from src.db import classes as class_repo
+from src.db.connection import transaction
+from src.db.records import Annotation
+from src.errors import LabelLoopError
+
+if TYPE_CHECKING:
+    from src.gui.session import ProjectSession
+
+
+class _StoreCommand(QUndoCommand):
+    """Skips the first redo (the edit is already stored); a failing replay is reported and
+    the command made obsolete instead of raising inside Qt. Subclasses define `_apply`
+    (redo) and `_revert` (undo)."""
+
+    def __init__(self, session: "ProjectSession", text: str) -> None:
+        super().__init__(text)
+        self.session = session
+        self._stored = True
+
+    def redo(self) -> None:
+        if self._stored:
+            self._stored = False
+            return
+        self._replay(self._apply)
+
+    def undo(self) -> None:
+        self._replay(self._revert)
+
+    def _replay(self, step) -> None:
+        try:
+            with transaction(self.session.conn):
+                step()
+        except (LabelLoopError, sqlite3.Error) as exc:
+            self.setObsolete(True)
+            self.session.report_error(exc)
+        self._notify()
+
+    def _notify(self) -> None:
+        self.session.annotations_changed.emit()
+
+
+class AddAnnotations(_StoreCommand):
+    """Undo deletes the shapes; redo re-inserts them with the same ids."""
+
+    def __init__(self, session, added: list[Annotation], text: str = "Add shape") -> None:
+        super().__init__(session, text)
+        self.added = deepcopy(added)
+
+    def _apply(self) -> None:
+        ann_repo.add_annotations(self.session.conn, deepcopy(self.added))
+
+    def _revert(self) -> None:
+        ann_repo.delete_annotations(self.session.conn, [a.id for a in self.added])
+
+
+class DeleteAnnotations(AddAnnotations):
+    """The inverse of AddAnnotations: undo restores the same ids and geometry."""
+
+    def __init__(self, session, deleted: list[Annotation], text: str = "Delete shape") -> None:
+        super().__init__(session, deleted, text)
+
+    def _apply(self) -> None:
+        super()._revert()
+
+    def _revert(self) -> None:
+        super()._apply()
+
+
+class UpdateAnnotations(_StoreCommand):
+    """Geometry, class or status changes of existing annotations (before -> after)."""
+
+    def __init__(self, session, before: list[Annotation], after: list[Annotation],
+                 text: str) -> None:
+        super().__init__(session, text)
+        self.before = deepcopy(before)
+        self.after = deepcopy(after)
+
+    def _apply(self) -> None:
+        for ann in self.after:
+            ann_repo.update_annotation(self.session.conn, ann)
+
+    def _revert(self) -> None:
+        for ann in self.before:
+            ann_repo.update_annotation(self.session.conn, ann)
+
+
+class EditClass(_StoreCommand):
+    """Rename and/or recolour a class."""
+
+    def __init__(self, session, class_id: int, before: tuple[str, str], after: tuple[str, str],
+                 text: str) -> None:
+        super().__init__(session, text)
+        self.class_id = class_id
+        self.before = before
+        self.after = after
+
+    def _apply(self) -> None:
+        name, color = self.after
+        class_repo.update_class(self.session.conn, self.class_id, name=name, color=color)
+
+    def _revert(self) -> None:
+        name, color = self.before
+        class_repo.update_class(self.session.conn, self.class_id, name=name, color=color)
+
+    def _notify(self) -> None:
+        self.session.classes_changed.emit()

@@ -1,0 +1,103 @@
+"""Frame decoding off the GUI thread.
+
+The DecodeWorker lives in its own QThread and owns the MediaReader. Requests are coalesced:
+only the latest index asked for is decoded, so dragging the slider or playing a video that
+decodes slower than its fps never builds a backlog. The image is converted to a QImage in
+the worker (QImage, unlike QPixmap, may be built outside the GUI thread).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PyQt6.QtCore import QObject, QThread, pyqtSignal
+from PyQt6.QtGui import QImage
+
+from src.data.video import MediaReader, open_media
+from src.errors import LabelLoopError
+
+
+def to_qimage(bgr: np.ndarray) -> QImage:
+    """BGR uint8 -> a QImage owning its pixels (RGB32 converts to a pixmap without work)."""
+    bgra = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
+    h, w = bgra.shape[:2]
+    return QImage(bgra.data, w, h, bgra.strides[0], QImage.Format.Format_RGB32).copy()
+
+
+class DecodeWorker(QObject):
+    opened = pyqtSignal(int, object)                 # generation, MediaReader info dict
+    frame_decoded = pyqtSignal(int, int, object, QImage)   # generation, index, BGR array, image
+    failed = pyqtSignal(int, object)                 # generation, exception
+    _wake = pyqtSignal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._open: tuple[int, Path] | None = None
+        self._index: tuple[int, int] | None = None
+        self.reader: MediaReader | None = None
+        self._wake.connect(self._process)
+
+    # Called from the GUI thread.
+    def request_open(self, generation: int, path: Path) -> None:
+        with self._lock:
+            self._open, self._index = (generation, path), None
+        self._wake.emit()
+
+    def request_frame(self, generation: int, index: int) -> None:
+        with self._lock:
+            self._index = (generation, index)
+        self._wake.emit()
+
+    # Runs in the worker thread.
+    def _process(self) -> None:
+        with self._lock:
+            to_open, self._open = self._open, None
+        if to_open is not None:
+            self._do_open(*to_open)
+        with self._lock:
+            wanted, self._index = self._index, None
+        if wanted is not None and self.reader is not None:
+            self._do_read(*wanted)
+
+    def _do_open(self, generation: int, path: Path) -> None:
+        self.close()
+        try:
+            self.reader = open_media(path)
+        except LabelLoopError as exc:
+            self.failed.emit(generation, exc)
+            return
+        r = self.reader
+        self.opened.emit(generation, {"fps": r.fps, "frame_count": r.frame_count,
+                                      "width": r.width, "height": r.height})
+
+    def _do_read(self, generation: int, index: int) -> None:
+        try:
+            bgr = self.reader.read(index)
+        except LabelLoopError as exc:
+            self.failed.emit(generation, exc)
+            return
+        self.frame_decoded.emit(generation, index, bgr, to_qimage(bgr))
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+
+class DecodeThread:
+    """A DecodeWorker in a QThread of its own; `stop()` must be called before exit."""
+
+    def __init__(self) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("decodeThread")
+        self.worker = DecodeWorker()
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.thread.quit()
+        self.thread.wait()
+        self.worker.close()

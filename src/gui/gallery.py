@@ -1,0 +1,297 @@
+"""The gallery of captured frames: a QListView over a paged model; thumbnails load lazily.
+
+The model fetches frame summaries from the store a page at a time (`fetchMore`) with the
+filters applied in SQL. A thumbnail is asked for only when the view paints its row; the
+requests are collected and, a moment later, only those still visible are decoded, so a fast
+scroll through 10,000 frames decodes what ends up on screen and nothing else.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable
+
+from PyQt6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QColor, QImage, QPixmap
+from PyQt6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListView,
+                             QPushButton, QVBoxLayout, QWidget)
+
+from src.db.frames import FrameSummary
+from src.db.records import Frame
+from src.gui import dialogs
+from src.gui.guard import reports_errors
+from src.gui.player_bar import format_time
+from src.gui.session import ProjectSession
+from src.gui.thumbnails import THUMB_SIZE, ThumbnailCache, ThumbnailLoader
+
+PAGE = 200
+PIXMAP_CACHE = 800          # thumbnails kept in memory (about 50 KB each)
+FrameRole = Qt.ItemDataRole.UserRole + 1
+
+
+class GalleryModel(QAbstractListModel):
+    def __init__(self, session: ProjectSession, loader: ThumbnailLoader, parent=None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.loader = loader
+        self.rows: list[FrameSummary] = []
+        self.row_of: dict[int, int] = {}
+        self.class_filter: int | None = None
+        self.unannotated_only = False
+        self._exhausted = False
+        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._loading: set[int] = set()
+        self._wanted: set[int] = set()
+        self.is_visible: Callable[[int], bool] = lambda row: True
+        self._placeholder = QPixmap(THUMB_SIZE, THUMB_SIZE * 3 // 4)
+        self._placeholder.fill(QColor("#3a3a3a"))
+        self._dispatch_timer = QTimer(self)
+        self._dispatch_timer.setSingleShot(True)
+        self._dispatch_timer.setInterval(15)
+        self._dispatch_timer.timeout.connect(self._dispatch_wanted)
+        loader.loaded.connect(self._on_loader_loaded)
+        self.reload()
+
+    # ---- paging -------------------------------------------------------------------------
+    def _fetch(self, limit: int, offset: int) -> list[FrameSummary]:
+        return self.session.frame_summaries(class_id=self.class_filter,
+                                            unannotated_only=self.unannotated_only,
+                                            limit=limit, offset=offset)
+
+    def reload(self) -> None:
+        """Start again from the first page (filters changed, frames added or deleted)."""
+        self.beginResetModel()
+        self.rows, self.row_of, self._exhausted = [], {}, False
+        self._append(self._fetch(PAGE, 0))
+        self.endResetModel()
+
+    def refresh(self) -> None:
+        """Re-read the rows already loaded; keeps scroll and selection when only counts changed."""
+        fresh = self._fetch(max(len(self.rows), PAGE), 0)
+        if [s.frame.id for s in fresh] != [s.frame.id for s in self.rows]:
+            self.reload()
+            return
+        self.rows = fresh
+        if self.rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1))
+
+    def _append(self, page: list[FrameSummary]) -> None:
+        for summary in page:
+            self.row_of[summary.frame.id] = len(self.rows)
+            self.rows.append(summary)
+        self._exhausted = len(page) < PAGE
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def canFetchMore(self, parent: QModelIndex = QModelIndex()) -> bool:
+        return not parent.isValid() and not self._exhausted
+
+    def fetchMore(self, parent: QModelIndex = QModelIndex()) -> None:
+        page = self._fetch(PAGE, len(self.rows))
+        if page:
+            self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows) + len(page) - 1)
+            self._append(page)
+            self.endInsertRows()
+        else:
+            self._exhausted = True
+
+    def set_filter(self, class_id: int | None, unannotated_only: bool) -> None:
+        self.class_filter, self.unannotated_only = class_id, unannotated_only
+        self.reload()
+
+    def find_row(self, frame_id: int) -> int | None:
+        """The row of a frame, loading more pages until it is found (or all are loaded)."""
+        while frame_id not in self.row_of and self.canFetchMore():
+            self.fetchMore()
+        return self.row_of.get(frame_id)
+
+    # ---- data ---------------------------------------------------------------------------
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        summary = self.rows[index.row()]
+        frame = summary.frame
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (f"#{frame.frame_index}  {format_time(frame.timestamp_s)}\n"
+                    f"{summary.shape_count} shapes  {self._class_names(summary, 2)}")
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbnail(index.row(), frame)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (f"frame {frame.frame_index} of source {frame.source_id}\n"
+                    f"{summary.shape_count} shapes; classes: {self._class_names(summary) or '-'}")
+        if role == FrameRole:
+            return frame
+        return None
+
+    def _class_names(self, summary: FrameSummary, at_most: int | None = None) -> str:
+        names = [c.name for c in (self.session.class_by_id(i) for i in summary.class_ids) if c]
+        if at_most is not None and len(names) > at_most:
+            names = names[:at_most] + ["…"]
+        return ", ".join(names)
+
+    def _thumbnail(self, row: int, frame: Frame) -> QPixmap:
+        pixmap = self._pixmaps.get(frame.id)
+        if pixmap is not None:
+            self._pixmaps.move_to_end(frame.id)
+            return pixmap
+        if frame.id not in self._loading:
+            self._wanted.add(frame.id)
+            self._dispatch_timer.start()
+        return self._placeholder
+
+    def _dispatch_wanted(self) -> None:
+        wanted, self._wanted = self._wanted, set()
+        for frame_id in wanted:
+            row = self.row_of.get(frame_id)
+            if row is not None and frame_id not in self._loading and self.is_visible(row):
+                self._loading.add(frame_id)
+                self.loader.request(self.rows[row].frame)
+
+    def _on_loader_loaded(self, frame_id: int, image: QImage) -> None:
+        self._loading.discard(frame_id)
+        self._pixmaps[frame_id] = QPixmap.fromImage(image)
+        while len(self._pixmaps) > PIXMAP_CACHE:
+            self._pixmaps.popitem(last=False)
+        row = self.row_of.get(frame_id)
+        if row is not None:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def forget(self, frame_ids: list[int]) -> None:
+        for frame_id in frame_ids:
+            self._pixmaps.pop(frame_id, None)
+
+
+class Gallery(QWidget):
+    frame_activated = pyqtSignal(object)          # Frame
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("gallery")
+        self.session: ProjectSession | None = None
+        self.model: GalleryModel | None = None
+        self.loader: ThumbnailLoader | None = None
+        self.view = QListView(self)
+        self.view.setObjectName("galleryView")
+        self.view.setViewMode(QListView.ViewMode.IconMode)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setMovement(QListView.Movement.Static)
+        self.view.setUniformItemSizes(True)
+        self.view.setWordWrap(True)
+        self.view.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE * 3 // 4))
+        self.view.setGridSize(QSize(THUMB_SIZE + 16, THUMB_SIZE * 3 // 4 + 44))
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.clicked.connect(self._on_view_clicked)
+        self.filter_combo = QComboBox(self)
+        self.filter_combo.setObjectName("galleryFilter")
+        self.filter_combo.activated.connect(self._on_filter_activated)
+        self.count_label = QLabel(self)
+        delete = QPushButton("Delete frames", self)
+        delete.setObjectName("deleteFramesButton")
+        delete.clicked.connect(self.delete_selected)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Show:"))
+        top.addWidget(self.filter_combo, 1)
+        top.addWidget(self.count_label)
+        top.addWidget(delete)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(150)
+        self._refresh_timer.timeout.connect(self._on_refresh_timer)
+
+    def set_session(self, session: ProjectSession | None) -> None:
+        self.close_session()
+        self.session = session
+        if session is None:
+            return
+        self.loader = ThumbnailLoader(ThumbnailCache(session.project.root), self)
+        self.model = GalleryModel(session, self.loader, self)
+        self.model.is_visible = self._row_visible
+        self.view.setModel(self.model)
+        session.frames_changed.connect(self.model.reload)
+        session.frames_changed.connect(self._update_count)
+        session.annotations_changed.connect(self._refresh_timer.start)
+        session.classes_changed.connect(self._fill_filter)
+        self._fill_filter()
+        self._update_count()
+
+    def close_session(self) -> None:
+        """Stop thumbnail loading (waits for the pool) before the project closes."""
+        self._refresh_timer.stop()
+        if self.loader is not None:
+            self.loader.stop()
+        self.view.setModel(None)
+        if self.model is not None:
+            self.model.deleteLater()
+        self.model, self.loader, self.session = None, None, None
+
+    def _row_visible(self, row: int) -> bool:
+        rect = self.view.visualRect(self.model.index(row))
+        return rect.isValid() and rect.intersects(self.view.viewport().rect())
+
+    def _fill_filter(self) -> None:
+        current = self.filter_combo.currentData()
+        self.filter_combo.clear()
+        self.filter_combo.addItem("All frames", None)
+        self.filter_combo.addItem("No annotations", "none")
+        for cls in self.session.classes():
+            self.filter_combo.addItem(f"Class: {cls.name}", cls.id)
+        self.filter_combo.setCurrentIndex(max(self.filter_combo.findData(current), 0))
+        self._apply_filter()
+
+    def _on_filter_activated(self, _row: int) -> None:
+        self._apply_filter()
+
+    def _apply_filter(self) -> None:
+        data = self.filter_combo.currentData()
+        class_id = data if isinstance(data, int) else None
+        wanted = (class_id, data == "none")
+        if (self.model.class_filter, self.model.unannotated_only) != wanted:
+            self.model.set_filter(*wanted)
+        self._update_count()
+
+    def set_filter(self, class_id: int | None = None, unannotated_only: bool = False) -> None:
+        data = "none" if unannotated_only else class_id
+        self.filter_combo.setCurrentIndex(max(self.filter_combo.findData(data), 0))
+        self._apply_filter()
+
+    def _on_refresh_timer(self) -> None:
+        if self.model is not None:
+            self.model.refresh()
+            self._update_count()
+
+    def _update_count(self) -> None:
+        if self.model is not None:
+            more = "+" if self.model.canFetchMore() else ""
+            self.count_label.setText(f"{self.model.rowCount()}{more} frames")
+
+    def _on_view_clicked(self, index) -> None:
+        if index.isValid() and len(self.view.selectionModel().selectedIndexes()) <= 1:
+            self.frame_activated.emit(index.data(FrameRole))
+
+    def selected_frames(self) -> list[Frame]:
+        rows = sorted(i.row() for i in self.view.selectionModel().selectedIndexes())
+        return [self.model.rows[r].frame for r in rows]
+
+    def select_frame(self, frame_id: int) -> None:
+        """Select (and scroll to) a frame, e.g. the one just captured."""
+        row = self.model.find_row(frame_id) if self.model else None
+        if row is not None:
+            index = self.model.index(row)
+            self.view.setCurrentIndex(index)
+            self.view.scrollTo(index)
+
+    @reports_errors
+    def delete_selected(self) -> None:
+        frames = self.selected_frames()
+        if not frames or not dialogs.confirm(
+                self, "Delete frames",
+                f"Delete {len(frames)} frame(s) and all their annotations? This cannot be undone."):
+            return
+        self.session.delete_frames([f.id for f in frames])
+        self.loader.cache.remove(frames)
+        self.model.forget([f.id for f in frames])

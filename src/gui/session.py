@@ -1,0 +1,190 @@
+"""The open project as the GUI sees it: store calls, the undo stack and change signals.
+
+Widgets never call src/db themselves for edits; they call a ProjectSession method, which
+writes to the store at once (autosave) and pushes an undoable command.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtGui import QUndoStack
+
+from src.db import annotations as ann_repo
+from src.db import classes as class_repo
+from src.db import frames as frame_repo
+from src.db.project import Project
+from src.db.records import Annotation, Frame, LabelClass
+from src.errors import LabelLoopError
+from src.gui import commands
+
+
+class ProjectSession(QObject):
+    annotations_changed = pyqtSignal()
+    classes_changed = pyqtSignal()
+    frames_changed = pyqtSignal()
+    current_class_changed = pyqtSignal(int)
+    error = pyqtSignal(object)
+
+    def __init__(self, project: Project, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.undo_stack = QUndoStack(self)
+        self.current_class_id: int | None = None
+        self._classes: list[LabelClass] = []
+        self.classes_changed.connect(self._reload_classes)
+        self._reload_classes()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.project.conn
+
+    def report_error(self, exc: BaseException) -> None:
+        self.error.emit(exc)
+
+    # ---- classes ------------------------------------------------------------------------
+    def classes(self) -> list[LabelClass]:
+        return list(self._classes)
+
+    def class_by_id(self, class_id: int) -> LabelClass | None:
+        return next((c for c in self._classes if c.id == class_id), None)
+
+    def _reload_classes(self) -> None:
+        self._classes = class_repo.list_classes(self.conn)
+        if self.current_class_id not in {c.id for c in self._classes}:
+            self.current_class_id = self._classes[0].id if self._classes else None
+            self.current_class_changed.emit(self.current_class_id or 0)
+
+    def set_current_class(self, class_id: int) -> None:
+        if self.class_by_id(class_id) is not None and class_id != self.current_class_id:
+            self.current_class_id = class_id
+            self.current_class_changed.emit(class_id)
+
+    def add_class(self, name: str, color: str | None = None) -> LabelClass:
+        cls = class_repo.add_class(self.conn, name, color)
+        self.classes_changed.emit()
+        self.set_current_class(cls.id)
+        return cls
+
+    def edit_class(self, class_id: int, *, name: str | None = None,
+                   color: str | None = None) -> LabelClass:
+        old = class_repo.get_class(self.conn, class_id)
+        new = class_repo.update_class(self.conn, class_id, name=name, color=color)
+        text = f"Rename class '{old.name}'" if name is not None else f"Recolour class '{old.name}'"
+        self.undo_stack.push(commands.EditClass(self, class_id, (old.name, old.color),
+                                                (new.name, new.color), text))
+        self.classes_changed.emit()
+        return new
+
+    def class_counts(self) -> dict[int, int]:
+        return class_repo.annotation_counts(self.conn)
+
+    def class_usage(self, class_id: int) -> int:
+        return class_repo.annotation_counts(self.conn).get(class_id, 0)
+
+    def delete_class(self, class_id: int, reassign_to: int | None = None) -> None:
+        """Not undoable (the id cannot come back): the undo history is cleared."""
+        class_repo.delete_class(self.conn, class_id, reassign_to=reassign_to)
+        self.undo_stack.clear()
+        self.classes_changed.emit()
+        self.annotations_changed.emit()
+        self.frames_changed.emit()
+
+    # ---- annotations --------------------------------------------------------------------
+    def annotations(self, frame_id: int) -> list[Annotation]:
+        return ann_repo.list_annotations(self.conn, frame_id)
+
+    def add_shape(self, frame_id: int, kind: str, geometry, class_id: int | None = None
+                  ) -> Annotation:
+        class_id = class_id or self.current_class_id
+        if class_id is None:
+            raise LabelLoopError("there is no class to give this shape", field="class",
+                                 hint="add a class in the class panel first")
+        ann = ann_repo.add_annotation(self.conn, Annotation(frame_id, class_id, kind, geometry))
+        self.undo_stack.push(commands.AddAnnotations(self, [ann], f"Add {kind}"))
+        self.annotations_changed.emit()
+        return ann
+
+    def delete_annotations(self, ids: list[int], text: str = "Delete shape") -> None:
+        anns = ann_repo.get_annotations(self.conn, ids)
+        if not anns:
+            return
+        ann_repo.delete_annotations(self.conn, [a.id for a in anns])
+        self.undo_stack.push(commands.DeleteAnnotations(self, anns, text))
+        self.annotations_changed.emit()
+
+    def update_annotations(self, changed: list[Annotation], text: str) -> None:
+        before = ann_repo.get_annotations(self.conn, [a.id for a in changed])
+        if not before:
+            return
+        for ann in changed:
+            ann_repo.update_annotation(self.conn, ann)
+        self.undo_stack.push(commands.UpdateAnnotations(self, before, changed, text))
+        self.annotations_changed.emit()
+
+    def set_geometry(self, ann_id: int, geometry) -> None:
+        ann = ann_repo.get_annotation(self.conn, ann_id)
+        if ann is not None and ann.geometry != geometry:
+            ann.geometry = geometry
+            self.update_annotations([ann], f"Edit {ann.kind}")
+
+    def set_class(self, ids: list[int], class_id: int) -> None:
+        anns = [a for a in ann_repo.get_annotations(self.conn, ids) if a.class_id != class_id]
+        for ann in anns:
+            ann.class_id = class_id
+        if anns:
+            self.update_annotations(anns, "Change class")
+
+    def accept_proposals(self, ids: list[int]) -> None:
+        anns = [a for a in ann_repo.get_annotations(self.conn, ids) if a.status == "proposed"]
+        for ann in anns:
+            ann.status = "accepted"
+        if anns:
+            self.update_annotations(anns, "Accept proposal" if len(anns) == 1 else "Accept all")
+
+    def reject_proposals(self, ids: list[int]) -> None:
+        anns = [a for a in ann_repo.get_annotations(self.conn, ids) if a.status == "proposed"]
+        if anns:
+            self.delete_annotations([a.id for a in anns],
+                                    "Reject proposal" if len(anns) == 1 else "Reject all")
+
+    def toggle_tag(self, frame_id: int, class_id: int) -> bool:
+        """Add the frame tag `class_id`, or remove it if present; returns whether it is set now."""
+        tags = [a for a in self.annotations(frame_id) if a.kind == "tag" and a.class_id == class_id]
+        if tags:
+            self.delete_annotations([a.id for a in tags], "Remove tag")
+            return False
+        ann = ann_repo.add_annotation(self.conn, Annotation(frame_id, class_id, "tag", None))
+        self.undo_stack.push(commands.AddAnnotations(self, [ann], "Add tag"))
+        self.annotations_changed.emit()
+        return True
+
+    # ---- frames -------------------------------------------------------------------------
+    def frame_at(self, source_id: int, index: int) -> Frame | None:
+        return frame_repo.get_frame_at(self.conn, source_id, index)
+
+    def frame_summaries(self, *, class_id: int | None = None, unannotated_only: bool = False,
+                        limit: int = -1, offset: int = 0) -> list[frame_repo.FrameSummary]:
+        return frame_repo.list_frame_summaries(self.conn, class_id=class_id,
+                                               unannotated_only=unannotated_only,
+                                               limit=limit, offset=offset)
+
+    def neighbour_annotated(self, source_id: int, index: int, direction: int) -> Frame | None:
+        """The next (direction 1) or previous (-1) captured frame of the source with annotations."""
+        frames = [s.frame for s in frame_repo.list_frame_summaries(self.conn, source_id=source_id)
+                  if s.shape_count or s.class_ids]
+        if direction > 0:
+            return next((f for f in frames if f.frame_index > index), None)
+        return next((f for f in reversed(frames) if f.frame_index < index), None)
+
+    def delete_frames(self, frame_ids: list[int]) -> None:
+        """Frames and their annotations go; not undoable, so the undo history is cleared."""
+        frames = [f for f in (frame_repo.get_frame(self.conn, i) for i in frame_ids) if f]
+        frame_repo.delete_frames(self.conn, [f.id for f in frames])
+        self.undo_stack.clear()
+        for frame in frames:
+            path = self.project.abspath(frame.image_path)
+            if path.is_file() and self.project.root in path.resolve().parents:
+                path.unlink()
+        self.frames_changed.emit()
+        self.annotations_changed.emit()

@@ -1,0 +1,36 @@
+"""Where the GUI keeps its settings: an ini file under $LABELLOOP_SETTINGS_DIR when set."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PyQt6.QtCore import QSettings
+
+MAX_RECENT = 10
+_RECENT_KEY = "recent_projects"
+
+
+def app_settings() -> QSettings:
+    """Tests (and portable installs) set LABELLOOP_SETTINGS_DIR; otherwise the user's Qt settings."""
+    folder = os.environ.get("LABELLOOP_SETTINGS_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return QSettings(str(Path(folder) / "labelloop.ini"), QSettings.Format.IniFormat)
+    return QSettings("LabelLoop", "LabelLoop")
+
+
+def recent_projects() -> list[str]:
+    """Most recent first; folders that no longer exist are left out."""
+    value = app_settings().value(_RECENT_KEY, [])
+    if isinstance(value, str):  # an ini file returns a one-element list as a plain string
+        value = [value]
+    return [p for p in (value or []) if Path(p).is_dir()]
+
+
+def add_recent_project(path: str | Path) -> list[str]:
+    path = str(Path(path).resolve())
+    items = [path] + [p for p in recent_projects() if p != path]
+    settings = app_settings()
+    settings.setValue(_RECENT_KEY, items[:MAX_RECENT])
+    settings.sync()
+    return items[:MAX_RECENT]

@@ -1,0 +1,43 @@
+"""Long jobs off the GUI thread. Each worker reports through signals only (never touches a
+widget) and opens its own store connection (a connection belongs to one thread)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, QThread, pyqtSignal
+
+from src.data.capture import import_media
+from src.db.project import Project
+from src.errors import LabelLoopError
+
+
+class ImportWorker(QObject):
+    """Registers a video or imports an image folder (every image captured)."""
+    finished = pyqtSignal(object, int)       # MediaSource, number of frames captured
+    failed = pyqtSignal(object)              # exception
+
+    def __init__(self, project_root: Path, media_path: Path) -> None:
+        super().__init__()
+        self.project_root = project_root
+        self.media_path = media_path
+
+    def run(self) -> None:
+        try:
+            with Project.open(self.project_root, create=False) as project:
+                source, frames = import_media(project, self.media_path)
+        except (LabelLoopError, OSError) as exc:
+            self.failed.emit(exc)
+            return
+        self.finished.emit(source, len(frames))
+
+
+def start_in_thread(worker: QObject, parent: QObject) -> QThread:
+    """Run `worker.run` in a new QThread that ends (and is cleaned up) when the worker reports."""
+    thread = QThread(parent)
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    for signal in (worker.finished, worker.failed):
+        signal.connect(thread.quit)
+    thread.finished.connect(worker.deleteLater)
+    thread.start()
+    return thread
