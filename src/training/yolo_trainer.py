@@ -1,0 +1,510 @@
+"""YOLO training (detect / segment / classify) on ultralytics, with LoRA, events and control.
+
+`train_yolo` runs `YOLO(base).train(trainer=<subclass>)`. The subclass (built per task by
+`trainer_class`) injects LoRA adapters in `get_model`, re-freezes the base after ultralytics'
+freeze loop, writes checkpoints atomically, writes a resumable checkpoint of its own when a
+stop is requested mid-epoch, and merges the adapters before ultralytics' final evaluation
+(which fuses Conv+BN, impossible with unmerged adapters). Ultralytics callbacks are bridged
+to our EventBus with the payload keys of src/training/events.py.
+
+Multi-GPU ('0,1') is handed to ultralytics' DDP launcher, which re-runs the trainer in child
+processes: the EventBus bridge and RunControl do not reach those processes (untested here).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from copy import deepcopy
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from src.db.project import default_models_dir
+from src.errors import DatasetError, TrainingError
+from src.training.base_model import resolve_yolo_base
+from src.training.control import RunControl
+from src.training.device import is_out_of_memory, resolve_device
+from src.training.events import EventBus
+from src.training.lora import (freeze_base, frozen_modules_eval, has_lora, inject_lora,
+                               lora_targets, merge_lora, param_counts, save_adapters,
+                               yolo_head_prefixes)
+from src.training.outcome import TrainOutcome
+
+INTERRUPTED = "interrupted.pt"      # our resumable checkpoint, written on a stop request
+_RAW_STATE = "labelloop_model_state"  # live (non-EMA) weights, so a resume continues exactly
+_OPTIMIZERS = {"auto": "auto", "sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "NAdam",
+               "radam": "RAdam", "rmsprop": "RMSprop"}
+
+
+class _Cancelled(Exception):
+    """Raised from a batch callback to leave ultralytics' loop at once (no val, no final eval)."""
+
+    def __init__(self, checkpoint: Path, epoch: int) -> None:
+        super().__init__(f"stopped in epoch {epoch}, checkpoint {checkpoint}")
+        self.checkpoint, self.epoch = checkpoint, epoch
+
+
+def train_yolo(cfg, data: Path, run_dir: Path, bus: EventBus, control: RunControl,
+               resume: bool = False, *, project=None, base_dir: Path | None = None) -> TrainOutcome:
+    """Train a YOLO model per `cfg` on `data` (data.yaml, or an ImageFolder root for classify).
+
+    Returns status 'completed' or 'cancelled' (stop requested: `last_checkpoint` resumes it).
+    A CUDA out-of-memory error halves the batch and continues from the last checkpoint.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data_arg = _data_arg(cfg.task, Path(data))
+    device = ultralytics_device(cfg.device)
+    base_dir = Path(base_dir) if base_dir else default_models_dir() / "base"
+    notes: list[str] = []
+    while True:
+        try:
+            return _train_once(cfg, data_arg, run_dir, bus, control, resume, device, project,
+                               base_dir, notes)
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc) or cfg.batch <= 1:
+                raise
+            notes.append(f"out of memory at batch {cfg.batch}: retrying with batch "
+                         f"{cfg.batch // 2}")
+            cfg = replace(cfg, batch=cfg.batch // 2)
+            resume = resumable_checkpoint(run_dir) is not None
+
+
+def ultralytics_device(spec: str) -> str:
+    """Our device spec → ultralytics' ('cpu', 'mps', '0', '0,1'); TrainingError if absent."""
+    resolved = resolve_device(spec)
+    if not resolved.startswith("cuda"):
+        return resolved
+    spec = str(spec).strip().lower()
+    return spec if "," in spec else resolved.partition(":")[2]
+
+
+def resumable_checkpoint(run_dir: Path) -> Path | None:
+    """The newest checkpoint in run_dir/weights that still holds optimizer state."""
+    from ultralytics.utils.patches import torch_load
+
+    weights = Path(run_dir) / "weights"
+    candidates = [p for p in (weights / INTERRUPTED, weights / "last.pt") if p.is_file()]
+    for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
+        ckpt = torch_load(path, map_location="cpu")
+        if ckpt.get("optimizer") is not None:
+            return path
+    return None
+
+
+def trainer_class(task: str, lora):
+    """The ultralytics trainer of `task` with our behaviour mixed in, carrying `lora` settings."""
+    from ultralytics.models.yolo.classify import ClassificationTrainer
+    from ultralytics.models.yolo.detect import DetectionTrainer
+    from ultralytics.models.yolo.segment import SegmentationTrainer
+
+    bases = {"detect": (DetectionTrainer,), "segment": (SegmentationTrainer,),
+             "classify": (_TopOneFitness, ClassificationTrainer)}
+    return type(f"LabelLoop{bases[task][-1].__name__}", (_LabelLoopTrainer, *bases[task]),
+                {"lora": lora})
+
+
+class _LabelLoopTrainer:
+    """Mixed into an ultralytics task trainer (class attribute `lora`: LoraSettings)."""
+
+    lora = None
+    lora_targets: list[str] = []
+    trainable_prefixes: tuple[str, ...] = ()
+    params: dict = {}
+    adapter_dir: Path | None = None
+    in_final_eval = False
+    _best_state: dict | None = None
+
+    def get_model(self, cfg=None, weights=None, verbose=True):
+        """Build the model; with LoRA, inject adapters (before loading an adapted checkpoint)."""
+        if weights is not None and has_lora(weights):
+            if not self.lora.enabled:
+                raise TrainingError("the checkpoint has LoRA adapters but lora.enabled is false",
+                                    field="lora.enabled",
+                                    hint="resume with the run's own config.yaml")
+            model = super().get_model(cfg=cfg, weights=None, verbose=verbose)
+            self._add_adapters(model)
+            model.load_state_dict(weights.float().state_dict(), strict=True)
+            return model
+        model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+        if self.lora.enabled:
+            self._add_adapters(model)
+        return model
+
+    def _add_adapters(self, model) -> None:
+        head = yolo_head_prefixes(model)
+        targets = lora_targets(model, self.lora.layers, head)
+        if self.lora.train_head and self.lora.layers != "head":
+            # the head trains in full: adapters inside it would only duplicate it
+            targets = [t for t in targets if not (t + ".").startswith(head)] or targets
+        inject_lora(model, self.lora, targets)
+        self.lora_targets = targets
+        self.trainable_prefixes = head if self.lora.train_head else ()
+
+    def _setup_train(self):
+        super()._setup_train()
+        if has_lora(self.model):
+            # ultralytics' freeze loop just set requires_grad on every base tensor
+            freeze_base(self.model, self.trainable_prefixes)
+        self.params = param_counts(self.model)
+
+    def _model_train(self):
+        super()._model_train()
+        if has_lora(self.model):
+            frozen_modules_eval(self.model)
+
+    def save_model(self):
+        """ultralytics' checkpoints, written to temp files and renamed into place."""
+        final = (self.last, self.best)
+        self.last, self.best = (p.with_name(f".{p.name}.tmp") for p in final)
+        try:
+            saved = super().save_model()
+            written = (self.last, self.best)
+        finally:
+            self.last, self.best = final
+        for tmp, path in zip(written, final):
+            if tmp.exists():
+                os.replace(tmp, path)
+        if self.best_fitness == self.fitness and has_lora(self.ema.ema):
+            # checkpoints are fp16; keep the best adapters at full precision for the export
+            self._best_state = {k: v.detach().clone() for k, v in self.ema.ema.state_dict().items()}
+        return saved
+
+    def save_interrupted(self) -> Path:
+        """A resumable checkpoint of the run as it is now: it resumes at the current epoch."""
+        from ultralytics import __version__
+
+        ema = deepcopy(self.ema.ema).float()
+        if hasattr(ema, "criterion"):
+            ema.criterion = None
+        model_state = {k: v.detach().clone().cpu()
+                       for k, v in _unwrap(self.model).state_dict().items()}
+        ckpt = {"epoch": self.epoch - 1, "best_fitness": self.best_fitness,
+                "stopper": {"best_fitness": self.stopper.best_fitness,
+                            "best_epoch": self.stopper.best_epoch},
+                "model": None, "ema": ema, "updates": self.ema.updates,
+                "optimizer": deepcopy(self.optimizer.state_dict()),
+                "scaler": self.scaler.state_dict(), "train_args": vars(self.args),
+                "train_metrics": {**(self.metrics or {}), "fitness": self.fitness},
+                _RAW_STATE: model_state, "date": datetime.now().astimezone().isoformat(),
+                "version": __version__}
+        path = self.wdir / INTERRUPTED
+        atomic_torch_save(ckpt, path)
+        return path
+
+    def resume_training(self, ckpt):
+        """ultralytics' resume, also from a stop in the first epoch, restoring the live weights."""
+        if ckpt is None or not self.resume:
+            return
+        start_epoch = ckpt.get("epoch", -1) + 1
+        if not 0 <= start_epoch < self.epochs:
+            raise TrainingError(f"{self.args.model} finished all {self.epochs} epochs; nothing "
+                                f"to resume", hint="start a new run instead")
+        self._load_checkpoint_state(ckpt)
+        if ckpt.get(_RAW_STATE):
+            _unwrap(self.model).load_state_dict(ckpt[_RAW_STATE])
+        self.start_epoch = start_epoch
+
+    def final_eval(self):
+        """Export and merge adapters into best.pt first: ultralytics then fuses and validates it."""
+        if has_lora(self.model) and self.best.exists():
+            self._export_adapters()
+        self.in_final_eval = True
+        try:
+            super().final_eval()
+        finally:
+            self.in_final_eval = False
+
+    def _export_adapters(self) -> None:
+        from ultralytics.utils.patches import torch_load
+
+        ckpt = torch_load(self.best, map_location="cpu")
+        model = ckpt["ema"].float()
+        if self._best_state is not None:
+            model = deepcopy(self.ema.ema).float().cpu()
+            model.load_state_dict(self._best_state)
+        if hasattr(model, "criterion"):
+            model.criterion = None
+        self.adapter_dir = save_adapters(
+            model, self.save_dir / "adapters", self.lora, self.lora_targets,
+            self.trainable_prefixes, extra={"base": str(self.args.model), "task": self.args.task})
+        ckpt["ema"] = merge_lora(model).half()
+        atomic_torch_save(ckpt, self.best)
+
+
+class _TopOneFitness:
+    """Classify: pick the best checkpoint by top-1 accuracy (ultralytics averages top-1/top-5)."""
+
+    def validate(self):
+        metrics = self.validator(self)
+        if metrics is None:
+            return None, None
+        metrics.pop("fitness", None)
+        fitness = float(metrics["metrics/accuracy_top1"])
+        if self.best_fitness is None or self.best_fitness < fitness:
+            self.best_fitness = fitness
+        return metrics, fitness
+
+
+class _EventBridge:
+    """ultralytics callbacks → EventBus events; RunControl checked between batches."""
+
+    def __init__(self, bus: EventBus, control: RunControl, run_dir: Path, notes: list[str]):
+        self.bus, self.control, self.run_dir, self.notes = bus, control, run_dir, notes
+        self.t0 = time.time()
+        self.batch = 0
+        self.batches_done = 0
+
+    def attach(self, model) -> None:
+        for event in ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_start",
+                      "on_train_epoch_start", "on_train_batch_start", "on_train_batch_end",
+                      "on_train_epoch_end", "on_fit_epoch_end", "on_model_save"):
+            model.add_callback(event, getattr(self, event))
+
+    def on_pretrain_routine_start(self, trainer) -> None:
+        self.bus.emit("on_pretrain_routine_start", epochs=trainer.epochs,
+                      run_dir=str(self.run_dir), message="; ".join(self.notes))
+
+    def on_pretrain_routine_end(self, trainer) -> None:
+        self.bus.emit("on_pretrain_routine_end", epochs=trainer.epochs,
+                      batches=len(trainer.train_loader))
+
+    def on_train_start(self, trainer) -> None:
+        self.t0 = time.time()
+        p = trainer.params
+        self.bus.emit("on_train_start", epoch=trainer.start_epoch, epochs=trainer.epochs,
+                      batches=len(trainer.train_loader), params=dict(p),
+                      message=f"training {p['trainable']:,} of {p['total']:,} parameters "
+                              f"({p['share']:.1%})")
+
+    def on_train_epoch_start(self, trainer) -> None:
+        self.batch = 0
+        self._check_stop(trainer)
+        self.bus.emit("on_train_epoch_start", epoch=trainer.epoch, epochs=trainer.epochs,
+                      batches=len(trainer.train_loader))
+
+    def on_train_batch_start(self, trainer) -> None:
+        self.bus.emit("on_train_batch_start", epoch=trainer.epoch, epochs=trainer.epochs,
+                      batch=self.batch, batches=len(trainer.train_loader))
+
+    def on_train_batch_end(self, trainer) -> None:
+        batches = len(trainer.train_loader)
+        self.batches_done += 1
+        elapsed = time.time() - self.t0
+        left = (trainer.epochs - trainer.epoch) * batches - self.batch - 1
+        self.bus.emit("on_train_batch_end", epoch=trainer.epoch, epochs=trainer.epochs,
+                      batch=self.batch, batches=batches, losses=_losses(trainer),
+                      lr=_lr(trainer), elapsed_s=elapsed,
+                      eta_s=elapsed / self.batches_done * max(left, 0))
+        self.batch += 1
+        self._check_stop(trainer)
+
+    def on_train_epoch_end(self, trainer) -> None:
+        self.bus.emit("on_train_epoch_end", epoch=trainer.epoch, epochs=trainer.epochs,
+                      losses=_losses(trainer), lr=_lr(trainer), elapsed_s=time.time() - self.t0)
+
+    def on_fit_epoch_end(self, trainer) -> None:
+        if trainer.in_final_eval:   # ultralytics fires it again for the best model's final eval
+            return
+        eta = (trainer.epoch_time or 0.0) * (trainer.epochs - trainer.epoch - 1)
+        self.bus.emit("on_fit_epoch_end", epoch=trainer.epoch, epochs=trainer.epochs,
+                      losses=_losses(trainer), metrics=_floats(trainer.metrics),
+                      fitness=_float(trainer.fitness), lr=_lr(trainer),
+                      elapsed_s=time.time() - self.t0, eta_s=eta)
+
+    def on_model_save(self, trainer) -> None:
+        self.bus.emit("on_model_save", epoch=trainer.epoch, epochs=trainer.epochs,
+                      message=f"saved {trainer.last}")
+
+    def _check_stop(self, trainer) -> None:
+        if self.control.checkpoint():   # blocks while paused
+            raise _Cancelled(trainer.save_interrupted(), trainer.epoch)
+
+
+def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunControl,
+                resume: bool, device: str, project, base_dir: Path,
+                notes: list[str]) -> TrainOutcome:
+    from ultralytics import YOLO
+
+    if resume:
+        checkpoint = resumable_checkpoint(run_dir)
+        if checkpoint is None:
+            raise TrainingError("nothing to resume: no checkpoint with optimizer state",
+                                path=run_dir / "weights", hint="start a new run instead")
+        source, message = str(checkpoint), f"resuming from {checkpoint}"
+    else:
+        source, message = resolve_yolo_base(cfg, base_dir, project)
+    run_notes = [message, *notes, *imbalance_notes(cfg)]
+    model = YOLO(source, task=cfg.task)
+    bridge = _EventBridge(bus, control, run_dir, run_notes)
+    bridge.attach(model)
+    args = _overrides(cfg, data_arg, run_dir, device)
+    if resume:
+        args["resume"] = source
+    try:
+        model.train(trainer=trainer_class(cfg.task, cfg.lora), **args)
+    except _Cancelled as stop:
+        outcome = TrainOutcome(status="cancelled", last_checkpoint=stop.checkpoint,
+                               base_model_source=message, epochs_done=stop.epoch,
+                               params=dict(model.trainer.params))
+        bus.emit("on_train_end", status="cancelled", epoch=stop.epoch,
+                 epochs=model.trainer.epochs, run_dir=str(run_dir),
+                 elapsed_s=time.time() - bridge.t0,
+                 message=f"stopped in epoch {stop.epoch}; resumable from {stop.checkpoint}")
+        return outcome
+    outcome = _completed(model.trainer, run_dir, "; ".join(run_notes))
+    bus.emit("on_train_end", status="completed", epoch=outcome.epochs_done - 1,
+             epochs=model.trainer.epochs, metrics=outcome.metrics, run_dir=str(run_dir),
+             elapsed_s=time.time() - bridge.t0, message=f"merged model: {outcome.merged_model}")
+    return outcome
+
+
+def imbalance_notes(cfg) -> list[str]:
+    """What the YOLO trainer does with cfg.imbalance, in words, for the run message and report."""
+    imb, notes = cfg.imbalance, []
+    if imb.class_weights:
+        notes.append("class weights: ultralytics cls_pw=1.0 (inverse class frequency in the "
+                     "classification loss)" if cfg.task != "classify" else
+                     "class weights: not supported by ultralytics classification; ignored")
+    if imb.focal_loss:
+        notes.append("focal loss: not supported by the YOLO trainer; ignored")
+    if imb.balanced_sampler:
+        notes.append("balanced sampler: not supported by the YOLO trainer; ignored")
+    return notes
+
+
+def _overrides(cfg, data_arg: Path, run_dir: Path, device: str) -> dict:
+    on_cpu = device in ("cpu", "mps")
+    return dict(
+        data=str(data_arg), epochs=cfg.epochs, batch=cfg.batch, imgsz=_round32(cfg.imgsz),
+        lr0=cfg.lr, optimizer=_OPTIMIZERS[cfg.optimizer],
+        weight_decay=getattr(cfg, "weight_decay", 0.0005), patience=cfg.patience,
+        seed=cfg.seed, device=device, workers=0 if on_cpu else cfg.workers,
+        save_dir=str(run_dir), exist_ok=True,
+        nbs=cfg.batch,          # a tiny dataset must still step the optimizer every batch
+        amp=not on_cpu, plots=False, verbose=False, val=True,
+        cls_pw=1.0 if cfg.imbalance.class_weights and cfg.task != "classify" else 0.0)
+
+
+def _data_arg(task: str, data: Path) -> Path:
+    if task == "classify":
+        root = data.parent if data.is_file() else data
+        if not (root / "train").is_dir():
+            raise DatasetError("a classification dataset needs a train/ folder of class "
+                               "folders", path=root, hint="build the dataset again")
+        return root
+    yaml_path = data / "data.yaml" if data.is_dir() else data
+    if not yaml_path.is_file():
+        raise DatasetError("dataset file not found", path=yaml_path,
+                           hint="pass the data.yaml of a built dataset")
+    return yaml_path
+
+
+def _completed(trainer, run_dir: Path, message: str) -> TrainOutcome:
+    best, last = Path(trainer.best), Path(trainer.last)
+    merged = run_dir / "model.pt"
+    _atomic_copy(best if best.exists() else last, merged)
+    (Path(trainer.wdir) / INTERRUPTED).unlink(missing_ok=True)
+    metrics = _floats(trainer.metrics)
+    per_class, extra = _per_class(trainer)
+    return TrainOutcome(status="completed", best_checkpoint=best, last_checkpoint=last,
+                        merged_model=merged, adapter_dir=trainer.adapter_dir,
+                        metrics={**metrics, **extra}, per_class=per_class,
+                        params=dict(trainer.params), base_model_source=message,
+                        epochs_done=trainer.epoch + 1)
+
+
+def _per_class(trainer) -> tuple[dict, dict]:
+    validator = trainer.validator
+    names = [str(n) for n in dict(trainer.data["names"]).values()]
+    matrix = getattr(getattr(validator, "confusion_matrix", None), "matrix", None)
+    extra = {"class_names": names}
+    if matrix is not None:
+        extra["confusion_matrix"] = matrix.astype(float).tolist()   # [predicted][true]
+    if trainer.args.task == "classify":
+        return _classify_per_class(validator, names), extra
+    return _detect_per_class(validator.metrics, names), extra
+
+
+def _detect_per_class(metrics, names: list[str]) -> dict:
+    index = {int(c): i for i, c in enumerate(metrics.ap_class_index)}
+    seg = getattr(metrics, "seg", None)
+    table = {}
+    for c, name in enumerate(names):
+        i = index.get(c)
+        row = {"instances": int(metrics.nt_per_class[c]) if len(metrics.nt_per_class) else 0}
+        for key, attr in (("precision", "p"), ("recall", "r"), ("f1", "f1"),
+                          ("mAP50", "ap50"), ("mAP50-95", "ap")):
+            row[key] = float(getattr(metrics.box, attr)[i]) if i is not None else 0.0
+        if seg is not None:
+            row["mask_mAP50"] = float(seg.ap50[i]) if i is not None else 0.0
+            row["mask_mAP50-95"] = float(seg.ap[i]) if i is not None else 0.0
+        table[name] = row
+    return table
+
+
+def _classify_per_class(validator, names: list[str]) -> dict:
+    import torch
+    from sklearn.metrics import precision_recall_fscore_support
+
+    if not validator.pred:
+        return {}
+    pred = torch.cat(validator.pred)[:, 0].numpy()
+    true = torch.cat(validator.targets).numpy()
+    labels = list(range(len(names)))
+    p, r, f1, support = precision_recall_fscore_support(true, pred, labels=labels,
+                                                        zero_division=0)
+    return {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f1[i]),
+                   "support": int(support[i])} for i, name in enumerate(names)}
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    import torch
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _unwrap(model):
+    from ultralytics.utils.torch_utils import unwrap_model
+
+    return unwrap_model(model)
+
+
+def _round32(imgsz: int) -> int:
+    return max(32, (int(imgsz) + 31) // 32 * 32)
+
+
+def _losses(trainer) -> dict:
+    return trainer.label_loss_items(trainer.tloss, "train") if trainer.tloss else {}
+
+
+def _lr(trainer) -> float | None:
+    return float(trainer.optimizer.param_groups[0]["lr"]) if trainer.optimizer else None
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _floats(metrics) -> dict:
+    return {k: float(v) for k, v in (metrics or {}).items()
+            if isinstance(v, (int, float)) or hasattr(v, "__float__")}
