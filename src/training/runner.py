@@ -261,6 +261,9 @@ def _execute(project, conn, run: TrainingRun, bus: EventBus, control: RunControl
     run_bus = EventBus()
     run_bus.on("*", lambda event, payload: bus.emit(event, **payload))
     logger = _attach_callbacks(conn, run, cfg, run_dir, run_bus)
+    run_bus.emit("on_pretrain_routine_start", run_id=run.id, run_dir=str(run_dir),
+                 message=f"run {run.id} ({cfg.model_type}:{cfg.model} {cfg.task}) "
+                         f"{'resuming' if resume else 'starting'} in {run_dir}")
     started = time.monotonic()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     try:

@@ -1,0 +1,191 @@
+"""`train CONFIG.yaml --dataset NAME[:vN] [key=value ...]`, `train --resume RUN_ID`,
+`train list`, `train queue`.
+
+A progress bar (epoch, batch, losses, ETA) on stderr, or with --events one JSON object per
+line on stdout (what the GUI's training worker reads from its child process). SIGINT and
+SIGTERM ask the trainer to stop after the current batch with a resumable checkpoint; a
+second SIGINT aborts at once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+
+from src.db import runs as runs_repo
+from src.db.project import Project
+from src.errors import ConfigError
+
+EXIT_CANCELLED = 130
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a model from a config (configs/*.yaml); 'train list' shows runs",
+        description="Train a model. Overrides are key=value, e.g. epochs=5 lora.enabled=true "
+                    "imbalance.focal_loss=true. Multi-GPU: YOLO device=0,1; timm under "
+                    "torchrun --nproc_per_node=N main.py train ...")
+    _add_options(p)
+    # options may follow the config and the overrides: the rest is parsed intermixed below
+    p.add_argument("rest", nargs=argparse.REMAINDER, metavar="CONFIG [key=value ...]",
+                   help="training config YAML then overrides; or 'list' (show runs) or "
+                        "'queue' (run the queued trainings)")
+    p.set_defaults(handler=_train)
+
+
+def _add_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", help="dataset NAME or NAME:vN of the project, or a dataset folder")
+    p.add_argument("--resume", type=int, metavar="RUN_ID",
+                   help="continue a cancelled or interrupted run from its last checkpoint")
+    p.add_argument("--events", action="store_true",
+                   help="print one JSON event per line on stdout instead of a progress bar")
+    p.add_argument("--json", action="store_true", help="with 'list': one JSON object")
+
+
+def _parse_rest(args) -> None:
+    inner = argparse.ArgumentParser(prog="labelloop train", add_help=False)
+    _add_options(inner)
+    inner.add_argument("words", nargs="*")
+    parsed = inner.parse_intermixed_args(args.rest)
+    for key in ("dataset", "resume"):
+        if getattr(parsed, key) is not None:
+            setattr(args, key, getattr(parsed, key))
+    args.events = args.events or parsed.events
+    args.json = args.json or parsed.json
+    args.config = parsed.words[0] if parsed.words else None
+    args.overrides = parsed.words[1:]
+    if args.config and "=" in args.config and not args.config.endswith((".yaml", ".yml")):
+        raise ConfigError(f"expected a config file before the overrides, got {args.config!r}",
+                          field="CONFIG", hint="python main.py train configs/X.yaml key=value")
+
+
+def _train(args) -> int:
+    _parse_rest(args)
+    if args.config == "list":
+        return _list(args)
+    from src.training.control import RunControl
+    from src.training.events import EventBus
+    bus, control = EventBus(), RunControl()
+    if args.events:
+        bus.on("*", _print_event)
+    else:
+        _ProgressBar().attach(bus)
+    _install_signal_handlers(control)
+    with Project.open(args.project) as project:
+        if args.config == "queue":
+            from src.training.runner import process_queue
+            done = process_queue(project, bus=bus, control=control)
+            _say(args, f"ran {len(done)} queued training(s)")
+            return 0
+        run = _start(args, project, bus, control)
+    if run is None:        # a torchrun rank other than 0
+        return 0
+    if args.events:
+        _print_event("run_status", {"run_id": run.id, "status": run.status,
+                                    "run_dir": run.run_dir, "error": run.error})
+    _say(args, f"run {run.id} {run.status}: {run.run_dir}"
+               + (f" — resume with `train --resume {run.id}`" if run.status == "cancelled"
+                  else ""))
+    return EXIT_CANCELLED if run.status == "cancelled" else 0
+
+
+def _start(args, project, bus, control):
+    from src.training.config import load_config
+    from src.training.runner import start_training
+    if args.resume is not None:
+        if args.config or args.overrides:
+            raise ConfigError("--resume continues a run with its own config",
+                              field="--resume", hint="leave out CONFIG and key=value")
+        return start_training(project, None, None, bus=bus, control=control,
+                              resume_run_id=args.resume)
+    if not args.config:
+        raise ConfigError("no training config given", field="CONFIG",
+                          hint="e.g. python main.py train configs/detection.yaml --dataset NAME")
+    if not args.dataset:
+        raise ConfigError("no dataset given", field="--dataset",
+                          hint="pass --dataset NAME[:vN] (see `dataset list`) or a folder")
+    cfg = load_config(args.config, args.overrides)
+    return start_training(project, cfg, args.dataset, bus=bus, control=control)
+
+
+def _list(args) -> int:
+    with Project.open(args.project, create=False) as project:
+        rows = runs_repo.list_runs(project.conn)
+    if args.json:
+        print(json.dumps([{"id": r.id, "name": r.name, "task": r.task, "model_type": r.model_type,
+                           "status": r.status, "run_dir": r.run_dir, "queued_at": r.queued_at,
+                           "started_at": r.started_at, "finished_at": r.finished_at,
+                           "error": r.error} for r in rows], indent=2))
+        return 0
+    if not rows:
+        print("no training runs yet")
+    for r in rows:
+        extra = f"  ({r.error})" if r.error else ""
+        print(f"{r.id:>4}  {r.status:<9}  {r.task:<8}  {r.model_type}:{r.name:<20}  "
+              f"{r.run_dir or ''}{extra}")
+    return 0
+
+
+def _print_event(event: str, payload: dict) -> None:
+    sys.stdout.write(json.dumps({"event": event, **payload}, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _say(args, text: str) -> None:
+    print(text, file=sys.stderr if args.events else sys.stdout)
+
+
+def _install_signal_handlers(control) -> None:
+    def on_signal(signum, _frame) -> None:
+        if control.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        print(f"\n{signal.Signals(signum).name}: stopping after the current batch "
+              f"(checkpoint kept; Ctrl+C again aborts)", file=sys.stderr)
+        control.request_stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+
+class _ProgressBar:
+    """tqdm bar per epoch over its batches, with losses and ETA; messages above it."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def attach(self, bus) -> None:
+        bus.on("*", self._on_event)
+
+    def _on_event(self, event: str, p: dict) -> None:
+        from tqdm import tqdm
+        if p.get("message"):
+            tqdm.write(str(p["message"]), file=sys.stderr)
+        if event == "on_train_epoch_start":
+            self._close()
+            self.bar = tqdm(total=p.get("batches"), file=sys.stderr, leave=True,
+                            desc=f"epoch {p['epoch'] + 1}/{p.get('epochs', '?')}", unit="batch")
+        elif event == "on_train_batch_end" and self.bar is not None:
+            self.bar.update(1)
+            losses = {k: f"{v:.4f}" for k, v in (p.get("losses") or {}).items()}
+            self.bar.set_postfix(**losses, eta=_duration(p.get("eta_s")))
+        elif event == "on_fit_epoch_end":
+            self._close()
+            metrics = ", ".join(f"{k} {v:.3f}" for k, v in (p.get("metrics") or {}).items()
+                                if isinstance(v, (int, float)))
+            tqdm.write(f"epoch {p.get('epoch', 0) + 1}: {metrics}  (eta "
+                       f"{_duration(p.get('eta_s'))})", file=sys.stderr)
+        elif event == "on_train_end":
+            self._close()
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
