@@ -1,0 +1,198 @@
+"""Import annotations from, and export them to, YOLO, COCO, Pascal VOC and labelme.
+
+An import parses every file first (nothing is written while a file may still be
+malformed), then registers the image folders, classes and annotations in ONE transaction;
+if anything fails, the rows roll back and the frame files it copied are removed.
+An export is written into a temporary folder and renamed into place.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from PIL import Image
+
+from src.data.capture import import_media
+from src.data.formats import coco, labelme, voc, yolo
+from src.data.formats.model import LabeledImage, LabeledSet, LabeledShape
+from src.data.geometry import Box, clip_box, clip_polygon, shape_of
+from src.data.video import list_image_files
+from src.db import annotations as annotations_repo
+from src.db import classes as classes_repo
+from src.db import frames as frames_repo
+from src.db import sources as sources_repo
+from src.db.connection import transaction
+from src.db.project import Project
+from src.db.records import Annotation, Frame
+from src.errors import DatasetError
+
+FORMATS = ("yolo", "coco", "voc", "labelme")
+_WRITERS = {"yolo": yolo.write, "coco": coco.write, "voc": voc.write, "labelme": labelme.write}
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise DatasetError(f"unknown annotation format '{fmt}'", field="format",
+                           hint=f"use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def read_annotations(path: str | Path, fmt: str, *, images: Path | None = None) -> LabeledSet:
+    """Parse a dataset in `fmt` without touching any project."""
+    path = Path(path).expanduser().resolve()
+    if not path.exists():
+        raise DatasetError("no such file or folder", path=path)
+    _check_format(fmt)
+    if fmt == "coco":
+        return coco.read(path, images)
+    return {"yolo": yolo.read, "voc": voc.read, "labelme": labelme.read}[fmt](path)
+
+
+def import_annotations(project: Project, path: str | Path, fmt: str, *,
+                       images: str | Path | None = None) -> dict:
+    """Import a YOLO/COCO/VOC/labelme dataset into `project`; returns summary counts."""
+    labeled = read_annotations(path, fmt, images=Path(images) if images else None)
+    folders: dict[Path, None] = {}
+    for image in labeled.images:
+        folders.setdefault(image.path.parent, None)
+    created: list[int] = []
+    skipped = Counter(labeled.skipped)
+    before = {c.name.casefold() for c in classes_repo.list_classes(project.conn)}
+    try:
+        with transaction(project.conn):
+            frame_of = _register_folders(project, list(folders), created)
+            class_ids = {name.casefold(): classes_repo.ensure_class(project.conn, name).id
+                         for name in labeled.classes + [t for i in labeled.images for t in i.tags]}
+            anns = []
+            for image in labeled.images:
+                anns += _annotations(image, frame_of[image.path], class_ids, skipped)
+            annotations_repo.add_annotations(project.conn, anns)
+    except BaseException:
+        for source_id in created:
+            shutil.rmtree(project.frames_dir / str(source_id), ignore_errors=True)
+        raise
+    new = [n for n in dict.fromkeys(labeled.classes) if n.casefold() not in before]
+    return {"format": fmt, "images": len(labeled.images), "annotations": len(anns),
+            "classes_created": len(new), "new_classes": new, "sources": len(folders),
+            "skipped": dict(skipped)}
+
+
+def _register_folders(project: Project, folders: list[Path], created: list[int]) -> dict:
+    """Image file -> frame, registering each folder as an image source."""
+    frame_of: dict[Path, Frame] = {}
+    for folder in folders:
+        existed = sources_repo.get_source_by_path(project.conn, str(folder)) is not None
+        source, frames = import_media(project, folder)
+        if not existed:
+            created.append(source.id)
+        files = list_image_files(folder)
+        if len(files) != len(frames):
+            raise DatasetError(f"the folder was imported before with {len(frames)} images and"
+                               f" now holds {len(files)}", path=folder,
+                               hint="import the annotations into a new project")
+        frame_of.update({f.resolve(): frame for f, frame in zip(files, frames)})
+    return frame_of
+
+
+def _annotations(image: LabeledImage, frame: Frame, class_ids: dict[str, int],
+                 skipped: Counter) -> list[Annotation]:
+    w, h = frame.width, frame.height
+    if image.width is not None and (image.width, image.height) != (w, h):
+        raise DatasetError(f"annotations are for a {image.width}x{image.height} image but the"
+                           f" file is {w}x{h}", path=image.path,
+                           hint="fix the width/height in the annotation file")
+    out = []
+    for item in image.shapes:
+        shape = item.to_pixels(w, h).shape
+        if isinstance(shape, Box):
+            shape = clip_box(shape, w, h)
+            ok = shape.width > 0 and shape.height > 0
+        else:
+            shape = clip_polygon(shape, w, h)
+            ok = len(shape.points) >= 3 and shape.area > 0
+        if not ok:
+            skipped["shapes with no area inside the image"] += 1
+            continue
+        kind = "box" if isinstance(shape, Box) else "polygon"
+        out.append(Annotation(frame.id, class_ids[item.label.casefold()], kind,
+                              shape.to_list(), source="imported"))
+    for tag in dict.fromkeys(image.tags):
+        out.append(Annotation(frame.id, class_ids[tag.casefold()], "tag", None,
+                              source="imported"))
+    return out
+
+
+# ---- export --------------------------------------------------------------------------
+
+def export_annotations(project: Project, out: str | Path, fmt: str, *,
+                       dataset: str | None = None) -> dict:
+    """Write the project's accepted annotations (or a detect/segment dataset version) in
+    `fmt` into the new or empty folder `out`; returns summary counts."""
+    _check_format(fmt)
+    out = Path(out).expanduser().resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DatasetError("the output folder exists and is not empty", path=out,
+                           hint="choose a new folder")
+    labeled = _dataset_set(project, dataset) if dataset else project_set(project)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    try:
+        summary = _write(labeled, tmp, out, fmt)
+        if out.exists():
+            out.rmdir()
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"format": fmt, "path": str(out), "classes": len(labeled.classes), **summary}
+
+
+def _write(labeled: LabeledSet, tmp: Path, final: Path, fmt: str) -> dict:
+    if fmt == "yolo":
+        return yolo.write(labeled, tmp, root=final)
+    return _WRITERS[fmt](labeled, tmp)
+
+
+def project_set(project: Project) -> LabeledSet:
+    """Every captured frame with its accepted shapes and tags (frame/annotation ids kept)."""
+    classes = classes_repo.list_classes(project.conn)
+    names = {c.id: c.name for c in classes}
+    by_frame: dict[int, list[Annotation]] = {}
+    kinds: dict[int, set] = {}
+    for ann in annotations_repo.list_annotations(project.conn, status="accepted"):
+        by_frame.setdefault(ann.frame_id, []).append(ann)
+        kinds.setdefault(ann.class_id, set()).add(ann.kind)
+    images = []
+    for frame in frames_repo.list_frames(project.conn):
+        anns = by_frame.get(frame.id, [])
+        path = project.abspath(frame.image_path)
+        shapes = [LabeledShape(names[a.class_id], shape_of(a), annotation_id=a.id)
+                  for a in anns if a.kind != "tag"]
+        tags = [names[a.class_id] for a in anns if a.kind == "tag"]
+        images.append(LabeledImage(
+            path, shapes, frame.width, frame.height, tags=tags, frame_id=frame.id,
+            name=f"s{frame.source_id}_{frame.frame_index:06d}{path.suffix.lower()}"))
+    shape_classes = [c.name for c in classes if kinds.get(c.id, {"box"}) != {"tag"}]
+    return LabeledSet(images, shape_classes)
+
+
+def _dataset_set(project: Project, ref: str) -> LabeledSet:
+    from src.data.datasets import resolve_dataset
+    record, path = resolve_dataset(project, ref)
+    if record.task not in ("detect", "segment"):
+        raise DatasetError(f"dataset {record.name}:v{record.version} is a {record.task}"
+                           " dataset (image folders), not boxes or polygons", field="dataset",
+                           hint="export a detect or segment dataset, or the project")
+    labeled = yolo.read(path / "data.yaml", root=path)
+    for image in labeled.images:
+        with Image.open(image.path) as im:
+            image.width, image.height = im.size
+        image.shapes = [s.to_pixels(image.width, image.height) for s in image.shapes]
+    return labeled
+
+
+__all__ = ["FORMATS", "export_annotations", "import_annotations", "project_set",
+           "read_annotations"]

@@ -1,0 +1,187 @@
+"""COCO detection JSON: images, categories, annotations with bbox [x, y, w, h] and
+polygon segmentations. Boxes are written with an empty segmentation."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from src.data.formats.files import place_file, write_text
+from src.data.formats.model import SPLIT_NAMES, LabeledImage, LabeledSet, LabeledShape, number
+from src.data.geometry import Box, Polygon, box_to_coco, coco_to_box
+from src.errors import DatasetError
+
+
+def read(path: Path, images_dir: Path | None = None) -> LabeledSet:
+    """Read a COCO JSON file (or the folder holding one); images are looked for next to it,
+    in images/ beside it, or in `images_dir`."""
+    json_path = _find_json(path)
+    data = _load(json_path)
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise DatasetError(f"'{key}' must be a list", path=json_path, field=key)
+    categories = _categories(data["categories"], json_path)
+    images = _images(data["images"], json_path, images_dir)
+    skipped: dict[str, int] = {}
+    for i, ann in enumerate(data["annotations"]):
+        where = f"annotations[{i}]"
+        if not isinstance(ann, dict):
+            raise DatasetError("expected an object", path=json_path, field=where)
+        image = images.get(_id(ann, "image_id", where, json_path))
+        if image is None:
+            raise DatasetError(f"image_id {ann.get('image_id')!r} is not in 'images'",
+                               path=json_path, field=f"{where}.image_id")
+        category = categories.get(_id(ann, "category_id", where, json_path))
+        if category is None:
+            raise DatasetError(f"category_id {ann.get('category_id')!r} is not in 'categories'",
+                               path=json_path, field=f"{where}.category_id")
+        shape = _shape(ann, where, json_path, skipped)
+        if shape is not None:
+            image.shapes.append(LabeledShape(category, shape))
+    return LabeledSet(list(images.values()), list(categories.values()), skipped)
+
+
+def _find_json(path: Path) -> Path:
+    if path.is_file():
+        return path
+    found = sorted(path.glob("*.json")) + sorted(path.glob("annotations/*.json")) \
+        if path.is_dir() else []
+    if len(found) != 1:
+        raise DatasetError(f"expected one COCO .json file here, found {len(found)}", path=path,
+                           hint="pass the annotation file itself")
+    return found[0]
+
+
+def _load(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})",
+                           path=path) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read ({exc})", path=path) from exc
+    if not isinstance(data, dict):
+        raise DatasetError("expected a JSON object with images, annotations, categories",
+                           path=path)
+    return data
+
+
+def _id(obj: dict, key: str, where: str, path: Path) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DatasetError(f"expected an integer id, got {value!r}", path=path,
+                           field=f"{where}.{key}")
+    return value
+
+
+def _categories(items: list, path: Path) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for i, cat in enumerate(items):
+        where = f"categories[{i}]"
+        if not isinstance(cat, dict):
+            raise DatasetError("expected an object", path=path, field=where)
+        cat_id = _id(cat, "id", where, path)
+        name = cat.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise DatasetError(f"expected a class name, got {name!r}", path=path,
+                               field=f"{where}.name")
+        if cat_id in out:
+            raise DatasetError(f"duplicate category id {cat_id}", path=path, field=f"{where}.id")
+        out[cat_id] = name.strip()
+    return dict(sorted(out.items()))
+
+
+def _images(items: list, path: Path, images_dir: Path | None) -> dict[int, LabeledImage]:
+    split = path.stem.removeprefix("instances_")   # LabelLoop's and COCO's own layout
+    roots = [d for d in (images_dir, path.parent, path.parent / "images",
+                         path.parent.parent / "images" / split, path.parent.parent / "images")
+             if d is not None]
+    out: dict[int, LabeledImage] = {}
+    for i, img in enumerate(items):
+        where = f"images[{i}]"
+        if not isinstance(img, dict):
+            raise DatasetError("expected an object", path=path, field=where)
+        img_id = _id(img, "id", where, path)
+        name = img.get("file_name")
+        if not isinstance(name, str) or not name:
+            raise DatasetError(f"expected a file name, got {name!r}", path=path,
+                               field=f"{where}.file_name")
+        width = number(img.get("width"), f"{where}.width", path)
+        height = number(img.get("height"), f"{where}.height", path)
+        file = next((r / name for r in roots if (r / name).is_file()), None)
+        if file is None:
+            raise DatasetError(f"image '{name}' not found (looked in "
+                               f"{', '.join(str(r) for r in roots)})", path=path,
+                               field=f"{where}.file_name", hint="pass the images folder too")
+        if img_id in out:
+            raise DatasetError(f"duplicate image id {img_id}", path=path, field=f"{where}.id")
+        out[img_id] = LabeledImage(file.resolve(), [], int(width), int(height))
+    return out
+
+
+def _shape(ann: dict, where: str, path: Path, skipped: dict) -> Box | Polygon | None:
+    seg = ann.get("segmentation")
+    if isinstance(seg, list) and seg:
+        if len(seg) > 1:
+            skipped["extra parts of multi-part polygons"] = \
+                skipped.get("extra parts of multi-part polygons", 0) + len(seg) - 1
+        flat = seg[0]
+        if not isinstance(flat, list) or len(flat) < 6 or len(flat) % 2:
+            raise DatasetError("a polygon needs an even number (>= 6) of coordinates",
+                               path=path, field=f"{where}.segmentation")
+        values = [number(v, f"{where}.segmentation", path) for v in flat]
+        return Polygon(tuple((values[i], values[i + 1]) for i in range(0, len(values), 2)))
+    if seg not in (None, []) and not isinstance(seg, dict):
+        raise DatasetError(f"unsupported segmentation {type(seg).__name__}", path=path,
+                           field=f"{where}.segmentation")
+    bbox = ann.get("bbox")
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        raise DatasetError(f"expected [x, y, w, h], got {bbox!r}", path=path,
+                           field=f"{where}.bbox")
+    values = [number(v, f"{where}.bbox", path) for v in bbox]
+    if values[2] <= 0 or values[3] <= 0:
+        skipped["boxes of zero size"] = skipped.get("boxes of zero size", 0) + 1
+        return None
+    if isinstance(seg, dict):
+        skipped["RLE masks imported as boxes"] = skipped.get("RLE masks imported as boxes", 0) + 1
+    return coco_to_box(values)
+
+
+def write(labeled: LabeledSet, out: Path) -> dict:
+    """annotations/instances_<split>.json and images/<split>/ under `out`."""
+    categories = [{"id": i + 1, "name": name, "supercategory": "none"}
+                  for i, name in enumerate(labeled.classes)]
+    cat_id = {name: i + 1 for i, name in enumerate(labeled.classes)}
+    splits = sorted({img.split for img in labeled.images},
+                    key=lambda s: SPLIT_NAMES.index(s) if s in SPLIT_NAMES else 9)
+    next_ann = 1 + max((s.annotation_id or 0 for img in labeled.images for s in img.shapes),
+                       default=0)
+    total = 0
+    for split in splits:
+        images, anns = [], []
+        for n, image in enumerate(i for i in labeled.images if i.split == split):
+            image_id = image.frame_id if image.frame_id is not None else n + 1
+            place_file(image.path, out / "images" / split / image.export_name)
+            images.append({"id": image_id, "file_name": image.export_name,
+                           "width": image.width, "height": image.height})
+            for item in image.shapes:
+                ann_id = item.annotation_id
+                if ann_id is None:
+                    ann_id, next_ann = next_ann, next_ann + 1
+                anns.append(_annotation(item, ann_id, image_id, cat_id[item.label]))
+        total += len(anns)
+        doc = {"info": {"description": "exported by LabelLoop"}, "licenses": [],
+               "images": images, "annotations": anns, "categories": categories}
+        write_text(out / "annotations" / f"instances_{split}.json", json.dumps(doc))
+    return {"images": len(labeled.images), "annotations": total}
+
+
+def _annotation(item: LabeledShape, ann_id: int, image_id: int, category: int) -> dict:
+    if isinstance(item.shape, Polygon):
+        box = item.shape.bbox()
+        segmentation = [[v for point in item.shape.points for v in point]]
+        area = item.shape.area
+    else:
+        box, segmentation, area = item.shape, [], item.shape.area
+    return {"id": ann_id, "image_id": image_id, "category_id": category,
+            "bbox": box_to_coco(box), "area": area, "iscrowd": 0,
+            "segmentation": segmentation}

@@ -1,0 +1,37 @@
+"""File writing shared by the exporters: atomic text files, images linked or copied."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from src.errors import DatasetError
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write via a temp file + os.replace, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def place_file(source: Path, target: Path) -> None:
+    """Hard-link `source` to `target`, or copy it where links are not possible."""
+    if not source.is_file():
+        raise DatasetError("image file is missing", path=source,
+                           hint="re-capture the frame or delete it from the project")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise DatasetError("two images would be exported under the same name", path=target,
+                           hint="this is a bug in the exporter's naming; please report it") from None
+    except OSError:
+        shutil.copy2(source, target)

@@ -1,0 +1,68 @@
+"""The in-memory form every reader produces and every writer consumes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import isfinite
+from pathlib import Path
+
+from src.data.geometry import Box, Polygon
+from src.errors import DatasetError
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass
+class LabeledShape:
+    """A box or polygon of class `label`; pixels, or 0..1 of the image when `normalized`."""
+    label: str
+    shape: Box | Polygon
+    normalized: bool = False
+    annotation_id: int | None = None
+
+    def to_pixels(self, width: int, height: int) -> "LabeledShape":
+        if not self.normalized:
+            return self
+        if isinstance(self.shape, Box):
+            b = self.shape
+            shape = Box(b.x1 * width, b.y1 * height, b.x2 * width, b.y2 * height)
+        else:
+            shape = Polygon(tuple((x * width, y * height) for x, y in self.shape.points))
+        return LabeledShape(self.label, shape, False, self.annotation_id)
+
+
+@dataclass
+class LabeledImage:
+    """An image file with its shapes and frame tags; size None = read it from the file."""
+    path: Path
+    shapes: list[LabeledShape] = field(default_factory=list)
+    width: int | None = None
+    height: int | None = None
+    split: str = "train"
+    tags: list[str] = field(default_factory=list)
+    frame_id: int | None = None
+    name: str | None = None          # file name to export under (unique in the export)
+
+    @property
+    def export_name(self) -> str:
+        return self.name or self.path.name
+
+
+@dataclass
+class LabeledSet:
+    """What a reader found: images and the class names in index order."""
+    images: list[LabeledImage]
+    classes: list[str]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def number(value, where: str, path: Path, *, line: int | None = None) -> float:
+    """`value` as a finite float, or a DatasetError naming the file and place."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        result = None
+    if result is None or not isfinite(result) or isinstance(value, bool):
+        at = f"line {line}: " if line is not None else ""
+        raise DatasetError(f"{at}{where}: expected a number, got {value!r}", path=path,
+                           field=where if line is None else None)
+    return result

@@ -1,0 +1,109 @@
+"""Pascal VOC: Annotations/<image>.xml with 1-based inclusive pixel boxes, JPEGImages/,
+ImageSets/Main/<split>.txt. VOC has no polygons: they are exported as their boxes."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from src.data.formats.files import place_file, write_text
+from src.data.formats.model import LabeledImage, LabeledSet, LabeledShape, number
+from src.data.geometry import Box, Polygon
+from src.errors import DatasetError
+
+
+def read(path: Path) -> LabeledSet:
+    """Read every .xml of Annotations/ (or of `path` itself)."""
+    folder = path / "Annotations" if (path / "Annotations").is_dir() else path
+    files = sorted(folder.glob("*.xml")) if folder.is_dir() else []
+    if not files:
+        raise DatasetError("no VOC .xml annotation files here", path=path,
+                           hint="pass the folder holding Annotations/ and JPEGImages/")
+    images, classes = [], {}
+    for file in files:
+        image = _read_file(file, path)
+        for item in image.shapes:
+            classes.setdefault(item.label.casefold(), item.label)
+        images.append(image)
+    return LabeledSet(images, list(classes.values()))
+
+
+def _read_file(file: Path, root: Path) -> LabeledImage:
+    try:
+        tree = ET.parse(file)
+    except ET.ParseError as exc:
+        line, col = exc.position
+        raise DatasetError(f"line {line} column {col}: invalid XML", path=file) from exc
+    ann = tree.getroot()
+    name = _text(ann, "filename", file)
+    candidates = [root / "JPEGImages" / name, file.parent / name, root / name]
+    image = next((c for c in candidates if c.is_file()), None)
+    if image is None:
+        raise DatasetError(f"image '{name}' not found next to the annotations or in "
+                           "JPEGImages/", path=file, field="filename")
+    width = int(number(_text(ann, "size/width", file), "size/width", file))
+    height = int(number(_text(ann, "size/height", file), "size/height", file))
+    shapes = []
+    for i, obj in enumerate(ann.findall("object")):
+        where = f"object[{i}]"
+        label = _text(obj, "name", file, where).strip()
+        x1, y1, x2, y2 = (number(_text(obj, f"bndbox/{k}", file, where), f"{where}/bndbox/{k}",
+                                 file) for k in ("xmin", "ymin", "xmax", "ymax"))
+        if x2 < x1 or y2 < y1:
+            raise DatasetError("xmax/ymax smaller than xmin/ymin", path=file,
+                               field=f"{where}/bndbox")
+        # 1-based inclusive pixel indices -> continuous corners.
+        shapes.append(LabeledShape(label, Box(x1 - 1, y1 - 1, x2, y2)))
+    return LabeledImage(image.resolve(), shapes, width, height)
+
+
+def _text(node: ET.Element, tag: str, file: Path, where: str = "") -> str:
+    found = node.find(tag)
+    if found is None or found.text is None or not found.text.strip():
+        field = f"{where}/{tag}" if where else tag
+        raise DatasetError("missing element", path=file, field=field)
+    return found.text
+
+
+def write(labeled: LabeledSet, out: Path) -> dict:
+    """JPEGImages/, Annotations/ and ImageSets/Main/<split>.txt under `out`."""
+    splits: dict[str, list[str]] = {}
+    polygons = 0
+    for image in labeled.images:
+        name = image.export_name
+        place_file(image.path, out / "JPEGImages" / name)
+        objects = []
+        for item in image.shapes:
+            if isinstance(item.shape, Polygon):
+                polygons += 1
+            box = item.shape.bbox() if isinstance(item.shape, Polygon) else item.shape
+            objects.append(_object_xml(item.label, box))
+        write_text(out / "Annotations" / (Path(name).stem + ".xml"),
+                   _image_xml(name, image.width, image.height, objects))
+        splits.setdefault(image.split, []).append(Path(name).stem)
+    for split, stems in splits.items():
+        write_text(out / "ImageSets" / "Main" / f"{split}.txt", "".join(s + "\n" for s in stems))
+    count = sum(len(i.shapes) for i in labeled.images)
+    return {"images": len(labeled.images), "annotations": count,
+            "polygons written as boxes": polygons}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.10g}"
+
+
+def _object_xml(label: str, box: Box) -> str:
+    return ("  <object>\n"
+            f"    <name>{escape(label)}</name>\n    <pose>Unspecified</pose>\n"
+            "    <truncated>0</truncated>\n    <difficult>0</difficult>\n    <bndbox>\n"
+            f"      <xmin>{_fmt(box.x1 + 1)}</xmin>\n      <ymin>{_fmt(box.y1 + 1)}</ymin>\n"
+            f"      <xmax>{_fmt(box.x2)}</xmax>\n      <ymax>{_fmt(box.y2)}</ymax>\n"
+            "    </bndbox>\n  </object>\n")
+
+
+def _image_xml(name: str, width: int, height: int, objects: list[str]) -> str:
+    return ("<annotation>\n  <folder>JPEGImages</folder>\n"
+            f"  <filename>{escape(name)}</filename>\n"
+            f"  <size>\n    <width>{width}</width>\n    <height>{height}</height>\n"
+            "    <depth>3</depth>\n  </size>\n  <segmented>0</segmented>\n"
+            + "".join(objects) + "</annotation>\n")
