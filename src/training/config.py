@@ -251,6 +251,11 @@ def _convert(hint: Any, value: Any) -> tuple[bool, Any]:
     if base is int:
         return isinstance(value, int) and not isinstance(value, bool), value
     if base is float:
+        if isinstance(value, str):   # YAML 1.1 reads '3e-4' (no dot) as text
+            try:
+                return True, float(value)
+            except ValueError:
+                return False, value
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         return ok, float(value) if ok else value
     if base is str:

@@ -185,10 +185,10 @@ class _TimmRun:
                                          rank=self.world.rank, shuffle=True, seed=cfg.seed)
         elif cfg.imbalance.balanced_sampler:
             sampler = balanced_sampler(train_set.labels, seed=cfg.seed)
-        generator = torch.Generator().manual_seed(cfg.seed)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
         loader = DataLoader(train_set, batch_size=self.batch, shuffle=sampler is None,
                             sampler=sampler, num_workers=self.workers, drop_last=False,
-                            generator=generator, persistent_workers=self.workers > 0)
+                            generator=self.generator, persistent_workers=self.workers > 0)
         return loader, sampler
 
     def _load_checkpoint(self) -> None:
@@ -205,7 +205,11 @@ class _TimmRun:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.progress = _Progress(**ckpt["progress"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        rng = ckpt["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.generator.set_state(rng["loader"])
+        if rng.get("sampler") is not None:
+            self.train_sampler.generator.set_state(rng["sampler"])
         self.t0 = time.monotonic() - self.progress.elapsed_s
 
     # -- the loop --------------------------------------------------------------------------
@@ -239,9 +243,11 @@ class _TimmRun:
         self._train_mode()
         self.emit("on_train_epoch_start", epoch=epoch, epochs=cfg.epochs, batches=batches)
         total, seen = 0.0, 0
+        # checked before the loader draws this epoch's order, and after every batch: a stop
+        # costs at most one batch, and a stop between epochs resumes bit for bit
+        if self._should_stop():
+            return False
         for i, (images, labels) in enumerate(self.train_loader):
-            if self._should_stop():
-                return False
             self.emit("on_train_batch_start", epoch=epoch, epochs=cfg.epochs, batch=i,
                       batches=batches)
             images, labels = images.to(self.device), labels.to(self.device)
@@ -255,8 +261,8 @@ class _TimmRun:
             self.emit("on_train_batch_end", epoch=epoch, epochs=cfg.epochs, batch=i,
                       batches=batches, losses={"loss": self.epoch_loss}, lr=self._lr(),
                       **self._timing(epoch + (i + 1) / batches))
-        if self._should_stop():
-            return False
+            if self._should_stop():
+                return False
         self.epoch_loss = self._reduce_mean(total, seen)
         return True
 
@@ -357,7 +363,7 @@ class _TimmRun:
     def _save_checkpoint(self, best: bool) -> None:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "progress": asdict(self.progress),
-                 "rng": {"torch": torch.get_rng_state()}, "class_names": self.names,
+                 "rng": self._rng_states(), "class_names": self.names,
                  "config": asdict(self.cfg), "lora_targets": self.targets}
         _atomic_torch_save(state, self.weights_dir / "last.pt")
         if best:
@@ -395,6 +401,11 @@ class _TimmRun:
         return path
 
     # -- small helpers ---------------------------------------------------------------------
+
+    def _rng_states(self) -> dict:
+        sampler_gen = getattr(self.train_sampler, "generator", None)
+        return {"torch": torch.get_rng_state(), "loader": self.generator.get_state(),
+                "sampler": sampler_gen.get_state() if sampler_gen is not None else None}
 
     def _train_mode(self) -> None:
         self.model.train()

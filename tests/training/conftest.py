@@ -87,3 +87,23 @@ def detect_dataset(tmp_path_factory) -> Path:
 def segment_dataset(tmp_path_factory) -> Path:
     return write_detect_dataset(tmp_path_factory.mktemp("segment") / "ds",
                                 segment=True) / "data.yaml"
+
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["epochs=1", "batch=4", "imgsz=32", "workers=0", "device=cpu", "patience=0"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_train_lock(tmp_path, monkeypatch):
+    """The machine-wide training lock lives in tmp_path, one per test."""
+    monkeypatch.setenv("LABELLOOP_LOCK_DIR", str(tmp_path / "lock"))
+
+
+@pytest.fixture
+def make_cfg():
+    """make_cfg('crop_classifier', 'epochs=2', ...) → a tiny TrainConfig from configs/."""
+    from src.training.config import load_config
+
+    def make(template: str = "crop_classifier", *overrides: str):
+        return load_config(REPO / "configs" / f"{template}.yaml", [*TINY, *overrides])
+    return make
