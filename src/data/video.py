@@ -42,6 +42,7 @@ DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 SHORT_JUMP = 15        # forward jumps up to this many frames are grabbed instead of seeked
 BACKFILL_FRAMES = 30   # frames re-decoded before the target on a backward cache miss
 _MAX_SANE_FPS = 1000.0
+_MAX_SPARE = 4         # evicted frame buffers kept for reuse
 _VIDEO_HINT = "choose a video file OpenCV/FFmpeg can decode (mp4, avi, mkv, mov...) or an image folder"
 
 
@@ -52,10 +53,11 @@ class FrameIndexError(MediaError, IndexError):
 class FrameCache:
     """Decoded frames by index, least recently used evicted first, bounded in bytes."""
 
-    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES, on_evict=None) -> None:
         self.max_bytes = max(0, int(max_bytes))
         self.nbytes = 0
         self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._on_evict = on_evict or (lambda frame: None)
 
     def get(self, index: int) -> np.ndarray | None:
         frame = self._frames.get(index)
@@ -65,15 +67,19 @@ class FrameCache:
 
     def put(self, index: int, frame: np.ndarray) -> None:
         if frame.nbytes > self.max_bytes:
+            self._on_evict(frame)
             return
         old = self._frames.pop(index, None)
         if old is not None:
             self.nbytes -= old.nbytes
+            if old is not frame:
+                self._on_evict(old)
         self._frames[index] = frame
         self.nbytes += frame.nbytes
         while self.nbytes > self.max_bytes:
             _, evicted = self._frames.popitem(last=False)
             self.nbytes -= evicted.nbytes
+            self._on_evict(evicted)
 
     def clear(self) -> None:
         self._frames.clear()
@@ -104,7 +110,8 @@ class MediaReader(ABC):
         self.frame_count = 0
         self.width = 0
         self.height = 0
-        self._cache = FrameCache(cache_bytes)
+        self._cache = FrameCache(cache_bytes, on_evict=self._recycle)
+        self._spare: list[np.ndarray] = []
         self._lock = threading.RLock()
 
     def read(self, index: int) -> np.ndarray:
@@ -125,6 +132,20 @@ class MediaReader(ABC):
     def close(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._spare.clear()
+
+    def _recycle(self, frame: np.ndarray) -> None:
+        """Keep an evicted frame's memory for the next decode: first-touch page faults on
+        fresh memory cost as much as decoding a frame on some machines (VMs)."""
+        if len(self._spare) < _MAX_SPARE and frame.flags.c_contiguous:
+            self._spare.append(frame)
+
+    def _spare_buffer(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        while self._spare:
+            buffer = self._spare.pop()
+            if buffer.shape == shape:
+                return buffer
+        return None
 
     @property
     def cache(self) -> FrameCache:
@@ -276,7 +297,8 @@ class VideoReader(MediaReader):
         self._next = 0
 
     def _read_next(self, index: int) -> np.ndarray:
-        ok, frame = self._cap.read()
+        buffer = self._spare_buffer((self.height, self.width, 3))
+        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
         if not ok or frame is None:
             self._fail(index)
         self._next = index + 1

@@ -188,11 +188,29 @@ def test_frame_cache_is_lru_and_bounded_in_bytes():
 def test_reader_cache_stays_within_its_byte_budget(mp4v_video):
     frame_bytes = 160 * 120 * 3
     with VideoReader(mp4v_video.path, cache_bytes=10 * frame_bytes) as reader:
-        for i in range(50):
-            reader.read(i)
+        for i in list(range(50)) + [100, 3, 70, 20]:
+            np.testing.assert_array_equal(reader.read(i), mp4v_video.frames[i])
         assert len(reader.cache) == 10
         assert reader.cache.nbytes <= 10 * frame_bytes
-        assert all(i in reader.cache for i in range(40, 50))
+        assert all(i in reader.cache for i in (100, 3, 70, 20, 49, 48))
+
+
+def test_evicted_buffers_are_reused_without_corrupting_cached_frames(mp4v_video):
+    """Decoding into recycled memory must never overwrite a frame still in the cache."""
+    frame_bytes = 160 * 120 * 3
+    with VideoReader(mp4v_video.path, cache_bytes=6 * frame_bytes) as reader:
+        for i in range(40):
+            reader.read(i)
+        cached = {i: reader.cache.get(i) for i in range(34, 40)}
+        addresses = {a.__array_interface__["data"][0] for a in cached.values()}
+        spare = {a.__array_interface__["data"][0] for a in reader._spare}
+        assert spare and not spare & addresses
+        for i in range(40, 46):                      # decodes reuse the spare buffers
+            reader.read(i)
+        reused = {reader.cache.get(i).__array_interface__["data"][0] for i in range(40, 46)}
+        assert reused & spare
+        for i in range(40, 46):
+            np.testing.assert_array_equal(reader.read(i), mp4v_video.frames[i])
 
 
 # --- frame count -------------------------------------------------------------------------
