@@ -47,7 +47,10 @@ def import_media(project: Project, path: str | Path) -> tuple[MediaSource, list[
         return existing, frames_db.list_frames(project.conn, existing.id)
     record = probe_media(resolved)
     if record.kind == "video":
-        return sources_db.add_source(project.conn, record), []
+        source = sources_db.add_source(project.conn, record)
+        if not frames_db.list_frames(project.conn, source.id):
+            _remove_stale(project.frames_dir / str(source.id))
+        return source, []
     return _import_image_folder(project, record)
 
 
@@ -214,11 +217,16 @@ def _stage(plan: _ImagePlan, folder: Path) -> Path:
 def _move_into_place(staging: Path, target: Path) -> None:
     """Rename the staged folder to frames/<id>; a stale folder left by a deleted source with
     the same id (SQLite may reuse it) is replaced."""
-    if target.exists():
-        stale = target.with_name(f".stale-{target.name}-{os.getpid()}")
-        os.replace(target, stale)
-        shutil.rmtree(stale, ignore_errors=True)
+    _remove_stale(target)
     os.replace(staging, target)
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove frames/<id> left by a deleted source whose id SQLite handed out again."""
+    if folder.exists():
+        stale = folder.with_name(f".stale-{folder.name}-{os.getpid()}")
+        os.replace(folder, stale)
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 # --- helpers ---------------------------------------------------------------------------------

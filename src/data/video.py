@@ -112,6 +112,7 @@ class MediaReader(ABC):
         self.height = 0
         self._cache = FrameCache(cache_bytes, on_evict=self._recycle)
         self._spare: list[np.ndarray] = []
+        self._last: int | None = None  # index served last, to recognise a step back
         self._lock = threading.RLock()
 
     def read(self, index: int) -> np.ndarray:
@@ -122,6 +123,7 @@ class MediaReader(ABC):
             if frame is None:
                 frame = self._decode(index)
                 self._cache.put(index, frame)
+            self._last = index
             return frame.copy()
 
     def timestamp(self, index: int) -> float | None:
@@ -183,7 +185,6 @@ class VideoReader(MediaReader):
         _check_readable(self.path, folder=False)
         self._cap = _open_capture(self.path)
         self._next: int | None = 0     # index the next cap.read() returns; None = unknown
-        self._last: int | None = None  # index served last, to recognise a step back
         try:
             reported = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
             first = self._read_first(reported)
@@ -194,7 +195,6 @@ class VideoReader(MediaReader):
             self._cap.release()
             raise
         self._cache.put(0, first)
-        self._last = 0
 
     def close(self) -> None:
         with self._lock:
@@ -255,20 +255,20 @@ class VideoReader(MediaReader):
 
     def _decode(self, index: int) -> np.ndarray:
         nxt, last = self._next, self._last
-        self._last = index
         if nxt is not None and nxt <= index <= nxt + SHORT_JUMP:
-            return self._decode_forward(index)
-        if last is not None and index < last <= index + SHORT_JUMP:
+            self._grab_until(index)
+        elif last is not None and index < last <= index + SHORT_JUMP:
             return self._backfill(index)
-        self._seek_exact(index)
+        else:
+            self._seek_exact(index)
         return self._read_next(index)
 
-    def _decode_forward(self, index: int) -> np.ndarray:
+    def _grab_until(self, index: int) -> None:
+        """Decode (without colour conversion) up to, not including, frame `index`."""
         while self._next < index:
             if not self._cap.grab():
                 self._fail(self._next)
             self._next += 1
-        return self._read_next(index)
 
     def _backfill(self, index: int) -> np.ndarray:
         """A step back that missed the cache: decode a window ending at `index` into it."""
@@ -282,13 +282,9 @@ class VideoReader(MediaReader):
     def _seek_exact(self, index: int) -> None:
         """Seek to `index`; if the decoder does not land on it (timestamps that do not map
         to frame numbers, e.g. variable frame rate), decode from the start instead."""
-        if self._seek(index):
-            return
-        self._rewind()
-        while self._next < index:
-            if not self._cap.grab():
-                self._fail(self._next)
-            self._next += 1
+        if not self._seek(index):
+            self._rewind()
+            self._grab_until(index)
 
     def _rewind(self) -> None:
         """A fresh decoder at frame 0 (sequential decode defines what frame N is)."""

@@ -221,6 +221,18 @@ def test_stale_frames_folder_of_a_deleted_source_is_replaced(project, image_fold
     assert frame_number(cv2.imread(str(project.abspath(frames[0].image_path)))) == 7
 
 
+def test_stale_frames_of_a_deleted_video_source_are_removed(project, mjpg_video, mp4v_video):
+    source, _ = import_media(project, mjpg_video.path)
+    capture_frames(project, source, [1, 2])
+    sources_db.delete_source(project.conn, source.id)
+    new, _ = import_media(project, mp4v_video.path)
+    assert new.id == source.id                             # SQLite reused the id
+    assert not (project.frames_dir / str(new.id)).exists()
+    frame = capture_frames(project, new, [1])[0]
+    assert frame_number(cv2.imread(str(project.abspath(frame.image_path)))) == 1
+    assert sorted(p.name for p in (project.frames_dir / str(new.id)).iterdir()) == ["000001.png"]
+
+
 def test_capture_frames_restores_a_deleted_image_frame(project, image_folder):
     source, frames = import_media(project, image_folder)
     frames_db.delete_frames(project.conn, [frames[2].id])

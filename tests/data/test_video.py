@@ -34,9 +34,9 @@ class CountingCapture:
             self.seeks += 1
         return self._cap.set(prop, value)
 
-    def read(self):
+    def read(self, *buffer):
         self.reads += 1
-        return self._cap.read()
+        return self._cap.read(*buffer)
 
     def grab(self):
         self.grabs += 1
@@ -138,6 +138,19 @@ def test_step_back_after_a_seek_refills_a_window_with_one_seek(h264_long_gop):
             frame = reader.read(i)
             assert frame_number(frame) == i
             np.testing.assert_array_equal(frame, h264_long_gop.frames[i])
+        assert cap.seeks == 1
+
+
+def test_stepping_back_past_the_cached_frames_refills_the_cache(mp4v_video):
+    frame_bytes = 160 * 120 * 3
+    with VideoReader(mp4v_video.path, cache_bytes=20 * frame_bytes) as reader:
+        for i in range(60):                        # the cache keeps 40..59
+            reader.read(i)
+        for i in range(59, 39, -1):
+            reader.read(i)
+        cap = counting(reader)
+        for i in range(39, 29, -1):                # 39 misses: one seek refills 30..39
+            np.testing.assert_array_equal(reader.read(i), mp4v_video.frames[i])
         assert cap.seeks == 1
 
 
