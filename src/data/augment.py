@@ -7,6 +7,7 @@ MIN_VISIBILITY of them is left), polygon vertices as keypoints (then clipped to 
 from __future__ import annotations
 
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +74,11 @@ def _transform(entry, pipeline: str, path) -> A.BasicTransform:
         raise ConfigError(f"pipeline '{pipeline}': unknown transform '{cls_name}'", path=path,
                           hint="use a class name from albumentations, e.g. HorizontalFlip")
     try:
-        return cls(**(kwargs or {}))
-    except (TypeError, ValueError) as exc:
+        with warnings.catch_warnings():
+            # albumentations only warns about unknown arguments: a typo would go unnoticed.
+            warnings.simplefilter("error", UserWarning)
+            return cls(**(kwargs or {}))
+    except (TypeError, ValueError, UserWarning) as exc:
         raise ConfigError(f"pipeline '{pipeline}': bad arguments for {cls_name} ({exc})",
                           path=path) from exc
 
