@@ -23,6 +23,7 @@ class TensorBoardLogger:
         self.writer = SummaryWriter(log_dir=str(log_dir))
         self.every = log_images_every
         self.last_epoch = -1
+        self.last_samples: list[dict] = []
 
     def attach(self, bus: EventBus) -> "TensorBoardLogger":
         bus.on("on_train_epoch_end", self._on_train_epoch_end)
@@ -43,6 +44,7 @@ class TensorBoardLogger:
         if payload.get("losses") and "epoch" in payload:
             self._scalars("train", payload["losses"], epoch)
         self.last_epoch = max(self.last_epoch, epoch)
+        self.last_samples = payload.get("samples") or self.last_samples
         if self.every and (epoch + 1) % self.every == 0:
             self._images(payload, epoch)
         self.writer.flush()
@@ -64,7 +66,7 @@ class TensorBoardLogger:
     def finish(self, hparams: dict, metrics: dict, payload: dict | None = None) -> None:
         """Final images (whatever the cadence) and hparams with the final metrics; closes."""
         if payload:
-            self._images(payload, max(self.last_epoch, 0))
+            self._images({"samples": self.last_samples, **payload}, max(self.last_epoch, 0))
         scalars = {f"hparam/{k}": float(v) for k, v in metrics.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
         clean = {k: v if isinstance(v, (int, float, str, bool)) else str(v)

@@ -1,0 +1,227 @@
+"""Run manager: records, outputs, registration, TensorBoard, queue, disk check, CLI, kill+resume."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from src.cli import main as cli_main
+from src.db import datasets as datasets_repo
+from src.db import model_versions, runs
+from src.db.records import DatasetRecord, TrainingRun
+from src.errors import DatasetError, TrainingError
+from src.training.control import RunControl
+from src.training.device import resolve_device
+from src.training.events import EventBus
+from src.training.runner import MachineLock, start_training
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _register_dataset(project, source: Path, name: str = "crops") -> DatasetRecord:
+    dest = project.datasets_dir / name / "v1"
+    shutil.copytree(source, dest)
+    return datasets_repo.add_dataset(project.conn, DatasetRecord(
+        name=name, version=1, task="crops", path=project.relpath(dest), content_hash="abc123"))
+
+
+def test_completed_run_writes_outputs_and_registers_model(project, make_cfg, classify_dataset):
+    _register_dataset(project, classify_dataset)
+    cfg = make_cfg("defect_classifier", "model=test_efficientnet", "epochs=2",
+                   "log_images_every=1", "lora.enabled=true")
+    run = start_training(project, cfg, "crops:v1")
+    assert run.status == "completed" and run.started_at and run.finished_at
+    assert "from scratch" in run.base_model
+    run_dir = project.abspath(run.run_dir)
+    assert run_dir.name == f"{run.id}-defect_classifier"
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert meta["dataset"] == {"name": "crops", "version": 1, "hash": "abc123",
+                               "ref": "crops:v1", "path": meta["dataset"]["path"]}
+    assert meta["classes"] == ["blue", "green", "red"]
+    assert meta["params"]["trainable"] < meta["params"]["total"]
+    assert {"torch", "timm", "python"} <= set(meta["libraries"])
+    assert meta["timings"]["duration_s"] > 0
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["imbalance"]["focal_loss"] and "focal loss" in report["imbalance"]["loss"]
+    assert len(report["confusion_matrix"]) == 3 and set(report["per_class"]) == set(meta["classes"])
+    assert "| red |" in (run_dir / "report.md").read_text()
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["lora"]["enabled"] is True
+    assert [e.epoch for e in runs.list_epochs(project.conn, run.id)] == [0, 1]
+
+    (mv,) = model_versions.list_model_versions(project.conn, "classify")
+    assert (mv.name, mv.version, mv.run_id, mv.is_active, mv.format) == \
+        ("defect_classifier", 1, run.id, True, "safetensors")
+    folder = project.abspath(mv.path).parent
+    assert folder == project.models_dir / "classify" / "defect_classifier" / "v1"
+    assert {p.name for p in folder.iterdir()} >= {"model.safetensors", "model_config.json",
+                                                  "metadata.json", "adapters"}
+
+    again = start_training(project, make_cfg("defect_classifier", "model=test_efficientnet"),
+                           "crops")
+    versions = model_versions.list_model_versions(project.conn, "classify")
+    assert [(m.version, m.is_active) for m in versions] == [(1, True), (2, False)]
+    assert versions[1].run_id == again.id
+
+
+def test_tensorboard_has_scalars_images_and_hparams(project, make_cfg, binary_dataset):
+    cfg = make_cfg("crop_classifier", "model=test_resnet", "epochs=2", "log_images_every=1")
+    run = start_training(project, cfg, binary_dataset)
+    acc = EventAccumulator(str(project.abspath(run.run_dir) / "tensorboard"))
+    acc.Reload()
+    tags = acc.Tags()
+    assert {"train/loss", "val/balanced_accuracy", "val/accuracy", "lr"} <= set(tags["scalars"])
+    assert [e.step for e in acc.Scalars("val/balanced_accuracy")] == [0, 1]
+    assert {"confusion_matrix", "predictions"} <= set(tags["images"])
+    hparams = EventAccumulator(str(project.abspath(run.run_dir) / "tensorboard" / "hparams"))
+    hparams.Reload()
+    assert "hparam/balanced_accuracy" in hparams.Tags()["scalars"]
+
+
+def test_second_request_is_queued_then_run_after_the_first(project, make_cfg, binary_dataset):
+    cfg = make_cfg("crop_classifier", "model=test_resnet", "name=first")
+    bus, control = EventBus(), RunControl()
+    paused = threading.Event()
+
+    def pause_first(_e, p):
+        if p.get("batch") == 0 and not paused.is_set():
+            control.pause()
+            paused.set()
+    bus.on("on_train_batch_end", pause_first)
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(
+        run=start_training(project, cfg, binary_dataset, bus=bus, control=control)))
+    worker.start()
+    assert paused.wait(60)
+    second = start_training(project, make_cfg("crop_classifier", "model=test_resnet",
+                                              "name=second"), binary_dataset)
+    assert second.status == "queued" and second.started_at is None
+    assert (project.abspath(second.run_dir) / "config.yaml").is_file()
+    control.resume()
+    worker.join(120)
+    assert result["run"].status == "completed"
+    done = runs.get_run(project.conn, second.id)       # drained by the first process
+    assert done.status == "completed" and done.started_at >= result["run"].finished_at
+
+
+def test_queued_run_survives_and_lock_is_machine_wide(project, make_cfg, binary_dataset):
+    holder = MachineLock()
+    assert holder.try_acquire()
+    try:
+        run = start_training(project, make_cfg("crop_classifier", "model=test_resnet"),
+                             binary_dataset)
+        assert run.status == "queued"
+    finally:
+        holder.release()
+    assert cli_main(["--project", str(project.root), "train", "queue"]) == 0
+    assert runs.get_run(project.conn, run.id).status == "completed"
+
+
+def test_not_enough_disk_space_is_refused(project, make_cfg, binary_dataset, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 5 * 2**20,
+                                                               5 * 2**20))
+    with pytest.raises(TrainingError, match=r"not enough free disk space.*MB needed, 5 MB free"):
+        start_training(project, make_cfg("crop_classifier"), binary_dataset)
+    assert runs.list_runs(project.conn) == []
+
+
+def test_wrong_dataset_task_and_unknown_dataset_are_refused(project, make_cfg, classify_dataset):
+    datasets_repo.add_dataset(project.conn, DatasetRecord(name="boxes", version=1, task="detect",
+                                                          path=str(classify_dataset)))
+    with pytest.raises(DatasetError, match="'detect' dataset but this config trains 'classify'"):
+        start_training(project, make_cfg("crop_classifier"), "boxes")
+    with pytest.raises(DatasetError, match="no dataset 'nope'"):
+        start_training(project, make_cfg("crop_classifier"), "nope")
+
+
+def test_stale_running_run_is_failed_and_completed_run_not_resumable(project, make_cfg,
+                                                                     binary_dataset):
+    stale = runs.add_run(project.conn, TrainingRun(name="old", task="classify",
+                                                   model_type="timm", status="running"))
+    run = start_training(project, make_cfg("crop_classifier", "model=test_resnet"),
+                         binary_dataset)
+    assert run.status == "completed"
+    old = runs.get_run(project.conn, stale.id)
+    assert old.status == "failed" and f"--resume {stale.id}" in old.error
+    with pytest.raises(TrainingError, match="is completed"):
+        start_training(project, None, None, resume_run_id=run.id)
+
+
+def test_device_resolution_on_this_machine():
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") in ("cpu", "cuda:0", "mps")
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(TrainingError, match="no CUDA GPU is available"):
+            resolve_device("cuda:0")
+        with pytest.raises(TrainingError, match="no CUDA GPU"):
+            resolve_device("0,1")
+
+
+def test_cli_list_and_config_errors(project, capsys):
+    assert cli_main(["--project", str(project.root), "train", "configs/nope.yaml",
+                     "--dataset", "x"]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    assert cli_main(["--project", str(project.root), "train",
+                     str(REPO / "configs/crop_classifier.yaml"), "--dataset", "x",
+                     "epoch=3"]) == 2
+    assert "did you mean 'epochs'" in capsys.readouterr().err
+    runs.add_run(project.conn, TrainingRun(name="waiting", task="classify", model_type="timm"))
+    assert cli_main(["--project", str(project.root), "train", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["status"]) for r in listed] == [("waiting", "queued")]
+
+
+def _cli(project_root: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "main.py", "--project", str(project_root), "train",
+                             *args, "--events"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+
+
+def _run_until(proc: subprocess.Popen, epoch: int, sig: int) -> list[dict]:
+    events = []
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        e = events[-1]
+        if e["event"] == "on_train_batch_end" and e["epoch"] == epoch and e["batch"] == 0:
+            proc.send_signal(sig)
+            break
+    proc.stdout.read()
+    proc.wait(60)
+    return events
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_leaves_no_gaps(project, binary_dataset):
+    """A killed `train --events` child resumes with epoch metrics 0..N-1, each exactly once."""
+    root = project.root
+    first = _cli(root, "configs/crop_classifier.yaml", "--dataset", str(binary_dataset),
+                 "model=test_resnet", "epochs=3", "batch=4", "imgsz=32", "workers=0",
+                 "device=cpu", "patience=0", "tensorboard=false")
+    events = _run_until(first, epoch=1, sig=signal.SIGKILL)
+    assert first.returncode == -signal.SIGKILL
+    run_id = next(e["run_id"] for e in events if "run_id" in e)
+    assert runs.get_run(project.conn, run_id).status == "running"     # died without a word
+    assert [e.epoch for e in runs.list_epochs(project.conn, run_id)] == [0]
+
+    second = _cli(root, "--resume", str(run_id))
+    events = _run_until(second, epoch=2, sig=signal.SIGTERM)        # graceful this time
+    assert second.returncode == 130
+    assert [e["epoch"] for e in events if e["event"] == "on_train_epoch_start"] == [1, 2]
+    assert runs.get_run(project.conn, run_id).status == "cancelled"
+
+    third = _cli(root, "--resume", str(run_id))
+    out, err = third.communicate(timeout=120)
+    assert third.returncode == 0, err
+    assert json.loads(out.splitlines()[-1])["status"] == "completed"
+    assert [e.epoch for e in runs.list_epochs(project.conn, run_id)] == [0, 1, 2]
+    assert runs.get_run(project.conn, run_id).status == "completed"
