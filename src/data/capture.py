@@ -65,13 +65,16 @@ def capture_frames(project: Project, source: MediaSource, indices: Iterable[int]
     wanted = [int(i) for i in indices]
     for index in wanted:
         _check_index(source, index)
-    own_reader = reader is None
-    reader = reader or open_media(source.path, cache_bytes=0)
-    try:
-        captured = {i: _capture_one(project, source, i, reader) for i in sorted(set(wanted))}
-    finally:
-        if own_reader:
-            reader.close()
+    captured = {i: frames_db.get_frame_at(project.conn, source.id, i) for i in set(wanted)}
+    missing = sorted(i for i, frame in captured.items() if frame is None)
+    if missing:
+        own_reader = reader is None
+        reader = reader or open_media(source.path, cache_bytes=0)
+        try:
+            captured.update((i, _capture_one(project, source, i, reader)) for i in missing)
+        finally:
+            if own_reader:
+                reader.close()
     return [captured[i] for i in wanted]
 
 
@@ -93,9 +96,6 @@ def capture_array(project: Project, source: MediaSource, index: int, image: np.n
 
 
 def _capture_one(project: Project, source: MediaSource, index: int, reader: MediaReader) -> Frame:
-    existing = frames_db.get_frame_at(project.conn, source.id, index)
-    if existing is not None:
-        return existing
     if isinstance(reader, ImageFolderReader):
         return _store_image_file(project, source, index, _plan_image(reader.file(index)))
     return _store_png(project, source, index, reader.read(index))
