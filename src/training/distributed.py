@@ -66,3 +66,9 @@ def device_for_rank(w: World, device: str) -> str:
         torch.cuda.set_device(w.local_rank)
         return f"cuda:{w.local_rank}"
     return device
+
+
+def shutdown() -> None:
+    """Leave the process group (torchrun jobs) so the process exits cleanly."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

@@ -428,6 +428,8 @@ def _hparams(cfg: TrainConfig) -> dict:
 
 def _device_words(cfg: TrainConfig) -> str:
     try:
-        return resolve_device(cfg.device)
+        device = resolve_device(cfg.device)
     except LabelLoopError:
-        return cfg.device
+        device = cfg.device
+    size = dist.world().size
+    return f"{device} x{size} (DistributedDataParallel)" if size > 1 else device

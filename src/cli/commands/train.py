@@ -78,7 +78,11 @@ def _train(args) -> int:
             done = process_queue(project, bus=bus, control=control)
             _say(args, f"ran {len(done)} queued training(s)")
             return 0
-        run = _start(args, project, bus, control)
+        try:
+            run = _start(args, project, bus, control)
+        finally:
+            from src.training.distributed import shutdown
+            shutdown()
     if run is None:        # a torchrun rank other than 0
         return 0
     if args.events:
