@@ -62,7 +62,8 @@ def number(value, where: str, path: Path, *, line: int | None = None) -> float:
     except (TypeError, ValueError):
         result = None
     if result is None or not isfinite(result) or isinstance(value, bool):
-        at = f"line {line}: " if line is not None else ""
-        raise DatasetError(f"{at}{where}: expected a number, got {value!r}", path=path,
-                           field=where if line is None else None)
+        if line is not None:
+            raise DatasetError(f"line {line}: {where}: expected a number, got {value!r}",
+                               path=path)
+        raise DatasetError(f"expected a number, got {value!r}", path=path, field=where)
     return result

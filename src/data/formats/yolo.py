@@ -100,13 +100,20 @@ def _split_images(value, root: Path, yaml_path: Path, split: str) -> list[Path]:
         target = Path(str(item))
         target = target if target.is_absolute() else root / target
         if target.is_dir():
-            out += list_image_files(target)
+            out += _images_in(target)
         elif target.is_file() and target.suffix == ".txt":
             out += _listed_images(target, root)
         else:
             raise DatasetError(f"{split} images not found at {target}", path=yaml_path,
                                field=split, hint="fix the path (relative to the dataset root)")
     return out
+
+
+def _images_in(folder: Path) -> list[Path]:
+    """The folder's images; an empty split folder is allowed (e.g. no test images)."""
+    if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir()):
+        return []
+    return list_image_files(folder)
 
 
 def _listed_images(list_file: Path, root: Path) -> list[Path]:
