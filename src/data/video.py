@@ -66,14 +66,14 @@ class FrameCache:
         return frame
 
     def put(self, index: int, frame: np.ndarray) -> None:
-        if frame.nbytes > self.max_bytes:
-            self._on_evict(frame)
-            return
         old = self._frames.pop(index, None)
         if old is not None:
             self.nbytes -= old.nbytes
             if old is not frame:
                 self._on_evict(old)
+        if frame.nbytes > self.max_bytes:
+            self._on_evict(frame)
+            return
         self._frames[index] = frame
         self.nbytes += frame.nbytes
         while self.nbytes > self.max_bytes:

@@ -12,9 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from src.data.video import (BACKFILL_FRAMES, SHORT_JUMP, FrameCache, FrameIndexError,
-                            ImageFolderReader, VideoReader, open_media, probe_media)
+                            ImageFolderReader, VideoReader, _natural_key, open_media,
+                            probe_media)
 from src.errors import MediaError
 from tests.data.conftest import (counter_frame, frame_number, sequential_decode,
                                  write_cv2_video)
@@ -419,3 +422,38 @@ def test_a_seek_that_lands_elsewhere_falls_back_to_decoding_from_the_start(mp4v_
             frame = reader.read(i)
             assert frame_number(frame) == i
             np.testing.assert_array_equal(frame, mp4v_video.frames[i])
+
+
+# --- properties --------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["put", "get"]), st.integers(0, 12),
+                          st.integers(1, 40)), max_size=60),
+       st.integers(0, 120))
+def test_frame_cache_matches_an_lru_model(ops, budget):
+    evicted = []
+    cache = FrameCache(max_bytes=budget, on_evict=evicted.append)
+    model: dict[int, int] = {}                      # index -> nbytes, in recency order
+    for op, index, size in ops:
+        if op == "get":
+            assert (cache.get(index) is not None) == (index in model)
+            if index in model:
+                model[index] = model.pop(index)
+            continue
+        cache.put(index, np.zeros(size, np.uint8))
+        model.pop(index, None)
+        if size <= budget:
+            model[index] = size
+            while sum(model.values()) > budget:
+                del model[next(iter(model))]
+        assert [i for i in range(13) if i in cache] == sorted(model)
+        assert cache.nbytes == sum(model.values()) <= budget
+    live = sum(1 for op, _, size in ops if op == "put")
+    assert len(evicted) + len(cache) == live
+
+
+@given(st.lists(st.integers(0, 10**6), min_size=1, max_size=30, unique=True))
+def test_image_files_sort_by_number_not_text(numbers):
+    folder_names = [f"frame{n}.png" for n in numbers]
+    ordered = sorted((Path(name) for name in folder_names), key=_natural_key)
+    assert [int(p.stem[5:]) for p in ordered] == sorted(numbers)
