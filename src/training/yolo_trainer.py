@@ -337,23 +337,24 @@ def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunC
     else:
         source, message = resolve_yolo_base(cfg, base_dir, project)
     run_notes = [message, *notes, *imbalance_notes(cfg)]
+    if "," in device:
+        run_notes.append("multi-GPU (DDP): ultralytics trains in worker processes; progress "
+                         "events, pause and stop do not reach them")
     model = YOLO(source, task=cfg.task)
     bridge = _EventBridge(bus, control, run_dir, run_notes)
-    bridge.attach(model)
-    args = _overrides(cfg, data_arg, run_dir, device)
+    if "," not in device:   # DDP pickles the callbacks; a bus or a lock does not pickle
+        bridge.attach(model)
+    args = ultralytics_overrides(cfg, data_arg, run_dir, device)
     if resume:
         args["resume"] = source
     try:
         model.train(trainer=trainer_class(cfg.task, cfg.lora), **args)
     except _Cancelled as stop:
-        outcome = TrainOutcome(status="cancelled", last_checkpoint=stop.checkpoint,
-                               base_model_source=message, epochs_done=stop.epoch,
-                               params=dict(model.trainer.params))
-        bus.emit("on_train_end", status="cancelled", epoch=stop.epoch,
-                 epochs=model.trainer.epochs, run_dir=str(run_dir),
-                 elapsed_s=time.time() - bridge.t0,
-                 message=f"stopped in epoch {stop.epoch}; resumable from {stop.checkpoint}")
-        return outcome
+        _close_loaders(model.trainer)
+        return _cancelled(model.trainer, stop, bus, run_dir, message, bridge.t0)
+    except BaseException:
+        _close_loaders(model.trainer)
+        raise
     outcome = _completed(model.trainer, run_dir, "; ".join(run_notes))
     bus.emit("on_train_end", status="completed", epoch=outcome.epochs_done - 1,
              epochs=model.trainer.epochs, metrics=outcome.metrics, run_dir=str(run_dir),
@@ -375,7 +376,8 @@ def imbalance_notes(cfg) -> list[str]:
     return notes
 
 
-def _overrides(cfg, data_arg: Path, run_dir: Path, device: str) -> dict:
+def ultralytics_overrides(cfg, data_arg: Path, run_dir: Path, device: str) -> dict:
+    """The ultralytics train() arguments a TrainConfig maps to."""
     on_cpu = device in ("cpu", "mps")
     return dict(
         data=str(data_arg), epochs=cfg.epochs, batch=cfg.batch, imgsz=_round32(cfg.imgsz),
@@ -400,6 +402,23 @@ def _data_arg(task: str, data: Path) -> Path:
         raise DatasetError("dataset file not found", path=yaml_path,
                            hint="pass the data.yaml of a built dataset")
     return yaml_path
+
+
+def _cancelled(trainer, stop: _Cancelled, bus: EventBus, run_dir: Path, message: str,
+               t0: float) -> TrainOutcome:
+    bus.emit("on_train_end", status="cancelled", epoch=stop.epoch, epochs=trainer.epochs,
+             run_dir=str(run_dir), elapsed_s=time.time() - t0,
+             message=f"stopped in epoch {stop.epoch}; resumable from {stop.checkpoint}")
+    return TrainOutcome(status="cancelled", last_checkpoint=stop.checkpoint,
+                        base_model_source=message, epochs_done=stop.epoch,
+                        params=dict(trainer.params))
+
+
+def _close_loaders(trainer) -> None:
+    """Stop dataloader workers of a run that left ultralytics' loop by an exception."""
+    for loader in (getattr(trainer, "train_loader", None), getattr(trainer, "test_loader", None)):
+        if hasattr(loader, "close"):
+            loader.close()
 
 
 def _completed(trainer, run_dir: Path, message: str) -> TrainOutcome:
