@@ -78,8 +78,13 @@ def capture_frames(project: Project, source: MediaSource, indices: Iterable[int]
     return [captured[i] for i in wanted]
 
 
-def capture_array(project: Project, source: MediaSource, index: int, image: np.ndarray) -> Frame:
-    """Capture the frame the caller already has decoded (the GUI's current frame)."""
+def capture_array(project: Project, source: MediaSource, index: int, image: np.ndarray, *,
+                  timestamp_s: float | None = None) -> Frame:
+    """Capture the frame the caller already has decoded (the GUI's current frame).
+
+    `timestamp_s` defaults to index / fps; pass reader.timestamp(index) to record the exact
+    time of a variable-frame-rate video's frame.
+    """
     _check_index(source, index)
     if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
             and image.shape[2] == 3):
@@ -92,20 +97,24 @@ def capture_array(project: Project, source: MediaSource, index: int, image: np.n
     existing = frames_db.get_frame_at(project.conn, source.id, index)
     if existing is not None:
         return existing
-    return _store_png(project, source, index, image)
+    if timestamp_s is None:
+        timestamp_s = _timestamp(source, index)
+    return _store_png(project, source, index, image, timestamp_s)
 
 
 def _capture_one(project: Project, source: MediaSource, index: int, reader: MediaReader) -> Frame:
     if isinstance(reader, ImageFolderReader):
         return _store_image_file(project, source, index, _plan_image(reader.file(index)))
-    return _store_png(project, source, index, reader.read(index))
+    return _store_png(project, source, index, reader.read(index), reader.timestamp(index))
 
 
-def _store_png(project: Project, source: MediaSource, index: int, image: np.ndarray) -> Frame:
+def _store_png(project: Project, source: MediaSource, index: int, image: np.ndarray,
+               timestamp_s: float | None) -> Frame:
     target = frame_image_path(project, source.id, index)
     target.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(target, _encode_png(image))
-    return _add_frame_row(project, source, index, target, image.shape[1], image.shape[0])
+    return _add_frame_row(project, source, index, target, image.shape[1], image.shape[0],
+                          timestamp_s)
 
 
 def _store_image_file(project: Project, source: MediaSource, index: int,
@@ -114,15 +123,15 @@ def _store_image_file(project: Project, source: MediaSource, index: int,
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = _stage(plan, target.parent)
     os.replace(staged, target)
-    return _add_frame_row(project, source, index, target, plan.width, plan.height)
+    return _add_frame_row(project, source, index, target, plan.width, plan.height, None)
 
 
 def _add_frame_row(project: Project, source: MediaSource, index: int, target: Path,
-                   width: int, height: int) -> Frame:
+                   width: int, height: int, timestamp_s: float | None) -> Frame:
     try:
         return frames_db.add_frame(project.conn, Frame(
             source_id=source.id, frame_index=index, image_path=project.relpath(target),
-            width=width, height=height, timestamp_s=_timestamp(source, index)))
+            width=width, height=height, timestamp_s=timestamp_s))
     except BaseException:
         if frames_db.get_frame_at(project.conn, source.id, index) is None:
             target.unlink(missing_ok=True)

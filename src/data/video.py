@@ -12,7 +12,11 @@ positioned so that the common moves of an annotator are cheap:
 - random seek: CAP_PROP_POS_FRAMES, which in OpenCV's FFmpeg backend seeks to the keyframe
   before the target and decodes forward to it. The tests check it is pixel-identical to a
   sequential decode (H.264 with B-frames and a 250-frame GOP, MPEG-4 Part 2, MJPEG), and
-  every seek checks that the decoder landed on the frame asked for.
+  every seek checks that the decoder landed on the frame asked for (else it decodes from
+  the start). OpenCV numbers frames by timestamp × fps, which is wrong for variable frame
+  rate videos: those are decoded through PyAV by timestamp instead (src/data/video_vfr.py).
+- memory: decodes reuse the buffers of evicted frames, because first-touching fresh memory
+  costs about as much as decoding a frame on some machines.
 
 Frame count: CAP_PROP_FRAME_COUNT comes from the container header or is estimated from
 duration × fps, so it is wrong for truncated files and some containers. On open the reader
@@ -34,6 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from src.data.video_vfr import PtsCapture, is_variable_frame_rate
 from src.db.records import MediaSource
 from src.errors import MediaError
 
@@ -183,7 +188,8 @@ class VideoReader(MediaReader):
     def __init__(self, path: str | Path, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         super().__init__(Path(path), cache_bytes)
         _check_readable(self.path, folder=False)
-        self._cap = _open_capture(self.path)
+        self.variable_frame_rate = is_variable_frame_rate(self.path)
+        self._cap = self._open_decoder()
         self._next: int | None = 0     # index the next cap.read() returns; None = unknown
         try:
             reported = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -196,11 +202,32 @@ class VideoReader(MediaReader):
             raise
         self._cache.put(0, first)
 
+    def timestamp(self, index: int) -> float | None:
+        """Seconds from the first frame: from the frame's own timestamp when the frame rate
+        is variable, else index / fps."""
+        self._check_index(index)
+        exact = getattr(self._cap, "timestamp", None)
+        return exact(index) if exact is not None else super().timestamp(index)
+
     def close(self) -> None:
         with self._lock:
             self._cap.release()
             self._next = None
             super().close()
+
+    def _open_decoder(self):
+        """OpenCV, or for a variable-frame-rate video the timestamp-indexed PyAV decoder
+        (see src/data/video_vfr.py); OpenCV again if PyAV cannot index the file."""
+        if self.variable_frame_rate:
+            try:
+                cap = PtsCapture(self.path)
+                if cap.isOpened():
+                    return cap
+                cap.release()
+            except Exception:  # noqa: BLE001 - any PyAV failure: OpenCV reads it instead
+                pass
+            self.variable_frame_rate = False
+        return _open_capture(self.path)
 
     def _read_first(self, reported: int) -> np.ndarray:
         ok, frame = self._cap.read()
@@ -289,7 +316,7 @@ class VideoReader(MediaReader):
     def _rewind(self) -> None:
         """A fresh decoder at frame 0 (sequential decode defines what frame N is)."""
         self._cap.release()
-        self._cap = _open_capture(self.path)
+        self._cap = self._open_decoder()
         self._next = 0
 
     def _read_next(self, index: int) -> np.ndarray:

@@ -71,6 +71,38 @@ def write_h264_video(path: Path, n: int, gop: int, size=(160, 120), fps: int = 2
     return path
 
 
+VFR_DURATIONS_MS = (40, 100)   # frames alternate stretches of 25 fps and 10 fps
+
+
+def vfr_timestamps_ms(n: int) -> list[int]:
+    """Presentation time of each frame of write_vfr_video: 20 frames at 40 ms, 20 at 100 ms..."""
+    out, t = [], 0
+    for i in range(n):
+        out.append(t)
+        t += VFR_DURATIONS_MS[(i // 20) % 2]
+    return out
+
+
+def write_vfr_video(path: Path, n: int, gop: int = 50, size=(160, 120)) -> Path:
+    """H.264 with B-frames whose frame durations change every 20 frames (variable rate)."""
+    av = pytest.importorskip("av")
+    from fractions import Fraction
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.codec_context.options = {
+            "preset": "ultrafast",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=2:b-adapt=0"}
+        for i, t in enumerate(vfr_timestamps_ms(n)):
+            image = av.VideoFrame.from_ndarray(counter_frame(i, *size), format="bgr24")
+            image.pts, image.time_base = t, Fraction(1, 1000)
+            container.mux(stream.encode(image))
+        container.mux(stream.encode())
+    return path
+
+
 def sequential_decode(path: Path) -> list[np.ndarray]:
     """Raw OpenCV, frame after frame: the reference random access must match."""
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
@@ -119,6 +151,12 @@ def mp4v_video(media_dir) -> VideoFixture:
 def mjpg_video(media_dir) -> VideoFixture:
     """Motion JPEG in AVI (every frame a keyframe), 60 frames."""
     return _fixture(write_cv2_video(media_dir / "mjpg.avi", 60, "MJPG"))
+
+
+@pytest.fixture(scope="session")
+def vfr_video(media_dir) -> VideoFixture:
+    """150 frames at alternating 25/10 fps: OpenCV's frame numbering is off here."""
+    return _fixture(write_vfr_video(media_dir / "vfr.mp4", 150))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from src.data.video import FrameIndexError, open_media
 from src.db import frames as frames_db
 from src.db import sources as sources_db
 from src.errors import MediaError
-from tests.data.conftest import counter_frame, frame_number
+from tests.data.conftest import counter_frame, frame_number, vfr_timestamps_ms
 
 
 def project_files(project) -> list[str]:
@@ -95,6 +95,20 @@ def test_capture_out_of_range_writes_nothing(project, mjpg_video):
     with pytest.raises(FrameIndexError, match="60"):
         capture_frames(project, source, [1, 60])
     assert frames_db.count_frames(project.conn) == 0 and project_files(project) == []
+
+
+def test_capture_of_a_variable_frame_rate_video_records_exact_times(project, vfr_video):
+    source, _ = import_media(project, vfr_video.path)
+    frames = capture_frames(project, source, [25, 140])
+    expected = vfr_timestamps_ms(150)
+    for frame in frames:
+        assert frame.timestamp_s == pytest.approx(expected[frame.frame_index] / 1000, abs=1e-3)
+        image = cv2.imread(str(project.abspath(frame.image_path)))
+        assert frame_number(image) == frame.frame_index
+    with open_media(vfr_video.path) as reader:
+        image = reader.read(60)
+        frame = capture_array(project, source, 60, image, timestamp_s=reader.timestamp(60))
+    assert frame.timestamp_s == pytest.approx(expected[60] / 1000, abs=1e-3)
 
 
 def test_capture_array_stores_the_given_pixels(project, mjpg_video):

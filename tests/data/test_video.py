@@ -20,7 +20,7 @@ from src.data.video import (BACKFILL_FRAMES, SHORT_JUMP, FrameCache, FrameIndexE
                             probe_media)
 from src.errors import MediaError
 from tests.data.conftest import (counter_frame, frame_number, sequential_decode,
-                                 write_cv2_video)
+                                 vfr_timestamps_ms, write_cv2_video)
 
 VIDEOS = ["h264_long_gop", "mp4v_video", "mjpg_video"]
 
@@ -99,6 +99,40 @@ def test_forward_backward_and_revisit_give_the_same_pixels(mp4v_video):
         for i in range(40):
             np.testing.assert_array_equal(forward[i], backward[39 - i])
             np.testing.assert_array_equal(forward[i], mp4v_video.frames[i])
+
+
+def test_opencv_seeks_are_wrong_on_a_variable_frame_rate_video(vfr_video):
+    """Why the VFR path exists: raw CAP_PROP_POS_FRAMES lands on another frame here."""
+    assert [frame_number(f) for f in vfr_video.frames] == list(range(150))
+    cap = cv2.VideoCapture(str(vfr_video.path), cv2.CAP_FFMPEG)
+    landed = []
+    for i in (30, 90, 120):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+        ok, frame = cap.read()
+        landed.append(frame_number(frame) if ok else None)
+    cap.release()
+    assert landed != [30, 90, 120]
+
+
+def test_variable_frame_rate_video_is_frame_exact(vfr_video):
+    order = list(range(vfr_video.count))
+    random.Random(3).shuffle(order)
+    with open_media(vfr_video.path) as reader:
+        assert reader.variable_frame_rate
+        assert reader.frame_count == 150
+        forward = [reader.read(i) for i in range(vfr_video.count)]
+    with open_media(vfr_video.path) as reader:
+        for i in order[:60] + [149, 148, 0]:
+            frame = reader.read(i)
+            assert frame_number(frame) == i
+            np.testing.assert_array_equal(frame, forward[i], err_msg=f"frame {i}")
+
+
+def test_variable_frame_rate_timestamps_are_the_frames_own(vfr_video):
+    expected = vfr_timestamps_ms(150)
+    with open_media(vfr_video.path) as reader:
+        for i in (0, 1, 19, 20, 21, 40, 149):
+            assert reader.timestamp(i) == pytest.approx(expected[i] / 1000, abs=1e-3)
 
 
 # --- decoding strategy -------------------------------------------------------------------
@@ -254,6 +288,7 @@ def test_header_frame_count_is_kept_when_right(name, request):
         assert reader.frame_count == video.count
         assert (reader.width, reader.height) == (160, 120)
         assert reader.fps == pytest.approx(25.0)
+        assert not reader.variable_frame_rate        # OpenCV decodes constant-rate video
 
 
 # --- indices and timestamps ----------------------------------------------------------------
