@@ -48,7 +48,8 @@ SHORT_JUMP = 15        # forward jumps up to this many frames are grabbed instea
 BACKFILL_FRAMES = 30   # frames re-decoded before the target on a backward cache miss
 _MAX_SANE_FPS = 1000.0
 _MAX_SPARE = 4         # evicted frame buffers kept for reuse
-_VIDEO_HINT = "choose a video file OpenCV/FFmpeg can decode (mp4, avi, mkv, mov...) or an image folder"
+_VIDEO_HINT = ("choose a video file OpenCV/FFmpeg can decode (mp4, avi, mkv, mov...) "
+               "or an image folder")
 
 
 class FrameIndexError(MediaError, IndexError):

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from src.data import capture as capture_mod
 from src.data.capture import capture_array, capture_frames, frame_image_path, import_media
 from src.data.video import FrameIndexError, open_media
 from src.db import frames as frames_db
