@@ -9,7 +9,8 @@ decoded), a seek goes to the keyframe before the frame's timestamp and decodes f
 exactly that timestamp. Frame N is then the N-th frame in presentation order.
 
 PtsCapture offers the part of cv2.VideoCapture that VideoReader uses, so the reader's
-stepping, grabbing and caching logic is the same for both.
+stepping, grabbing and caching logic is the same for both. Like OpenCV it applies the
+display rotation phones write (multiples of 90°; display-matrix flips are not applied).
 """
 from __future__ import annotations
 
@@ -99,6 +100,9 @@ class PtsCapture:
         if self._current is None:
             return False, None
         image = self._current.to_ndarray(format="bgr24")
+        turns = (getattr(self._current, "rotation", 0) or 0) // 90 % 4
+        if turns:       # display rotation (phones), counter-clockwise, as OpenCV applies it
+            image = np.ascontiguousarray(np.rot90(image, turns))
         if buffer is not None and buffer.shape == image.shape and buffer.dtype == image.dtype:
             np.copyto(buffer, image)
             image = buffer

@@ -83,8 +83,10 @@ def vfr_timestamps_ms(n: int) -> list[int]:
     return out
 
 
-def write_vfr_video(path: Path, n: int, gop: int = 50, size=(160, 120)) -> Path:
-    """H.264 with B-frames whose frame durations change every 20 frames (variable rate)."""
+def write_vfr_video(path: Path, n: int, gop: int = 50, size=(160, 120), rotation: int = 0,
+                    fixed_ms: int | None = None) -> Path:
+    """H.264 with B-frames whose frame durations change every 20 frames (variable rate),
+    or last `fixed_ms` each; `rotation`: display rotation, degrees counter-clockwise."""
     av = pytest.importorskip("av")
     from fractions import Fraction
     with av.open(str(path), "w") as container:
@@ -92,10 +94,13 @@ def write_vfr_video(path: Path, n: int, gop: int = 50, size=(160, 120)) -> Path:
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
         stream.codec_context.options = {
             "preset": "ultrafast",
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=2:b-adapt=0"}
-        for i, t in enumerate(vfr_timestamps_ms(n)):
+        times = vfr_timestamps_ms(n) if fixed_ms is None else [i * fixed_ms for i in range(n)]
+        for i, t in enumerate(times):
             image = av.VideoFrame.from_ndarray(counter_frame(i, *size), format="bgr24")
             image.pts, image.time_base = t, Fraction(1, 1000)
             container.mux(stream.encode(image))

@@ -20,7 +20,7 @@ from src.data.video import (BACKFILL_FRAMES, SHORT_JUMP, FrameCache, FrameIndexE
                             probe_media)
 from src.errors import MediaError
 from tests.data.conftest import (counter_frame, frame_number, sequential_decode,
-                                 vfr_timestamps_ms, write_cv2_video)
+                                 vfr_timestamps_ms, write_cv2_video, write_vfr_video)
 
 VIDEOS = ["h264_long_gop", "mp4v_video", "mjpg_video"]
 
@@ -133,6 +133,20 @@ def test_variable_frame_rate_timestamps_are_the_frames_own(vfr_video):
     with open_media(vfr_video.path) as reader:
         for i in (0, 1, 19, 20, 21, 40, 149):
             assert reader.timestamp(i) == pytest.approx(expected[i] / 1000, abs=1e-3)
+
+
+@pytest.mark.parametrize("variable", [True, False])
+def test_display_rotation_is_applied_like_opencv_does(tmp_path, variable):
+    """A phone video shot upright: both decoders turn it 90° counter-clockwise."""
+    path = write_vfr_video(tmp_path / "rotated.mp4", 30, rotation=90,
+                           fixed_ms=None if variable else 40)
+    with open_media(path) as reader:
+        assert reader.variable_frame_rate == variable
+        assert (reader.width, reader.height) == (120, 160)
+        for i in (0, 17, 29, 5):
+            frame = reader.read(i)
+            assert frame.shape == (160, 120, 3)
+            assert frame_number(np.rot90(frame, -1)) == i
 
 
 # --- decoding strategy -------------------------------------------------------------------
