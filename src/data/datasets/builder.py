@@ -6,6 +6,7 @@ half-built version behind.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -13,6 +14,8 @@ import re
 import shutil
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -36,7 +39,7 @@ from src.errors import DatasetError
 Progress = Callable[[str, int, int], None]
 _TMP = re.compile(r"^\.tmp-v\d+-(?P<pid>\d+)-[0-9a-f]+$")
 _VERSION_DIR = re.compile(r"^v(\d+)$")
-_META_FILES = ("data.yaml", "manifest.json", "report.json", "report.md")
+_IO_THREADS = 4
 
 
 @dataclass
@@ -64,6 +67,25 @@ def build_dataset(project: Project, spec: DatasetSpec, *,
                   progress: Progress | None = None) -> tuple[DatasetRecord, Path]:
     """Build the snapshot `spec` describes into `project` and record it; returns the record
     and the absolute snapshot folder."""
+    with _gc_paused():
+        return _build(project, spec, progress)
+
+
+@contextmanager
+def _gc_paused():
+    """A build allocates a few objects per annotation and keeps them all: the cyclic
+    collector would rescan them over and over (about a third of the time at 50k boxes)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(project: Project, spec: DatasetSpec,
+           progress: Progress | None) -> tuple[DatasetRecord, Path]:
     plan = _plan(project, spec)
     dataset_dir = project.datasets_dir / spec.name
     dataset_dir.mkdir(parents=True, exist_ok=True)
@@ -122,6 +144,7 @@ def _drop_small_crops(selection: Selection, spec: DatasetSpec) -> None:
     for sample in selection.samples:
         before = len(sample.objects)
         sample.objects = [o for o in sample.objects if _is_big_enough(o, spec.crop_min_size)]
+        sample.forget_labels()
         if before > len(sample.objects):
             selection.skipped[f"crops under {spec.crop_min_size} px"] += before - len(sample.objects)
         if sample.objects:
@@ -201,13 +224,15 @@ def _write_snapshot(root: Path, final: Path, plan: _Plan, spec: DatasetSpec, ver
                 progress("write", len(entries), total)
     if spec.augment is not None:
         entries += _oversample(writer, plan, spec, report, progress)
-    _write_split_lists(root, entries)
-    content_hash = _hash_tree(root)
+    _write_split_lists(writer, entries)
+    writer.flush()
+    content_hash = writer.content_hash()
     meta = _meta(plan, spec, version, content_hash, writer)
     full = report.to_dict(**meta)
     _write_text(root / "data.yaml", yaml.safe_dump(writer.data_yaml(final), sort_keys=False))
+    # Compact on purpose: json's C encoder is only used without indent (10k+ entries).
     _write_text(root / "manifest.json", json.dumps(
-        {**meta, "entries": [e.__dict__ for e in entries]}, indent=1))
+        {**meta, "entries": [e.__dict__ for e in entries]}, separators=(",", ":")))
     _write_text(root / "report.json", json.dumps(full, indent=2))
     _write_text(root / "report.md", to_markdown(full))
     return full
@@ -223,7 +248,8 @@ def _meta(plan: _Plan, spec: DatasetSpec, version: int, content_hash: str, write
             "mapping": sel.mapping, "dropped": sel.dropped,
             "folders": plan.folders if spec.task in ("classify", "crops") else {},
             "skipped": dict(sorted(sel.skipped.items())),
-            "files": {"linked": writer.linked, "copied": writer.copied},
+            "files": {"linked": writer.frames_placed - len(writer.copied),
+                      "copied": len(writer.copied)},
             "notes": writer.notes}
 
 
@@ -238,42 +264,85 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _write_split_lists(root: Path, entries: list[_Entry]) -> None:
-    (root / "splits").mkdir()
+def _write_split_lists(writer: _Writer, entries: list[_Entry]) -> None:
+    (writer.root / "splits").mkdir()
     for split in SPLITS:
         lines = [f"{e.project}\t{e.frame_id}\t{e.file}\n" for e in entries if e.split == split]
-        (root / "splits" / f"{split}.txt").write_text("".join(lines), encoding="utf-8")
-
-
-def _hash_tree(root: Path) -> str:
-    """SHA-256 over every file's relative path and bytes, in sorted order."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name not in _META_FILES)
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        with path.open("rb") as f:
-            digest.update(hashlib.file_digest(f, "sha256").digest())
-    return digest.hexdigest()
+        writer.write_file(f"splits/{split}.txt", "".join(lines).encode())
 
 
 class _Writer:
+    """Writes a snapshot's files and keeps a digest of each for the content hash: written
+    files by their bytes, hard-linked frames by size and modification time (frames are
+    never rewritten once captured, and re-reading thousands of them would dominate)."""
+
     def __init__(self, root: Path, plan: _Plan, spec: DatasetSpec) -> None:
         self.root, self.plan, self.spec = root, plan, spec
+        self.prefix = str(root) + os.sep
         self.index = {name: i for i, name in enumerate(plan.classes)}
-        self.linked = self.copied = 0
+        self.frames_placed = 0
+        self.copied: list[str] = []                  # appended from the I/O threads
         self.notes: list[str] = []
+        self.digests: list[tuple[str, bytes]] = []   # appended from the I/O threads
+        self._ops: list[tuple] = []
 
-    def place_image(self, source: Path, target: Path) -> None:
-        """Hard-link a frame into the snapshot, or copy it where links are not possible."""
-        if not source.is_file():
-            raise DatasetError("frame image is missing", path=source,
-                               hint="re-capture the frame or delete it from the project")
+    def place_image(self, source: Path, rel: str) -> None:
+        """Hard-link a frame into the snapshot (copy where links are not possible); done in
+        flush()."""
+        self._ops.append((self._place, str(source), rel))
+        self.frames_placed += 1
+
+    def write_file(self, rel: str, data: bytes) -> None:
+        """Create a new file with `data`; done in flush()."""
+        self._ops.append((self._create, data, rel))
+
+    def flush(self) -> None:
+        """Do the queued file operations. They are system-call bound (open/link release the
+        GIL), so a few threads overlap them; each thread takes an interleaved share."""
+        ops, self._ops = self._ops, []
+        workers = min(_IO_THREADS, max(1, len(ops) // 256))
+        with ThreadPoolExecutor(workers) as pool:
+            for future in [pool.submit(self._run, ops[i::workers]) for i in range(workers)]:
+                future.result()
+
+    @staticmethod
+    def _run(ops) -> None:
+        for op, arg, rel in ops:
+            op(arg, rel)
+
+    def _place(self, source: str, rel: str) -> None:
         try:
-            os.link(source, target)
-            self.linked += 1
+            stat = os.stat(source)
+        except FileNotFoundError:
+            raise DatasetError("frame image is missing", path=source,
+                               hint="re-capture the frame or delete it from the project") from None
+        try:
+            os.link(source, self.prefix + rel)
         except OSError:
-            shutil.copy2(source, target)
-            self.copied += 1
+            shutil.copy2(source, self.prefix + rel)
+            self.copied.append(rel)
+        self.digests.append((rel, f"frame:{stat.st_size}:{stat.st_mtime_ns}".encode()))
+
+    def _create(self, data: bytes, rel: str) -> None:
+        # Plain os calls: a build writes thousands of small files.
+        fd = os.open(self.prefix + rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        self.digests.append((rel, hashlib.sha256(data).digest()))
+
+    def write_image(self, rel: str, image) -> None:
+        ok, encoded = cv2.imencode(os.path.splitext(rel)[1], image)
+        if not ok:
+            raise DatasetError("cannot encode image", path=self.prefix + rel)
+        self.write_file(rel, encoded.tobytes())
+
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for rel, item in sorted(self.digests):
+            digest.update(rel.encode() + b"\0" + item + b"\n")
+        return digest.hexdigest()
 
     @staticmethod
     def file_name(sample: Sample, suffix: str = "") -> str:
@@ -293,7 +362,7 @@ class _YoloWriter(_Writer):
 
     def write(self, split: str, sample: Sample):
         name = self.file_name(sample)
-        self.place_image(sample.image, self.root / "images" / split / name)
+        self.place_image(sample.image, f"images/{split}/{name}")
         shapes = [(o.class_name, o.shape) for o in sample.objects]
         self._label(split, name, shapes, sample.frame.width, sample.frame.height)
         yield (_Entry(split, sample.project_index, sample.frame.id, f"images/{split}/{name}",
@@ -301,21 +370,21 @@ class _YoloWriter(_Writer):
                       [o.class_name for o in sample.objects]), shapes)
 
     def _label(self, split: str, image_name: str, shapes, w: int, h: int) -> None:
-        lines = []
-        for label, shape in shapes:
-            if self.spec.task == "segment":
-                values = polygon_to_yolo(shape, w, h)
-            else:
-                values = box_to_yolo(_bbox(shape), w, h)
-            lines.append(f"{self.index[label]} " + " ".join(f"{min(max(v, 0.0), 1.0):.6f}"
-                                                            for v in values))
-        text = "\n".join(lines) + ("\n" if lines else "")
-        (self.root / "labels" / split / (Path(image_name).stem + ".txt")).write_text(text)
+        index = self.index
+        if self.spec.task == "segment":
+            lines = [f"{index[label]} " + " ".join(f"{min(max(v, 0.0), 1.0):.6f}"
+                                                   for v in polygon_to_yolo(shape, w, h)) + "\n"
+                     for label, shape in shapes]
+        else:  # shapes were clipped to the frame when selected: values are within 0..1
+            lines = ["%d %.6f %.6f %.6f %.6f\n" % (index[label], *box_to_yolo(_bbox(shape), w, h))
+                     for label, shape in shapes]
+        stem = image_name.rsplit(".", 1)[0]
+        self.write_file(f"labels/{split}/{stem}.txt", "".join(lines).encode())
 
     def write_augmented(self, sample: Sample, image, shapes: list[LabelledShape], k: int,
                         annotation_ids: list[int]):
         name = self.file_name(sample, f"_aug{k:02d}")
-        _imwrite(self.root / "images" / "train" / name, image)
+        self.write_image(f"images/train/{name}", image)
         h, w = image.shape[:2]
         pairs = [(s.label, s.shape) for s in shapes]
         self._label("train", name, pairs, w, h)
@@ -345,31 +414,28 @@ class _FolderWriter(_Writer):
 
     def write(self, split: str, sample: Sample):
         if self.spec.task == "classify":
-            name = self.file_name(sample)
-            target = self.root / split / self.plan.folders[sample.tag] / name
-            self.place_image(sample.image, target)
-            yield (_Entry(split, sample.project_index, sample.frame.id,
-                          target.relative_to(self.root).as_posix(), [], [sample.tag]), [])
+            rel = f"{split}/{self.plan.folders[sample.tag]}/{self.file_name(sample)}"
+            self.place_image(sample.image, rel)
+            yield (_Entry(split, sample.project_index, sample.frame.id, rel, [], [sample.tag]),
+                   [])
             return
         image = _imread(sample.image)
         for obj in sample.objects:
             crop = _crop(image, _bbox(obj.shape), self.spec.crop_padding)
             name = self.file_name(sample, f"_a{obj.annotation_id}")
-            target = self.root / split / self.plan.folders[obj.class_name] / name
-            _imwrite(target, crop)
-            yield (_Entry(split, sample.project_index, sample.frame.id,
-                          target.relative_to(self.root).as_posix(), [obj.annotation_id],
-                          [obj.class_name]), [(obj.class_name, obj.shape)])
+            rel = f"{split}/{self.plan.folders[obj.class_name]}/{name}"
+            self.write_image(rel, crop)
+            yield (_Entry(split, sample.project_index, sample.frame.id, rel,
+                          [obj.annotation_id], [obj.class_name]), [(obj.class_name, obj.shape)])
 
     def write_augmented(self, sample: Sample, image, label: str, k: int,
                         annotation_ids: list[int]):
         suffix = f"_a{annotation_ids[0]}" if annotation_ids else ""
         name = self.file_name(sample, f"{suffix}_aug{k:02d}")
-        target = self.root / "train" / self.plan.folders[label] / name
-        _imwrite(target, image)
-        return (_Entry("train", sample.project_index, sample.frame.id,
-                       target.relative_to(self.root).as_posix(), annotation_ids, [label],
-                       augmented_from=self.file_name(sample, suffix)), [])
+        rel = f"train/{self.plan.folders[label]}/{name}"
+        self.write_image(rel, image)
+        return (_Entry("train", sample.project_index, sample.frame.id, rel, annotation_ids,
+                       [label], augmented_from=self.file_name(sample, suffix)), [])
 
     def data_yaml(self, final: Path) -> dict:
         return {"path": str(final), "train": "train", "val": "val", "test": "test",
@@ -387,11 +453,6 @@ def _imread(path: Path):
         raise DatasetError("cannot read frame image", path=path,
                            hint="re-capture the frame or delete it from the project")
     return image
-
-
-def _imwrite(path: Path, image) -> None:
-    if not cv2.imwrite(str(path), image):
-        raise DatasetError("cannot write image", path=path, hint="check free disk space")
 
 
 def _crop(image, box: Box, padding: float):

@@ -1,8 +1,9 @@
 """report.json and report.md of a dataset snapshot: what went where, and what was left out."""
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
+
+import numpy as np
 
 from src.data.datasets.spec import SPLITS
 from src.data.geometry import Box, Polygon
@@ -15,20 +16,23 @@ def box_size_stats(boxes: list[Box]) -> dict:
     """Count, width/height min/median/max and COCO size buckets of some boxes (pixels)."""
     if not boxes:
         return {"count": 0}
-    widths = [b.width for b in boxes]
-    heights = [b.height for b in boxes]
-    buckets: Counter = Counter()
-    for b in boxes:
-        side = b.area ** 0.5
-        buckets[next(name for name, top in SIZE_BUCKETS if top is None or side < top)] += 1
-    return {"count": len(boxes),
-            "width_px": _spread(widths), "height_px": _spread(heights),
-            "buckets": {name: buckets.get(name, 0) for name, _ in SIZE_BUCKETS}}
+    corners = np.array([(b.x1, b.y1, b.x2, b.y2) for b in boxes], dtype=np.float64)
+    widths = np.maximum(corners[:, 2] - corners[:, 0], 0)
+    heights = np.maximum(corners[:, 3] - corners[:, 1], 0)
+    sides = np.sqrt(widths * heights)
+    buckets, low = {}, -1.0
+    for name, top in SIZE_BUCKETS:
+        high = np.inf if top is None else top
+        buckets[name] = int(((sides >= low) & (sides < high)).sum()) if low >= 0 \
+            else int((sides < high).sum())
+        low = high
+    return {"count": len(boxes), "width_px": _spread(widths), "height_px": _spread(heights),
+            "buckets": buckets}
 
 
-def _spread(values: list[float]) -> dict:
-    return {"min": round(min(values), 2), "median": round(statistics.median(values), 2),
-            "max": round(max(values), 2)}
+def _spread(values: np.ndarray) -> dict:
+    return {"min": round(float(values.min()), 2), "median": round(float(np.median(values)), 2),
+            "max": round(float(values.max()), 2)}
 
 
 class ReportBuilder:

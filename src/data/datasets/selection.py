@@ -43,9 +43,17 @@ class Sample:
         return (self.project_index, self.frame.id)
 
     def labels(self) -> Counter:
-        if self.tag is not None:
-            return Counter({self.tag: 1})
-        return Counter(o.class_name for o in self.objects)
+        """Class -> instances in this frame (computed once; call forget_labels() after
+        changing `objects`)."""
+        counts = self.__dict__.get("_labels")
+        if counts is None:
+            counts = Counter({self.tag: 1}) if self.tag is not None else \
+                Counter(o.class_name for o in self.objects)
+            self.__dict__["_labels"] = counts
+        return counts
+
+    def forget_labels(self) -> None:
+        self.__dict__.pop("_labels", None)
 
 
 @dataclass
@@ -96,11 +104,10 @@ def _names_with_kinds(loaded: list[_Source], kinds) -> list[str]:
     """Source class names (first spelling) with an accepted annotation of these kinds."""
     seen: dict[str, str] = {}
     for source in loaded:
-        for anns in source.accepted.values():
-            for ann in anns:
-                if ann.kind in kinds:
-                    name = source.classes[ann.class_id]
-                    seen.setdefault(name.casefold(), name)
+        for class_id, kind in sorted(source.kinds):
+            if kind in kinds:
+                name = source.classes[class_id]
+                seen.setdefault(name.casefold(), name)
     order = {n.casefold(): i for i, n in enumerate(_class_names(loaded))}
     return sorted(seen.values(), key=lambda n: order[n.casefold()])
 
@@ -113,6 +120,7 @@ class _Source:
     frames: list[tuple[Frame, int]]          # (frame, rank among its source's frames)
     accepted: dict[int, list[Annotation]]    # frame id -> accepted annotations
     pending: set[int]                        # frames with unreviewed proposals
+    kinds: set[tuple[int, str]]              # (class id, kind) of accepted annotations
 
 
 def _load(current: Project, root: Path) -> _Source:
@@ -135,13 +143,14 @@ def _read(conn, root: Path) -> _Source:
     for frame in frames_repo.list_frames(conn):
         frames.append((frame, ranks[frame.source_id]))
         ranks[frame.source_id] += 1
-    accepted, pending = defaultdict(list), set()
-    for ann in annotations_repo.list_annotations(conn):
+    accepted, pending, kinds = defaultdict(list), set(), set()
+    for ann in annotations_repo.iter_annotations(conn):
         if ann.status == "accepted":
             accepted[ann.frame_id].append(ann)
+            kinds.add((ann.class_id, ann.kind))
         else:
             pending.add(ann.frame_id)
-    return _Source(root, classes, frames, accepted, pending)
+    return _Source(root, classes, frames, accepted, pending, kinds)
 
 
 def _class_names(loaded) -> list[str]:
@@ -219,6 +228,8 @@ def _fill(sample: Sample, anns: list[Annotation], classes: dict[int, str], resol
 
 def _clipped(shape, w: int, h: int):
     if isinstance(shape, Box):
+        if 0 <= shape.x1 < shape.x2 <= w and 0 <= shape.y1 < shape.y2 <= h:
+            return shape                      # the common case: nothing to clip
         box = clip_box(shape, w, h)
         return box if box.width > 0 and box.height > 0 else None
     poly = clip_polygon(shape, w, h)

@@ -255,7 +255,7 @@ def test_a_killed_build_leaves_no_version_and_the_next_build_cleans_up(mixed_pro
         from src.db.project import Project
         def die(*a, **k):
             os.kill(os.getpid(), signal.SIGKILL)
-        builder._hash_tree = die
+        builder._Writer.content_hash = die
         build_dataset(Project.open({str(mixed_project.root)!r}),
                       DatasetSpec(name="killed", task="detect"))
     """)
