@@ -286,3 +286,36 @@ def test_versions_skip_folders_left_without_a_record(mixed_project):
     record, path = build_dataset(mixed_project, DatasetSpec(name="v", task="detect"))
     assert record.version == 2 and path.name == "v2"
     assert os.path.isdir(mixed_project.datasets_dir / "v" / "v1")
+
+
+@pytest.mark.parametrize("task", ["segment", "crops", "classify"])
+def test_oversampling_for_polygons_crops_and_tags(project, task):
+    frames = [[tag("day"), poly("person", 10, 10, 20), box("car", 50, 20, 20, 20)]
+              for _ in range(20)]
+    frames += [[tag("night"), box("car", 50, 20, 20, 20)] for _ in range(20)]
+    add_source(project, "a", frames)
+    rare = {"segment": "person", "crops": "person", "classify": "day"}[task]
+    _, path = build_dataset(project, DatasetSpec(
+        name=f"o-{task}", task=task, group_by="none", augment=AugmentSpec("heavy", {rare: 3})))
+    entries = read_manifest(path)["entries"]
+    augmented = [e for e in entries if e["augmented_from"]]
+    originals = [e for e in entries if not e["augmented_from"] and e["split"] == "train"
+                 and rare in e["labels"]]
+    assert len(augmented) == 2 * len(originals) > 0
+    for e in augmented:
+        file = path / e["file"]
+        assert e["split"] == "train" and file.is_file() and cv2.imread(str(file)) is not None
+        if task == "segment":
+            label = path / "labels" / "train" / (file.stem + ".txt")
+            for line in label.read_text().splitlines():
+                values = [float(v) for v in line.split()[1:]]
+                assert len(values) >= 6 and all(0 <= v <= 1 for v in values)
+        else:
+            assert file.parent.name == rare
+
+
+def test_core_modules_do_not_import_qt():
+    code = ("import sys; import src.data.datasets, src.data.formats, src.data.augment, "
+            "src.cli.commands.dataset; "
+            "sys.exit(any(m.split('.')[0] in ('PyQt6', 'PySide6') for m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=120).returncode == 0
