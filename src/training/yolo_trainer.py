@@ -150,6 +150,12 @@ class _LabelLoopTrainer:
             freeze_base(self.model, self.trainable_prefixes)
         self.params = param_counts(self.model)
 
+    def get_validator(self):
+        validator = super().get_validator()
+        if self.args.task != "classify":
+            _count_confusion_without_plots(validator)
+        return validator
+
     def _model_train(self):
         super()._model_train()
         if has_lora(self.model):
@@ -234,6 +240,21 @@ class _LabelLoopTrainer:
         atomic_torch_save(ckpt, self.best)
 
 
+def _count_confusion_without_plots(validator) -> None:
+    """Detection validators fill their confusion matrix only when plotting; fill it anyway
+    (plotting every validation would cost seconds per epoch)."""
+    update = validator.update_metrics
+
+    def update_metrics(preds, batch):
+        update(preds, batch)
+        if not validator.args.plots:
+            for si, pred in enumerate(preds):
+                validator.confusion_matrix.process_batch(
+                    validator._prepare_pred(pred), validator._prepare_batch(si, batch),
+                    conf=validator.args.conf)
+    validator.update_metrics = update_metrics
+
+
 class _TopOneFitness:
     """Classify: pick the best checkpoint by top-1 accuracy (ultralytics averages top-1/top-5)."""
 
@@ -312,7 +333,7 @@ class _EventBridge:
         self.bus.emit("on_fit_epoch_end", epoch=trainer.epoch, epochs=trainer.epochs,
                       losses=_losses(trainer), metrics=_floats(trainer.metrics),
                       fitness=_float(trainer.fitness), lr=_lr(trainer),
-                      elapsed_s=time.time() - self.t0, eta_s=eta)
+                      elapsed_s=time.time() - self.t0, eta_s=eta, **confusion(trainer))
 
     def on_model_save(self, trainer) -> None:
         self.bus.emit("on_model_save", epoch=trainer.epoch, epochs=trainer.epochs,
@@ -435,16 +456,31 @@ def _completed(trainer, run_dir: Path, message: str) -> TrainOutcome:
                         epochs_done=trainer.epoch + 1)
 
 
+def confusion(trainer) -> dict:
+    """{'confusion_matrix': rows true, columns predicted; 'class_names'} of the last validation.
+
+    Detection matrices carry a last 'background' row (false positives) and column (missed
+    objects). Empty before the first validation.
+    """
+    matrix = getattr(getattr(trainer.validator, "confusion_matrix", None), "matrix", None)
+    if matrix is None or not matrix.any():
+        return {}
+    names = _class_names(trainer)
+    if len(matrix) == len(names) + 1:
+        names.append("background")
+    return {"confusion_matrix": matrix.T.round().astype(int).tolist(), "class_names": names}
+
+
+def _class_names(trainer) -> list[str]:
+    return [str(n) for n in dict(trainer.data["names"]).values()]
+
+
 def _per_class(trainer) -> tuple[dict, dict]:
-    validator = trainer.validator
-    names = [str(n) for n in dict(trainer.data["names"]).values()]
-    matrix = getattr(getattr(validator, "confusion_matrix", None), "matrix", None)
-    extra = {"class_names": names}
-    if matrix is not None:
-        extra["confusion_matrix"] = matrix.astype(float).tolist()   # [predicted][true]
+    names = _class_names(trainer)
+    extra = {"class_names": names, **confusion(trainer)}
     if trainer.args.task == "classify":
-        return _classify_per_class(validator, names), extra
-    return _detect_per_class(validator.metrics, names), extra
+        return _classify_per_class(trainer.validator, names), extra
+    return _detect_per_class(trainer.validator.metrics, names), extra
 
 
 def _detect_per_class(metrics, names: list[str]) -> dict:

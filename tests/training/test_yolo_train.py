@@ -85,6 +85,14 @@ def test_full_training_emits_events_and_merged_model_predicts(task, runs, data):
     assert key in fit["metrics"] and fit["eta_s"] == 0.0
     assert set(outcome.per_class) == {"red", "blue"}
     assert outcome.params["share"] > 0.95
+    names, matrix = outcome.metrics["class_names"], outcome.metrics["confusion_matrix"]
+    expected = ["blue", "red"] if task == "classify" else ["red", "blue", "background"]  # folders sort
+    assert names == expected and len(matrix) == len(names)
+    true_counts = [sum(row) for row in matrix]          # rows: true class
+    if task == "classify":
+        assert true_counts == [2, 2] and fit["confusion_matrix"] and fit["class_names"] == names
+    else:   # every val object is either matched to a class or missed (background column)
+        assert true_counts[:2] == [2, 2]
     results = YOLO(str(outcome.merged_model)).predict(_image(data, task), imgsz=64, verbose=False)
     assert len(results) == 1
     if task == "classify":
