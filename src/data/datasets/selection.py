@@ -76,12 +76,13 @@ def select(project: Project, spec: DatasetSpec) -> Selection:
     skipped: Counter = Counter()
     labelled, background = [], []
     for index, source in enumerate(loaded):
+        targets = {cid: resolve(name) for cid, name in source.classes.items()}
         for frame, rank in source.frames:
             group = group_key(spec.group_by, index, frame.source_id, rank, frame.id,
                               spec.block_size)
             sample = Sample(index, frame, _image_path(source.root, frame), group)
-            status = _fill(sample, source.accepted.get(frame.id, []), source.classes,
-                           resolve, kinds, spec.task, skipped)
+            status = _fill(sample, source.accepted.get(frame.id, []), targets, kinds,
+                           spec.task, skipped)
             if status == "background" and frame.id in source.pending:
                 status = "out"  # unreviewed proposals: not known to be empty
             if status == "labelled":
@@ -189,14 +190,14 @@ def _image_path(root: Path, frame: Frame) -> Path:
     return path if path.is_absolute() else root / path
 
 
-def _fill(sample: Sample, anns: list[Annotation], classes: dict[int, str], resolve, kinds,
+def _fill(sample: Sample, anns: list[Annotation], targets: dict[int, str | None], kinds,
           task: str, skipped: Counter) -> str:
     """Put the frame's usable annotations on `sample`; say whether it is labelled,
     a background candidate, or left out."""
     tags, left_out = set(), 0
     w, h = sample.frame.width, sample.frame.height
     for ann in anns:
-        target = resolve(classes[ann.class_id])
+        target = targets[ann.class_id]
         if target is None:
             continue
         if ann.kind not in kinds:
