@@ -96,7 +96,7 @@ def _build(project: Project, spec: DatasetSpec,
     tmp.mkdir()
     try:
         report = _write_snapshot(tmp, final, plan, spec, version, progress)
-        os.rename(tmp, final)
+        _rename_into_place(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -109,6 +109,16 @@ def _build(project: Project, spec: DatasetSpec,
         shutil.rmtree(final, ignore_errors=True)
         raise
     return record, final
+
+
+def _rename_into_place(tmp: Path, final: Path) -> None:
+    try:
+        os.rename(tmp, final)
+    except OSError as exc:
+        if final.exists():
+            raise DatasetError(f"another build wrote {final.name} at the same time",
+                               path=final, hint="run the build again") from exc
+        raise
 
 
 def _plan(project: Project, spec: DatasetSpec) -> _Plan:
@@ -242,6 +252,9 @@ def _meta(plan: _Plan, spec: DatasetSpec, version: int, content_hash: str, write
     sel = plan.selection
     return {"name": spec.name, "version": version, "task": spec.task,
             "config": spec.to_config(), "seed": spec.seed, "content_hash": content_hash,
+            "content_hash_covers": "every file's path; labels, crops, augmented images and"
+                                   " split lists by SHA-256 of their bytes; hard-linked frames"
+                                   " by size and modification time",
             "projects": [str(p) for p in sel.projects],
             "split": {"ratios": list(spec.split), "seed": spec.seed,
                       "group_by": spec.group_by, "block_size": spec.block_size},

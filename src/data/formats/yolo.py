@@ -29,6 +29,8 @@ def read(path: Path, *, root: Path | None = None) -> LabeledSet:
         root = Path(data.get("path") or yaml_path.parent)
         if not root.is_absolute():
             root = (yaml_path.parent / root).resolve()
+        if not root.is_dir():   # a dataset moved since its data.yaml was written
+            root = yaml_path.parent
     images: list[LabeledImage] = []
     seen: set[Path] = set()
     for split in SPLIT_NAMES:

@@ -239,13 +239,21 @@ def test_oversampling_writes_augmented_copies_into_train_only(mixed_project):
 def test_a_failed_build_leaves_no_version_folder_or_record(mixed_project, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
-    monkeypatch.setattr(builder_mod, "_write_split_lists", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with monkeypatch.context() as patch:
+        patch.setattr(builder_mod, "_write_split_lists", broken)
+        with pytest.raises(OSError, match="disk full"):
+            build_dataset(mixed_project, DatasetSpec(name="broken", task="detect"))
+    assert list((mixed_project.datasets_dir / "broken").iterdir()) == []
+    missing = next(mixed_project.frames_dir.rglob("000007.png"))
+    missing.unlink()
+    with pytest.raises(DatasetError, match="frame image is missing") as info:
         build_dataset(mixed_project, DatasetSpec(name="broken", task="detect"))
+    assert str(missing) in str(info.value)
     assert list((mixed_project.datasets_dir / "broken").iterdir()) == []
     assert datasets_repo.list_datasets(mixed_project.conn) == []
 
 
+@pytest.mark.slow
 def test_a_killed_build_leaves_no_version_and_the_next_build_cleans_up(mixed_project):
     code = textwrap.dedent(f"""
         import os, signal, sys
@@ -314,6 +322,7 @@ def test_oversampling_for_polygons_crops_and_tags(project, task):
             assert file.parent.name == rare
 
 
+@pytest.mark.slow
 def test_core_modules_do_not_import_qt():
     code = ("import sys; import src.data.datasets, src.data.formats, src.data.augment, "
             "src.cli.commands.dataset; "
