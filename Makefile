@@ -24,7 +24,7 @@ $(STAMP): requirements.txt
 # so and runs the headless demo instead, so a newcomer on a server still sees the loop work.
 run: setup
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
-	  test -f workspace/project.db || $(PY) main.py --project workspace demo; \
+	  test -f workspace/project.db || $(PY) main.py --project workspace demo --no-train; \
 	  $(PY) main.py --project workspace; \
 	else \
 	  echo "No display found (DISPLAY/WAYLAND_DISPLAY unset): running the headless demo instead."; \

@@ -34,8 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_info)
 
-    p = sub.add_parser("demo", help="build the demo project (synthetic video with ground truth)")
+    p = sub.add_parser("demo", help="build the demo project (synthetic video with ground truth),"
+                                    " a detection dataset from it, and train a small detector")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-train", action="store_true",
+                   help="only build the demo project (seconds), no dataset or training")
+    p.add_argument("--epochs", type=int, default=12, help="epochs of the demo training")
+    p.add_argument("--imgsz", type=int, default=320, help="image size of the demo training")
     p.set_defaults(handler=_demo)
 
 
@@ -114,11 +119,28 @@ def _info(args) -> int:
 
 def _demo(args) -> int:
     from src.data.demo import build_demo_project
-    project = build_demo_project(args.project, seed=args.seed)
-    with project:
+    with build_demo_project(args.project, seed=args.seed) as project:
         info = project_info(project)
-    print(f"demo project built in {info['project']}: {info['frames']} frames, "
-          f"{info['annotations']} annotations")
-    for name, count in info["classes"].items():
-        print(f"  {name}: {count}")
-    return 0
+        print(f"demo project built in {info['project']}: {info['frames']} frames, "
+              f"{info['annotations']} annotations")
+        for name, count in info["classes"].items():
+            print(f"  {name}: {count}")
+        if args.no_train:
+            return 0
+        return _demo_training(project, args)
+
+
+def _demo_training(project: Project, args) -> int:
+    from src.cli.commands.train import _ProgressBar
+    from src.training.demo_loop import DATASET, train_demo_detector
+    from src.training.events import EventBus
+    bus = EventBus()
+    _ProgressBar().attach(bus)
+    print(f"building dataset '{DATASET}' and training a detector "
+          f"({args.epochs} epochs at {args.imgsz} px; --no-train skips this)")
+    run, metrics = train_demo_detector(project, epochs=args.epochs, imgsz=args.imgsz, bus=bus)
+    print(f"training run {run.id} {run.status}: {run.run_dir}")
+    for key in sorted(k for k, v in metrics.items() if isinstance(v, (int, float))):
+        print(f"  {key}: {metrics[key]:.4f}")
+    print("next: python main.py --project", project.root, "(opens the annotator)")
+    return 0 if run.status == "completed" else 1
