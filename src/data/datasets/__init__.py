@@ -19,7 +19,8 @@ def resolve_dataset(project: Project, ref: str) -> tuple[DatasetRecord, Path]:
     name, version = parse_ref(ref)
     record = datasets_repo.get_dataset(project.conn, name, version)
     if record is None:
-        known = sorted({f"{d.name}:v{d.version}" for d in datasets_repo.list_datasets(project.conn)})
+        known = sorted(f"{d.name}:v{d.version}"
+                       for d in datasets_repo.list_datasets(project.conn))
         what = f"'{name}' version {version}" if version else f"'{name}'"
         raise DatasetError(f"no dataset {what} in this project", field="dataset",
                            hint=f"known datasets: {', '.join(known) or 'none (build one first)'}")

@@ -156,7 +156,8 @@ def _drop_small_crops(selection: Selection, spec: DatasetSpec) -> None:
         sample.objects = [o for o in sample.objects if _is_big_enough(o, spec.crop_min_size)]
         sample.forget_labels()
         if before > len(sample.objects):
-            selection.skipped[f"crops under {spec.crop_min_size} px"] += before - len(sample.objects)
+            dropped = before - len(sample.objects)
+            selection.skipped[f"crops under {spec.crop_min_size} px"] += dropped
         if sample.objects:
             kept.append(sample)
     selection.samples = kept

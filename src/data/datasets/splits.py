@@ -92,7 +92,8 @@ def stratify_groups(groups: list[_Group], ratios, rng: random.Random) -> list[in
 
     while any(holders.values()):
         fewest = min(len(h) for h in holders.values() if h)
-        label = rng.choice(sorted((l for l, h in holders.items() if len(h) == fewest), key=str))
+        rarest = sorted((lab for lab, h in holders.items() if len(h) == fewest), key=str)
+        label = rng.choice(rarest)
         members = sorted(holders[label])
         rng.shuffle(members)
         for index in members:

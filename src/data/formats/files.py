@@ -32,6 +32,6 @@ def place_file(source: Path, target: Path) -> None:
         os.link(source, target)
     except FileExistsError:
         raise DatasetError("two images would be exported under the same name", path=target,
-                           hint="this is a bug in the exporter's naming; please report it") from None
+                           hint="a bug in the exporter's naming; please report it") from None
     except OSError:
         shutil.copy2(source, target)

@@ -13,7 +13,7 @@ import cv2
 import pytest
 import yaml
 
-from dataset_synth import add_source, box, mixed_frames, poly, read_manifest, tag
+from dataset_synth import add_source, box, poly, read_manifest, tag
 from src.data.datasets import AugmentSpec, DatasetSpec, build_dataset, resolve_dataset
 from src.data.datasets import builder as builder_mod
 from src.db import datasets as datasets_repo
