@@ -1,6 +1,8 @@
 """Dataset names, class folder names, split ratios and CLI value parsing."""
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -39,6 +41,12 @@ def test_class_folder_names_stay_inside_their_folder(tmp_path_factory, name):
 def test_class_folder_encoding_keeps_distinct_names_distinct(a, b):
     if a != b:
         assert class_folder_name(a) != class_folder_name(b)
+
+
+@given(st.text(min_size=1, max_size=20))
+def test_class_folder_names_decode_back_with_unquote(name):
+    # src/training/image_folder.py reads class folders back with urllib's unquote.
+    assert unquote(class_folder_name(name)) == name
 
 
 def test_class_folder_names_keep_plain_names():
