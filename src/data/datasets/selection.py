@@ -68,7 +68,9 @@ class Selection:
 
 def select(project: Project, spec: DatasetSpec) -> Selection:
     """Read the source projects and apply class selection, mapping and background rules."""
-    roots = [Path(p).expanduser().resolve() for p in spec.sources] or [project.root]
+    # A project named twice (or as . and by its path) is read once.
+    roots = list(dict.fromkeys(Path(p).expanduser().resolve() for p in spec.sources))
+    roots = roots or [project.root]
     loaded = [_load(project, root) for root in roots]
     names = _class_names(loaded)
     resolve = _class_resolver(spec, names)

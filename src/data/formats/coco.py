@@ -34,8 +34,7 @@ def read(path: Path, images_dir: Path | None = None) -> LabeledSet:
         if category is None:
             raise DatasetError(f"category_id {ann.get('category_id')!r} is not in 'categories'",
                                path=json_path, field=f"{where}.category_id")
-        shape = _shape(ann, where, json_path, skipped)
-        if shape is not None:
+        for shape in _shapes(ann, where, json_path, skipped):
             image.shapes.append(LabeledShape(category, shape))
     return LabeledSet(list(images.values()), list(categories.values()), skipped)
 
@@ -118,18 +117,27 @@ def _images(items: list, path: Path, images_dir: Path | None) -> dict[int, Label
     return out
 
 
-def _shape(ann: dict, where: str, path: Path, skipped: dict) -> Box | Polygon | None:
+def _shapes(ann: dict, where: str, path: Path, skipped: dict) -> list[Box | Polygon]:
+    """The annotation's polygons (one per part of a multi-part object), else its box."""
     seg = ann.get("segmentation")
     if isinstance(seg, list) and seg:
         if len(seg) > 1:
-            skipped["extra parts of multi-part polygons"] = \
-                skipped.get("extra parts of multi-part polygons", 0) + len(seg) - 1
-        flat = seg[0]
-        if not isinstance(flat, list) or len(flat) < 6 or len(flat) % 2:
-            raise DatasetError("a polygon needs an even number (>= 6) of coordinates",
-                               path=path, field=f"{where}.segmentation")
-        values = [number(v, f"{where}.segmentation", path) for v in flat]
-        return Polygon(tuple((values[i], values[i + 1]) for i in range(0, len(values), 2)))
+            key = "multi-part objects imported as one polygon per part"
+            skipped[key] = skipped.get(key, 0) + 1
+        return [_polygon(flat, f"{where}.segmentation[{k}]", path) for k, flat in enumerate(seg)]
+    box = _box(ann, seg, where, path, skipped)
+    return [box] if box is not None else []
+
+
+def _polygon(flat, where: str, path: Path) -> Polygon:
+    if not isinstance(flat, list) or len(flat) < 6 or len(flat) % 2:
+        raise DatasetError("a polygon needs an even number (>= 6) of coordinates",
+                           path=path, field=where)
+    values = [number(v, where, path) for v in flat]
+    return Polygon(tuple((values[i], values[i + 1]) for i in range(0, len(values), 2)))
+
+
+def _box(ann: dict, seg, where: str, path: Path, skipped: dict) -> Box | None:
     if seg not in (None, []) and not isinstance(seg, dict):
         raise DatasetError(f"unsupported segmentation {type(seg).__name__}", path=path,
                            field=f"{where}.segmentation")

@@ -204,8 +204,8 @@ def test_projects_combine_with_classes_matched_by_name(tmp_path, project):
     other = Project.open(tmp_path / "other")
     add_source(other, "b", [[box("car", 5, 5), box("bike", 40, 30)] for _ in range(20)])
     other.close()
-    spec = DatasetSpec(name="both", task="detect", sources=[project.root, tmp_path / "other"],
-                       group_by="none")
+    spec = DatasetSpec(name="both", task="detect", group_by="none",
+                       sources=[project.root, tmp_path / "other", tmp_path / "other" / "."])
     record, path = build_dataset(project, spec)
     assert yaml.safe_load((path / "data.yaml").read_text())["names"] == {0: "Car", 1: "bike"}
     entries = read_manifest(path)["entries"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import digest, store_state, write_image
+from format_files import digest, store_state, write_image
 from src.data.datasets import DatasetSpec, build_dataset
 from src.data.formats import export_annotations, import_annotations
 from src.db import annotations as annotations_repo

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import digest, store_state, write_image
+from format_files import digest, store_state, write_image
 from src.data.formats import export_annotations, import_annotations
 from src.data.geometry import Polygon
 from src.db import annotations as annotations_repo
@@ -274,3 +274,18 @@ def test_pycocotools_loads_the_export_and_matches_the_store(project, tmp_path):
             assert ann["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=1e-9)
             if record.kind == "polygon":
                 assert coco.annToMask(ann).sum() > 0
+
+
+def test_coco_multi_part_objects_and_rle_masks(project, tmp_path):
+    path = _small_coco(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["annotations"][0]["segmentation"] = [[1, 1, 9, 1, 5, 8], [20, 20, 30, 20, 25, 28]]
+    doc["annotations"][1]["segmentation"] = {"counts": "abc", "size": [30, 40]}
+    path.write_text(json.dumps(doc))
+    summary = import_annotations(project, path, "coco")
+    assert summary["skipped"] == {"multi-part objects imported as one polygon per part": 1,
+                                  "RLE masks imported as boxes": 1}
+    kinds = [(a.kind, a.geometry) for a in annotations_repo.list_annotations(project.conn)]
+    assert kinds == [("polygon", [[1.0, 1.0], [9.0, 1.0], [5.0, 8.0]]),
+                     ("polygon", [[20.0, 20.0], [30.0, 20.0], [25.0, 28.0]]),
+                     ("box", [3.0, 3.0, 8.0, 8.0])]

@@ -1,4 +1,4 @@
-"""Fixtures of the format tests: image files and project snapshots to compare against."""
+"""Helpers of the format tests: image files and project snapshots to compare against."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
@@ -33,7 +32,3 @@ def store_state(project) -> tuple:
             classes_repo.list_classes(project.conn),
             annotations_repo.list_annotations(project.conn), files)
 
-
-@pytest.fixture
-def image_writer():
-    return write_image
