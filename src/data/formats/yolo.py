@@ -179,8 +179,15 @@ def _parse_line(line: str, n: int, path: Path, classes: list[str]) -> LabeledSha
 
 def write(labeled: LabeledSet, out: Path, *, root: Path | None = None) -> dict:
     """Write images/<split>/, labels/<split>/ and data.yaml under `out`; data.yaml's
-    `path` is `root` (where `out` will end up), default `out`."""
+    `path` is `root` (where `out` will end up), default `out`.
+
+    Segmentation labels when every shape is a polygon, else detection labels with
+    polygons as their boxes: ultralytics reads a file with any polygon line as all
+    polygons, so mixing the two would corrupt the boxes."""
     index = {name: i for i, name in enumerate(labeled.classes)}
+    shapes = [item.shape for image in labeled.images for item in image.shapes]
+    segment = bool(shapes) and all(isinstance(s, Polygon) for s in shapes)
+    as_boxes = 0
     splits = sorted({img.split for img in labeled.images}, key=_split_order)
     for split in splits:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -191,9 +198,12 @@ def write(labeled: LabeledSet, out: Path, *, root: Path | None = None) -> dict:
         place_file(image.path, out / "images" / image.split / name)
         lines = []
         for item in image.shapes:
-            values = (polygon_to_yolo(item.shape, image.width, image.height)
-                      if isinstance(item.shape, Polygon)
-                      else box_to_yolo(item.shape, image.width, image.height))
+            if segment:
+                values = polygon_to_yolo(item.shape, image.width, image.height)
+            else:
+                as_boxes += isinstance(item.shape, Polygon)
+                box = item.shape.bbox() if isinstance(item.shape, Polygon) else item.shape
+                values = box_to_yolo(box, image.width, image.height)
             lines.append(f"{index[item.label]} " + " ".join(f"{v:.10f}" for v in values))
             count += 1
         write_text(out / "labels" / image.split / (Path(name).stem + ".txt"),
@@ -205,7 +215,8 @@ def write(labeled: LabeledSet, out: Path, *, root: Path | None = None) -> dict:
     if "test" in splits:
         data["test"] = "images/test"
     write_text(out / "data.yaml", yaml.safe_dump(data, sort_keys=False))
-    return {"images": len(labeled.images), "annotations": count}
+    return {"images": len(labeled.images), "annotations": count,
+            "task": "segment" if segment else "detect", "polygons written as boxes": as_boxes}
 
 
 def _split_order(split: str) -> int:

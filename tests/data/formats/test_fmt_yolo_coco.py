@@ -28,9 +28,9 @@ names = st.lists(st.text("abcdefghij", min_size=1, max_size=6), min_size=1, max_
 
 
 @st.composite
-def yolo_shape(draw, n_classes: int):
+def yolo_shape(draw, n_classes: int, boxes: bool):
     cls = draw(st.integers(0, n_classes - 1))
-    if draw(st.booleans()):
+    if boxes:
         x1, x2 = sorted(draw(st.lists(st.floats(0, 1), min_size=2, max_size=2)))
         y1, y2 = sorted(draw(st.lists(st.floats(0, 1), min_size=2, max_size=2)))
         assume(x2 - x1 > 0.01 and y2 - y1 > 0.01)
@@ -42,9 +42,11 @@ def yolo_shape(draw, n_classes: int):
 
 @st.composite
 def yolo_datasets(draw):
+    """A detect (boxes only) or segment (polygons only) dataset, as ultralytics reads them."""
     classes = draw(names)
+    boxes = draw(st.booleans())
     images = draw(st.lists(st.tuples(st.integers(16, 48), st.integers(16, 48),
-                                     st.lists(yolo_shape(len(classes)), max_size=5)),
+                                     st.lists(yolo_shape(len(classes), boxes), max_size=5)),
                            min_size=1, max_size=3))
     return classes, images
 
@@ -289,3 +291,17 @@ def test_coco_multi_part_objects_and_rle_masks(project, tmp_path):
     assert kinds == [("polygon", [[1.0, 1.0], [9.0, 1.0], [5.0, 8.0]]),
                      ("polygon", [[20.0, 20.0], [30.0, 20.0], [25.0, 28.0]]),
                      ("box", [3.0, 3.0, 8.0, 8.0])]
+
+
+def test_yolo_export_of_mixed_shapes_writes_boxes_ultralytics_can_read(project, tmp_path):
+    _write_yolo(tmp_path / "seg", ["person"], [(40, 30, [[0, 0.1, 0.1, 0.5, 0.1, 0.3, 0.6]])])
+    _write_yolo(tmp_path / "det", ["car"], [(40, 30, [[0, 0.5, 0.5, 0.2, 0.4]])])
+    import_annotations(project, tmp_path / "seg", "yolo")
+    import_annotations(project, tmp_path / "det", "yolo")
+    summary = export_annotations(project, tmp_path / "out", "yolo")
+    assert summary["task"] == "detect" and summary["polygons written as boxes"] == 1
+    lines = [line.split() for f in (tmp_path / "out" / "labels").rglob("*.txt")
+             for line in f.read_text().splitlines()]
+    assert sorted(len(line) for line in lines) == [5, 5]
+    person = next(line for line in lines if line[0] == "0")
+    assert [float(v) for v in person[1:]] == pytest.approx([0.3, 0.35, 0.4, 0.5], abs=1e-6)
