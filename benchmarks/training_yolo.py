@@ -82,7 +82,7 @@ def config(**changes) -> TrainConfig:
 
 # -- part 1: overhead ------------------------------------------------------------------------
 
-def overhead(data: Path, work: Path, epochs: int) -> dict:
+def overhead(data: Path, work: Path, epochs: int, rounds: int) -> dict:
     """Plain ultralytics vs train_yolo, same arguments, ABBA order, in this one process."""
     from ultralytics import YOLO
 
@@ -104,14 +104,15 @@ def overhead(data: Path, work: Path, epochs: int) -> dict:
     plain(work / "overhead-warmup-plain", replace(cfg, epochs=1))
     ours(work / "overhead-warmup-ours", replace(cfg, epochs=1))
     times: dict[str, list[float]] = {"plain": [], "ours": []}
-    for i, who in enumerate(("plain", "ours", "ours", "plain") * 2):
+    for i, who in enumerate(("plain", "ours", "ours", "plain") * rounds):
         start = time.perf_counter()
         (plain if who == "plain" else ours)(work / f"overhead-{i}-{who}")
         times[who].append(time.perf_counter() - start)
     mean = {k: sum(v) / len(v) for k, v in times.items()}
     return {"plain_s": mean["plain"], "ours_s": mean["ours"],
             "ratio": mean["ours"] / mean["plain"],
-            "ratio_min": min(times["ours"]) / min(times["plain"]), "runs": times}
+            "ratio_min": min(times["ours"]) / min(times["plain"]), "runs": times,
+            "rounds": rounds}
 
 
 # -- part 2: LoRA vs full --------------------------------------------------------------------
@@ -177,26 +178,16 @@ def lora_vs_full(data: dict[str, Path], work: Path, base_epochs: int, adapt_epoc
             "full_lr0.005": full_hi, "lora": lora}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke version (~2 min)")
-    parser.add_argument("--work", type=Path, default=None, help="keep runs in this folder")
-    args = parser.parse_args()
-    sizes = dict(over=1, base=2, adapt=1, imgsz=64) if args.quick else \
-        dict(over=3, base=30, adapt=12, imgsz=160)
-    work = args.work or Path(tempfile.mkdtemp(prefix="labelloop-bench-yolo-"))
-    data = write_demo_halves(work / "data")
-    print(f"data and runs in {work}; sizes {sizes}", flush=True)
-
-    o = in_fresh_process(overhead, data["day"], work, sizes["over"])
+def print_overhead(o: dict, sizes: dict) -> None:
     print("\n== 1. overhead: train_yolo vs plain ultralytics (day half, "
-          f"{sizes['over']} epochs, imgsz 128, ABBA x2 after a warm-up of each) ==")
+          f"{sizes['over']} epochs, imgsz 128, ABBA x{o['rounds']} after a warm-up of each) ==")
     print(f"plain ultralytics: {o['plain_s']:.2f} s   train_yolo: {o['ours_s']:.2f} s   "
           f"ratio of means {o['ratio']:.3f}, of minima {o['ratio_min']:.3f} (target <= 1.05)"
           "\nruns (s): "
           + ", ".join(f"{k}={[round(v, 2) for v in vs]}" for k, vs in o["runs"].items()))
 
-    r = lora_vs_full(data, work, sizes["base"], sizes["adapt"], sizes["imgsz"])
+
+def print_lora(r: dict, sizes: dict) -> None:
     full, lora = r["full"], r["lora"]
     print(f"\n== 2. LoRA vs full fine-tuning: day-trained base ({sizes['base']} epochs) adapted "
           f"to night ({sizes['adapt']} epochs, imgsz {sizes['imgsz']}) ==")
@@ -219,6 +210,26 @@ def main() -> None:
     print("per-class mAP50-95 on night val: " + "; ".join(
         f"{n}: " + ", ".join(f"{c} {m['mAP50-95']:.3f}" for c, m in res["per_class"].items())
         for n, res in (("full", full), ("LoRA", lora))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke version (~2 min)")
+    parser.add_argument("--work", type=Path, default=None, help="keep runs in this folder")
+    parser.add_argument("--only", choices=("overhead", "lora"), help="run one part only")
+    parser.add_argument("--rounds", type=int, default=2, help="ABBA rounds of part 1")
+    args = parser.parse_args()
+    sizes = dict(over=1, base=2, adapt=1, imgsz=64) if args.quick else \
+        dict(over=3, base=30, adapt=12, imgsz=160)
+    work = args.work or Path(tempfile.mkdtemp(prefix="labelloop-bench-yolo-"))
+    data = write_demo_halves(work / "data")
+    print(f"data and runs in {work}; sizes {sizes}", flush=True)
+
+    if args.only != "lora":
+        print_overhead(in_fresh_process(overhead, data["day"], work, sizes["over"], args.rounds),
+                       sizes)
+    if args.only != "overhead":
+        print_lora(lora_vs_full(data, work, sizes["base"], sizes["adapt"], sizes["imgsz"]), sizes)
 
 
 if __name__ == "__main__":

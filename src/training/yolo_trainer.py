@@ -70,6 +70,7 @@ def train_yolo(cfg, data: Path, run_dir: Path, bus: EventBus, control: RunContro
                          f"{cfg.batch // 2}")
             cfg = replace(cfg, batch=cfg.batch // 2)
             resume = resumable_checkpoint(run_dir) is not None
+            _free_accelerator_memory()
 
 
 def ultralytics_device(spec: str) -> str:
@@ -384,8 +385,12 @@ def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunC
 
 
 def imbalance_notes(cfg) -> list[str]:
-    """What the YOLO trainer does with cfg.imbalance, in words, for the run message and report."""
+    """What the YOLO trainer does with cfg.imbalance (and optimizer auto), in words, for the
+    run message and report."""
     imb, notes = cfg.imbalance, []
+    if cfg.optimizer == "auto":
+        notes.append("optimizer auto: ultralytics picks the optimizer and its learning rate "
+                     "(lr is ignored); set optimizer to use lr")
     if imb.class_weights:
         notes.append("class weights: ultralytics cls_pw=1.0 (inverse class frequency in the "
                      "classification loss)" if cfg.task != "classify" else
@@ -433,6 +438,16 @@ def _cancelled(trainer, stop: _Cancelled, bus: EventBus, run_dir: Path, message:
     return TrainOutcome(status="cancelled", last_checkpoint=stop.checkpoint,
                         base_model_source=message, epochs_done=stop.epoch,
                         params=dict(trainer.params))
+
+
+def _free_accelerator_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _close_loaders(trainer) -> None:

@@ -102,3 +102,19 @@ def test_resume_without_a_checkpoint_says_so(tmp_path):
     with pytest.raises(TrainingError, match="nothing to resume"):
         train_yolo(yolo_config("detect"), data, tmp_path / "run", EventBus(), RunControl(),
                    resume=True)
+
+
+def test_run_notes_say_what_yolo_does_with_imbalance_and_auto_optimizer():
+    from dataclasses import replace
+
+    from src.training.yolo_trainer import imbalance_notes
+
+    cfg = yolo_config("classify", class_weights=True)
+    cfg = replace(cfg, optimizer="auto",
+                  imbalance=replace(cfg.imbalance, focal_loss=True, balanced_sampler=True))
+    notes = " | ".join(imbalance_notes(cfg))
+    assert "lr is ignored" in notes
+    assert "class weights: not supported by ultralytics classification" in notes
+    assert "focal loss: not supported" in notes and "balanced sampler: not supported" in notes
+    assert imbalance_notes(yolo_config("detect")) == []
+    assert "cls_pw=1.0" in imbalance_notes(yolo_config("segment", class_weights=True))[0]
