@@ -95,6 +95,10 @@ def start_training(project: Project, cfg: TrainConfig | None, dataset_ref: str |
     """
     bus, control = bus or EventBus(), control or RunControl()
     world = dist.world()
+    if world.size > 1 and cfg is not None and cfg.model_type == "yolo":
+        raise TrainingError("YOLO trains on several GPUs by itself, not under torchrun",
+                            field="device", hint="run `python main.py train ... device=0,1` "
+                                                 "without torchrun")
     if world.rank != 0:
         return _follow_rank0(project, world, control)
     conn = project.connect()
@@ -105,10 +109,11 @@ def start_training(project: Project, cfg: TrainConfig | None, dataset_ref: str |
         else:
             run = enqueue(project, conn, cfg, dataset_ref)
         if not lock.try_acquire():
-            if world.size > 1:
+            if world.size > 1 or resume_run_id is not None:
                 world.broadcast_object(None)
                 raise TrainingError("another training is running on this machine",
-                                    hint="wait for it to finish, then run torchrun again")
+                                    path=lock.path, hint="wait for it to finish, then try "
+                                                         "again")
             bus.emit("on_pretrain_routine_start", run_dir=run.run_dir,
                      message=f"run {run.id} queued: another training is running on this "
                              f"machine (lock {lock.path})")

@@ -54,7 +54,8 @@ class _Progress:
     elapsed_s: float = 0.0
 
 
-def resolve_timm_base(cfg: TrainConfig, base_dir: Path | None, project=None) -> tuple[str | None, str]:
+def resolve_timm_base(cfg: TrainConfig, base_dir: Path | None,
+                      project=None) -> tuple[str | None, str]:
     """(weights file or None, message): cfg.weights (file or 'model:<id>') → base_dir/<model>.*
     → random initialisation."""
     if cfg.weights and cfg.weights.startswith("model:"):
@@ -98,9 +99,11 @@ def create_classifier(cfg: TrainConfig, num_classes: int, weights: str | None) -
     except RuntimeError as exc:
         if "Unknown model" in str(exc):
             raise ConfigError(f"timm has no model {cfg.model!r}", field="model",
-                              hint="see timm.list_models(), e.g. resnet18, efficientnet_b0") from None
+                              hint="see timm.list_models(), e.g. resnet18, efficientnet_b0"
+                              ) from None
         raise ConfigError(f"cannot load weights {weights} into {cfg.model} ({exc})",
-                          field="weights", hint="use weights trained for this architecture") from None
+                          field="weights", hint="use weights trained for this architecture"
+                          ) from None
 
 
 def head_prefix(model: nn.Module) -> str:
@@ -164,6 +167,7 @@ class _TimmRun:
         self.progress = _Progress()
         self.weights_dir = run_dir / "weights"
         self.net = self.model
+        self.stop_reason = ""
         self.t0 = time.monotonic()
 
     @property
@@ -295,10 +299,9 @@ class _TimmRun:
                       run_dir=str(self.run_dir), best=improved)
             stop_early = bool(cfg.patience) and p.bad_epochs >= cfg.patience
             if stop_early:
-                self.emit("on_train_epoch_end", epoch=epoch, epochs=cfg.epochs,
-                          message=f"early stop: no better balanced accuracy for "
-                                  f"{cfg.patience} epochs (best {p.best_fitness:.3f} at "
-                                  f"epoch {p.best_epoch})")
+                self.stop_reason = (f"early stop after epoch {epoch}: no better validation "
+                                    f"balanced accuracy for {cfg.patience} epochs (best "
+                                    f"{p.best_fitness:.3f} at epoch {p.best_epoch})")
         p.next_epoch = epoch + 1
         return bool(self.world.broadcast_flag(stop_early))
 
@@ -336,7 +339,9 @@ class _TimmRun:
             outcome.metrics, outcome.per_class = metrics, per_class
         self.emit("on_train_end", epoch=self.progress.next_epoch - 1, epochs=self.cfg.epochs,
                   status="completed", run_dir=str(self.run_dir),
-                  metrics=scalar_metrics(outcome.metrics))
+                  metrics=scalar_metrics(outcome.metrics),
+                  message=self.stop_reason or f"completed {self.progress.next_epoch} epochs; "
+                  f"best epoch {self.progress.best_epoch}")
         self.world.barrier()
         return outcome
 

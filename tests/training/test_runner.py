@@ -181,6 +181,56 @@ def test_cli_list_and_config_errors(project, capsys):
     assert [(r["name"], r["status"]) for r in listed] == [("waiting", "queued")]
 
 
+def test_sigterm_stops_the_cli_gracefully(project, binary_dataset, capsys, monkeypatch):
+    """The CLI's SIGTERM handler cancels after the current batch; the run is resumable."""
+    from src.training import timm_trainer
+    real_emit = timm_trainer._TimmRun.emit
+
+    def emit(self, event, **payload):
+        real_emit(self, event, **payload)
+        if event == "on_train_batch_end" and payload["epoch"] == 1 and payload["batch"] == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+    monkeypatch.setattr(timm_trainer._TimmRun, "emit", emit)
+    before = signal.getsignal(signal.SIGTERM)
+    code = cli_main(["--project", str(project.root), "train", str(REPO / "configs" /
+                     "crop_classifier.yaml"), "--dataset", str(binary_dataset), "model=test_resnet",
+                     "epochs=3", "batch=4", "imgsz=32", "workers=0", "device=cpu", "--events",
+                     "tensorboard=false"])
+    assert code == 130 and signal.getsignal(signal.SIGTERM) is before
+    captured = capsys.readouterr()
+    assert "SIGTERM: stopping after the current batch" in captured.err
+    events = [json.loads(line) for line in captured.out.splitlines()]
+    batches = [(e["epoch"], e["batch"]) for e in events if e["event"] == "on_train_batch_end"]
+    assert batches[-1] == (1, 0)                      # no batch after the signal
+    (run,) = runs.list_runs(project.conn)
+    assert run.status == "cancelled" and events[-1]["status"] == "cancelled"
+
+
+def test_sigusr1_pauses_and_sigusr2_resumes_the_cli(project, binary_dataset, capsys,
+                                                    monkeypatch):
+    from src.training import timm_trainer
+    real_emit = timm_trainer._TimmRun.emit
+    seen: dict = {}
+
+    def emit(self, event, **payload):
+        real_emit(self, event, **payload)
+        if event == "on_train_batch_end" and payload["batch"] == 0:
+            os.kill(os.getpid(), signal.SIGUSR1)           # pause after batch 0
+            seen["paused"] = self.control.paused
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR2)).start()
+    monkeypatch.setattr(timm_trainer._TimmRun, "emit", emit)
+    code = cli_main(["--project", str(project.root), "train", str(REPO / "configs" /
+                     "crop_classifier.yaml"), "--dataset", str(binary_dataset), "model=test_resnet",
+                     "epochs=1", "batch=4", "imgsz=32", "workers=0", "device=cpu", "--events",
+                     "tensorboard=false"])
+    captured = capsys.readouterr()
+    assert code == 0 and seen["paused"] is True
+    assert "paused (SIGUSR2 resumes)" in captured.err and "resumed" in captured.err
+    batches = [e["batch"] for e in map(json.loads, captured.out.splitlines())
+               if e["event"] == "on_train_batch_end"]
+    assert batches == [0, 1, 2]
+
+
 def _cli(project_root: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "main.py", "--project", str(project_root), "train",
                              *args, "--events"], cwd=REPO, stdout=subprocess.PIPE,
@@ -214,14 +264,29 @@ def test_sigkill_mid_epoch_then_resume_leaves_no_gaps(project, binary_dataset):
     assert [e.epoch for e in runs.list_epochs(project.conn, run_id)] == [0]
 
     second = _cli(root, "--resume", str(run_id))
-    events = _run_until(second, epoch=2, sig=signal.SIGTERM)        # graceful this time
-    assert second.returncode == 130
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
     assert [e["epoch"] for e in events if e["event"] == "on_train_epoch_start"] == [1, 2]
-    assert runs.get_run(project.conn, run_id).status == "cancelled"
-
-    third = _cli(root, "--resume", str(run_id))
-    out, err = third.communicate(timeout=120)
-    assert third.returncode == 0, err
-    assert json.loads(out.splitlines()[-1])["status"] == "completed"
+    assert events[-1]["status"] == "completed"
     assert [e.epoch for e in runs.list_epochs(project.conn, run_id)] == [0, 1, 2]
     assert runs.get_run(project.conn, run_id).status == "completed"
+
+
+@pytest.mark.slow
+def test_yolo_detect_run_through_the_runner(project, make_cfg, detect_dataset):
+    """The runner dispatches YOLO configs to train_yolo and registers its model.pt."""
+    cfg = make_cfg("detection", "imgsz=32", "log_images_every=1")
+    run = start_training(project, cfg, detect_dataset.parent)
+    assert run.status == "completed", run.error
+    assert "from scratch" in run.base_model
+    assert [e.epoch for e in runs.list_epochs(project.conn, run.id)] == [0]
+    (mv,) = model_versions.list_model_versions(project.conn, "detect")
+    assert mv.is_active and mv.format == "pt"
+    assert project.abspath(mv.path) == project.models_dir / "detect" / "detector" / "v1" / "model.pt"
+    from ultralytics import YOLO
+    assert YOLO(str(project.abspath(mv.path))).task == "detect"
+    acc = EventAccumulator(str(project.abspath(run.run_dir) / "tensorboard"))
+    acc.Reload()
+    assert any(t.startswith("val/") for t in acc.Tags()["scalars"])
+    assert (project.abspath(run.run_dir) / "report.md").is_file()

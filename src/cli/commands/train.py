@@ -3,8 +3,8 @@
 
 A progress bar (epoch, batch, losses, ETA) on stderr, or with --events one JSON object per
 line on stdout (what the GUI's training worker reads from its child process). SIGINT and
-SIGTERM ask the trainer to stop after the current batch with a resumable checkpoint; a
-second SIGINT aborts at once.
+SIGTERM ask the trainer to stop after the current batch with a resumable checkpoint (a
+second SIGINT aborts at once); SIGUSR1 pauses between batches, SIGUSR2 resumes.
 """
 from __future__ import annotations
 
@@ -71,7 +71,15 @@ def _train(args) -> int:
         bus.on("*", _print_event)
     else:
         _ProgressBar().attach(bus)
-    _install_signal_handlers(control)
+    previous = _install_signal_handlers(control)
+    try:
+        return _run(args, bus, control)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(args, bus, control) -> int:
     with Project.open(args.project) as project:
         if args.config == "queue":
             from src.training.runner import process_queue
@@ -140,7 +148,9 @@ def _say(args, text: str) -> None:
     print(text, file=sys.stderr if args.events else sys.stdout)
 
 
-def _install_signal_handlers(control) -> None:
+def _install_signal_handlers(control) -> dict:
+    """SIGINT/SIGTERM → graceful stop, SIGUSR1 → pause, SIGUSR2 → resume (how a supervising
+    process, e.g. the GUI worker, controls this one); returns the handlers they replace."""
     def on_signal(signum, _frame) -> None:
         if control.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
@@ -148,8 +158,21 @@ def _install_signal_handlers(control) -> None:
               f"(checkpoint kept; Ctrl+C again aborts)", file=sys.stderr)
         control.request_stop()
 
+    def on_pause(signum, _frame) -> None:
+        if signum == signal.SIGUSR1:
+            control.pause()
+        else:
+            control.resume()
+        print(f"\n{'paused (SIGUSR2 resumes)' if control.paused else 'resumed'}",
+              file=sys.stderr)
+
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+    previous = {s: signal.getsignal(s) for s in signums}
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGUSR1, on_pause)
+    signal.signal(signal.SIGUSR2, on_pause)
+    return previous
 
 
 class _ProgressBar:
