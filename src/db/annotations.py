@@ -147,5 +147,7 @@ def iter_annotations(conn: sqlite3.Connection, *, status: str | None = None):
         params = (status,)
     loads = json.loads
     for row in conn.execute(sql + " ORDER BY id", params):
-        yield Annotation(row[1], row[2], row[3], loads(row[4]) if row[4] is not None else None,
-                         row[5], row[6], row[7], row[0], row[8], row[9])
+        yield Annotation(frame_id=row[1], class_id=row[2], kind=row[3],
+                         geometry=loads(row[4]) if row[4] is not None else None,
+                         source=row[5], confidence=row[6], status=row[7], id=row[0],
+                         created_at=row[8], updated_at=row[9])

@@ -328,3 +328,14 @@ def test_core_modules_do_not_import_qt():
             "src.cli.commands.dataset; "
             "sys.exit(any(m.split('.')[0] in ('PyQt6', 'PySide6') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=120).returncode == 0
+
+
+def test_bulk_annotation_reader_matches_the_repository(mixed_project):
+    from src.db import annotations as annotations_repo
+    anns = annotations_repo.list_annotations(mixed_project.conn)
+    annotations_repo.set_status(mixed_project.conn, [anns[0].id], "proposed")
+    for status in (None, "accepted", "proposed"):
+        expected = sorted(annotations_repo.list_annotations(mixed_project.conn, status=status),
+                          key=lambda a: a.id)
+        assert list(annotations_repo.iter_annotations(mixed_project.conn,
+                                                      status=status)) == expected
