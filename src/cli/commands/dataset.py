@@ -16,9 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = dsub.add_parser("build", help="build a frozen, versioned snapshot datasets/NAME/vN/")
     b.add_argument("name", metavar="NAME")
     b.add_argument("--task", choices=TASKS, required=True)
-    b.add_argument("--from", dest="sources", action="append", default=[], metavar="DIR",
-                   help="source project (repeat to combine; classes matched by name);"
-                        " default: --project")
+    b.add_argument("--from", dest="sources", action="extend", nargs="+", default=[],
+                   metavar="DIR", help="source project(s) to combine (classes matched by name);"
+                                       " default: --project")
     b.add_argument("--split", default="0.7,0.2,0.1", help="train,val,test ratios")
     b.add_argument("--seed", type=int, default=42)
     b.add_argument("--group-by", choices=("block", "source", "none"), default="block",

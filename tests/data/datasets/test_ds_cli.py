@@ -48,3 +48,18 @@ def test_user_errors_exit_2_with_one_line(mixed_project, capsys):
     assert "no dataset 'nope'" in capsys.readouterr().err
     assert not (mixed_project.datasets_dir / "x").exists() or \
         not any((mixed_project.datasets_dir / "x").iterdir())
+
+
+def test_build_from_several_projects(tmp_path, capsys):
+    from dataset_synth import add_source, box
+    from src.db.project import Project
+    for name in ("a", "b", "c"):
+        with Project.open(tmp_path / name) as p:
+            add_source(p, name, [[box("car", 5, 5)] for _ in range(10)])
+    target = str(tmp_path / "target")
+    assert main(["--project", target, "dataset", "build", "all", "--task", "detect",
+                 "--group-by", "none", "--from", str(tmp_path / "a"), str(tmp_path / "b"),
+                 "--from", str(tmp_path / "c"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sum(report["images"].values()) == 30 and len(report["projects"]) == 3
+    assert (tmp_path / "target" / "datasets" / "all" / "v1" / "data.yaml").is_file()
