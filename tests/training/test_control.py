@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import torch
 
 from src.db import runs
@@ -69,6 +70,7 @@ def test_pause_blocks_between_batches_until_resumed(make_cfg, classify_dataset, 
     assert batches == [0, 1, 2] and outcome.status == "completed"
 
 
+@pytest.mark.slow
 def test_resume_between_epochs_reproduces_uninterrupted_training(make_cfg, classify_dataset,
                                                                  tmp_path):
     """Optimizer, scheduler and RNG state come back: same weights as never stopping."""

@@ -35,6 +35,7 @@ def _register_dataset(project, source: Path, name: str = "crops") -> DatasetReco
         name=name, version=1, task="crops", path=project.relpath(dest), content_hash="abc123"))
 
 
+@pytest.mark.slow
 def test_completed_run_writes_outputs_and_registers_model(project, make_cfg, classify_dataset):
     _register_dataset(project, classify_dataset)
     cfg = make_cfg("defect_classifier", "model=test_efficientnet", "epochs=2",
@@ -113,6 +114,7 @@ def test_second_request_is_queued_then_run_after_the_first(project, make_cfg, bi
     assert done.status == "completed" and done.started_at >= result["run"].finished_at
 
 
+@pytest.mark.slow
 def test_queued_run_survives_and_lock_is_machine_wide(project, make_cfg, binary_dataset):
     holder = MachineLock()
     assert holder.try_acquire()

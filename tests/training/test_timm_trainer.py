@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from src.errors import ConfigError
+from src.training import lora
 from src.training.control import RunControl
 from src.training.events import EventBus
 from src.training.image_folder import ImageClassDataset, load_splits
@@ -34,6 +35,7 @@ def _reload_merged(run_dir):
     return model.eval(), config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["resnet18", "efficientnet_b0"])
 def test_full_training_outputs_and_events(model, make_cfg, classify_dataset, tmp_path):
     cfg = make_cfg("crop_classifier", f"model={model}", "epochs=2")
@@ -62,6 +64,7 @@ def test_full_training_outputs_and_events(model, make_cfg, classify_dataset, tmp
     assert (preds == labels).float().mean().item() == pytest.approx(outcome.metrics["accuracy"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["resnet18", "efficientnet_b0"])
 def test_lora_training_freezes_base_bit_for_bit(model, make_cfg, binary_dataset, tmp_path):
     cfg = make_cfg("crop_classifier", f"model={model}", "lora.enabled=true", "lora.rank=4",
@@ -88,17 +91,10 @@ def test_lora_training_freezes_base_bit_for_bit(model, make_cfg, binary_dataset,
     assert checked > 50 and changed_head >= 1     # base intact (BN stats too), head trained
     adapters = load_file(outcome.adapter_dir / "adapter_model.safetensors")
     assert any(v.abs().sum() > 0 for k, v in adapters.items() if "lora_B" in k)
-
-
-def test_lora_merged_model_equals_adapted_model(make_cfg, binary_dataset, tmp_path):
-    from src.training import lora
-    cfg = make_cfg("crop_classifier", "lora.enabled=true", "lr=0.01")
-    outcome, _ = _train(cfg, binary_dataset, tmp_path / "run")
+    # the merged model is plain timm, and base + adapter folder reproduce it
     merged, _ = _reload_merged(tmp_path / "run")
-    # the base (same seed) + the adapter folder must reproduce the merged model
     torch.manual_seed(cfg.seed)
-    adapted = create_classifier(cfg, 2, None)
-    lora.load_adapters(adapted, outcome.adapter_dir)
+    adapted = lora.load_adapters(create_classifier(cfg, 2, None), outcome.adapter_dir)
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(adapted.eval()(x), merged(x), atol=1e-4)
