@@ -67,8 +67,11 @@ def test_completed_run_writes_outputs_and_registers_model(project, make_cfg, cla
     assert {p.name for p in folder.iterdir()} >= {"model.safetensors", "model_config.json",
                                                   "metadata.json", "adapters"}
 
-    again = start_training(project, make_cfg("defect_classifier", "model=test_efficientnet"),
-                           "crops")
+    # fine-tune from the registered version: 'model:<id>' as base weights
+    again = start_training(project, make_cfg("defect_classifier", "model=test_efficientnet",
+                                             f"weights=model:{mv.id}"), "crops")
+    assert again.status == "completed"
+    assert again.base_model.startswith("base: registered model defect_classifier v1")
     versions = model_versions.list_model_versions(project.conn, "classify")
     assert [(m.version, m.is_active) for m in versions] == [(1, True), (2, False)]
     assert versions[1].run_id == again.id
