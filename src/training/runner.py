@@ -254,24 +254,27 @@ def _drain_queue(project, conn, bus, control, until: int | None = None) -> list[
 
 def _execute(project, conn, run: TrainingRun, bus: EventBus, control: RunControl, *,
              resume: bool, world: dist.World) -> TrainingRun:
-    """Train a claimed ('running') run to its end and record the result."""
-    stored = dict(run.config)
-    dataset = stored.pop(DATASET_KEY, {})
-    cfg = config_from_dict(stored)
-    run_dir = project.abspath(run.run_dir)
-    data = project.abspath(dataset["path"])
-    world.broadcast_object({"cfg": config_to_dict(cfg), "data": str(data),
-                            "run_dir": str(run_dir), "resume": resume})
-    # a bus per run: its DB and TensorBoard listeners end with it; the caller's bus hears all
-    run_bus = EventBus()
-    run_bus.on("*", lambda event, payload: bus.emit(event, **payload))
-    logger = _attach_callbacks(conn, run, cfg, run_dir, run_bus)
-    run_bus.emit("on_pretrain_routine_start", run_id=run.id, run_dir=str(run_dir),
-                 message=f"run {run.id} ({cfg.model_type}:{cfg.model} {cfg.task}) "
-                         f"{'resuming' if resume else 'starting'} in {run_dir}")
-    started = time.monotonic()
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    """Train a claimed ('running') run to its end and record the result; any failure,
+    even before training starts (a stored config no longer valid), marks it 'failed'."""
+    logger = None
     try:
+        stored = dict(run.config)
+        dataset = stored.pop(DATASET_KEY, {})
+        cfg = config_from_dict(stored)
+        run_dir = project.abspath(run.run_dir)
+        data = project.abspath(dataset["path"])
+        world.broadcast_object({"cfg": config_to_dict(cfg), "data": str(data),
+                                "run_dir": str(run_dir), "resume": resume})
+        # a bus per run: its DB and TensorBoard listeners end with it; the caller's bus
+        # still hears every event
+        run_bus = EventBus()
+        run_bus.on("*", lambda event, payload: bus.emit(event, **payload))
+        logger = _attach_callbacks(conn, run, cfg, run_dir, run_bus)
+        run_bus.emit("on_pretrain_routine_start", run_id=run.id, run_dir=str(run_dir),
+                     message=f"run {run.id} ({cfg.model_type}:{cfg.model} {cfg.task}) "
+                             f"{'resuming' if resume else 'starting'} in {run_dir}")
+        started = time.monotonic()
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         outcome = _train_with_oom_retry(project, cfg, data, run_dir, run_bus, control, resume)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, LabelLoopError) else f"{type(exc).__name__}: {exc}"

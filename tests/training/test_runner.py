@@ -295,3 +295,15 @@ def test_yolo_detect_run_through_the_runner(project, make_cfg, detect_dataset):
     acc.Reload()
     assert any(t.startswith("val/") for t in acc.Tags()["scalars"])
     assert (project.abspath(run.run_dir) / "report.md").is_file()
+
+
+def test_failure_is_recorded_and_reraised(project, make_cfg, tmp_path):
+    broken = tmp_path / "broken"
+    (broken / "train" / "red").mkdir(parents=True)
+    (broken / "val" / "red").mkdir(parents=True)
+    (broken / "train" / "red" / "0.png").write_bytes(b"not a png")
+    (broken / "val" / "red" / "0.png").write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match="cannot read image"):
+        start_training(project, make_cfg("crop_classifier", "model=test_resnet"), broken)
+    (run,) = runs.list_runs(project.conn)
+    assert run.status == "failed" and "cannot read image" in run.error and run.finished_at
