@@ -56,7 +56,7 @@ def build_data(root: Path) -> Project:
     """The demo project and its crops dataset (built once, reused with --workdir)."""
     project_dir = root / "demo"
     if not (project_dir / "project.db").exists():
-        _cli(["--project", str(project_dir), "demo"])
+        _cli(["--project", str(project_dir), "demo", "--no-train"])
     project = Project.open(project_dir)
     if not (project.datasets_dir / "shapes").exists():
         _cli(["--project", str(project_dir), "dataset", "build", "shapes", "--task", "crops",
