@@ -40,7 +40,6 @@ Progress = Callable[[str, int, int], None]
 _TMP = re.compile(r"^\.tmp-v\d+-(?P<pid>\d+)-[0-9a-f]+$")
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 _IO_THREADS = 4
-_IO_BATCH = 256
 
 
 @dataclass
@@ -223,12 +222,7 @@ def _alive(pid: int) -> bool:
 def _write_snapshot(root: Path, final: Path, plan: _Plan, spec: DatasetSpec, version: int,
                     progress: Progress | None) -> dict:
     """Write everything into `root`, which will be renamed to `final`."""
-    with _WRITERS[spec.task](root, plan, spec) as writer:
-        return _write_all(writer, root, final, plan, spec, version, progress)
-
-
-def _write_all(writer: "_Writer", root: Path, final: Path, plan: _Plan, spec: DatasetSpec,
-               version: int, progress: Progress | None) -> dict:
+    writer = _WRITERS[spec.task](root, plan, spec)
     report = ReportBuilder(plan.classes)
     entries: list[_Entry] = []
     total = sum(len(v) for v in plan.splits.values())
@@ -306,42 +300,24 @@ class _Writer:
         self.digests: list[tuple[str, bytes]] = []   # appended from the I/O threads
         self._ops: list[tuple] = []
 
-    # File operations are queued and done in batches on a few threads while the build goes
-    # on: they are system-call bound (open/link release the GIL), the rest is Python.
-
-    def __enter__(self) -> "_Writer":
-        self._pool = ThreadPoolExecutor(_IO_THREADS, thread_name_prefix="dataset-io")
-        self._futures: list = []
-        return self
-
-    def __exit__(self, *exc) -> None:
-        """Wait for every queued operation (also on failure: the caller deletes the folder
-        next, which must not race with threads still writing into it)."""
-        self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
-
-    def place_image(self, source: Path | str, rel: str) -> None:
-        """Hard-link a frame into the snapshot (copy where links are not possible)."""
-        self._queue((self._place, str(source), rel))
+    def place_image(self, source: Path, rel: str) -> None:
+        """Hard-link a frame into the snapshot (copy where links are not possible); done in
+        flush()."""
+        self._ops.append((self._place, str(source), rel))
         self.frames_placed += 1
 
     def write_file(self, rel: str, data: bytes) -> None:
-        """Create a new file with `data`."""
-        self._queue((self._create, data, rel))
-
-    def _queue(self, op: tuple) -> None:
-        self._ops.append(op)
-        if len(self._ops) >= _IO_BATCH:
-            self._futures.append(self._pool.submit(self._run, self._ops))
-            self._ops = []
+        """Create a new file with `data`; done in flush()."""
+        self._ops.append((self._create, data, rel))
 
     def flush(self) -> None:
-        """Wait until every queued operation is done; re-raises the first failure."""
-        if self._ops:
-            self._futures.append(self._pool.submit(self._run, self._ops))
-            self._ops = []
-        futures, self._futures = self._futures, []
-        for future in futures:
-            future.result()
+        """Do the queued file operations. They are system-call bound (open/link release the
+        GIL), so a few threads overlap them; each thread takes an interleaved share."""
+        ops, self._ops = self._ops, []
+        workers = min(_IO_THREADS, max(1, len(ops) // 256))
+        with ThreadPoolExecutor(workers) as pool:
+            for future in [pool.submit(self._run, ops[i::workers]) for i in range(workers)]:
+                future.result()
 
     @staticmethod
     def _run(ops) -> None:
