@@ -92,7 +92,8 @@ def summary_text(report: dict) -> str:
              f"{report['split']['ratios']} seed {report['split']['seed']} by "
              f"{report['split']['group_by']}",
              f"{'':{width}} " + " ".join(f"{s:>7}" for s in splits)]
-    lines.append(f"{'images':{width}} " + " ".join(f"{report['images'][s]:>7}" for s in splits))
+    what = "crops" if report["task"] == "crops" else "images"
+    lines.append(f"{what:{width}} " + " ".join(f"{report['images'][s]:>7}" for s in splits))
     for name, counts in report["instances"].items():
         lines.append(f"{name:{width}} " + " ".join(f"{counts[s]:>7}" for s in splits))
     augmented = report["augmented"]["images"]["train"]

@@ -90,7 +90,8 @@ def to_markdown(report: dict) -> str:
         values = [counts[s] for s in SPLITS]
         lines.append(f"| {name} | " + " | ".join(map(str, values)) + f" | {sum(values)} |")
     images = [report["images"][s] for s in SPLITS]
-    lines.append("| *images* | " + " | ".join(map(str, images)) + f" | {sum(images)} |")
+    what = "crops" if report["task"] == "crops" else "images"
+    lines.append(f"| *{what}* | " + " | ".join(map(str, images)) + f" | {sum(images)} |")
     background = [report["background_images"][s] for s in SPLITS]
     if any(background):
         lines.append("| *background* | " + " | ".join(map(str, background))
