@@ -173,7 +173,8 @@ def _exif_orientation(path: Path) -> int | None:
     try:
         with Image.open(path) as im:
             return im.getexif().get(_EXIF_ORIENTATION)
-    except (OSError, ValueError, SyntaxError):   # PIL cannot parse it: OpenCV could decode it
+    except Exception:  # noqa: BLE001 - PIL (or a plugin ultralytics patches in) cannot parse
+        # what OpenCV could decode: then there is no EXIF orientation to honour
         return None
 
 
