@@ -118,3 +118,15 @@ def test_run_notes_say_what_yolo_does_with_imbalance_and_auto_optimizer():
     assert "focal loss: not supported" in notes and "balanced sampler: not supported" in notes
     assert imbalance_notes(yolo_config("detect")) == []
     assert "cls_pw=1.0" in imbalance_notes(yolo_config("segment", class_weights=True))[0]
+
+
+def test_broken_images_still_raise_pillows_error_after_ultralytics_patched_it(tmp_path):
+    """ultralytics replaces PIL.Image.open process-wide; with pi-heif installed a broken file
+    is still an UnidentifiedImageError (not ModuleNotFoundError) for the rest of the app."""
+    import ultralytics.utils.patches  # noqa: F401  (applies the patch)
+    from PIL import Image, UnidentifiedImageError
+
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(bad)
