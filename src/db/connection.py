@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,6 @@ from typing import Iterator
 from src.db import migrations
 from src.errors import ProjectError
 
-_SQLITE_HEADER = b"SQLite format 3\x00"
 _savepoints = itertools.count()
 
 
@@ -22,8 +22,7 @@ def connect(db_path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     """
     path = Path(db_path)
     if path.exists():
-        _check_is_sqlite(path)
-        _check_version_read_only(path)
+        _check_readable_database(path)
     elif not create:
         raise ProjectError("no project database here", path=path,
                            hint="create the project first (python main.py --project DIR import ...)")
@@ -43,23 +42,24 @@ def connect(db_path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     return conn
 
 
-def _check_is_sqlite(path: Path) -> None:
-    try:
-        with path.open("rb") as f:
-            header = f.read(len(_SQLITE_HEADER))
-    except OSError as exc:
-        raise ProjectError(f"cannot read the project database ({exc.strerror})", path=path,
-                           hint="check the file's permissions") from exc
-    if header and header != _SQLITE_HEADER:
-        raise ProjectError("this file is not a LabelLoop project database (not SQLite)",
-                           path=path, hint="choose another project folder; the file was not modified")
+def _check_readable_database(path: Path) -> None:
+    """Refuse a file that is not SQLite or has a newer schema, through a read-only connection.
 
-
-def _check_version_read_only(path: Path) -> None:
+    The file is never opened with plain open(): closing such a handle would drop the POSIX
+    locks that this process's SQLite connections hold on it (SQLite's "how to corrupt"
+    list, section 2.2), which showed up as 'disk I/O error' in long-running processes.
+    """
+    if not os.access(path, os.R_OK):
+        raise ProjectError("cannot read the project database (permission denied)", path=path,
+                           hint="check the file's permissions")
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         migrations.check_supported(conn, str(path))
     except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise ProjectError("this file is not a LabelLoop project database (not SQLite)",
+                               path=path, hint="choose another project folder; the file was "
+                                               "not modified") from exc
         raise ProjectError(f"the project database cannot be read ({exc})", path=path,
                            hint="restore it from a backup; the file was not modified") from exc
     finally:
@@ -75,8 +75,9 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         try:
             yield conn
         except BaseException:
-            conn.execute(f"ROLLBACK TO {name}")
-            conn.execute(f"RELEASE {name}")
+            if conn.in_transaction:  # SQLite may already have rolled back (I/O error, full disk)
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
             raise
         conn.execute(f"RELEASE {name}")
         return
@@ -84,6 +85,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # never hide the real error behind "no transaction is active"
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
