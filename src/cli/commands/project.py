@@ -131,11 +131,11 @@ def _demo(args) -> int:
 
 
 def _demo_training(project: Project, args) -> int:
-    from src.cli.commands.train import _ProgressBar
+    from src.cli.commands.train import ProgressBar
     from src.training.demo_loop import DATASET, train_demo_detector
     from src.training.events import EventBus
     bus = EventBus()
-    _ProgressBar().attach(bus)
+    ProgressBar().attach(bus)
     print(f"building dataset '{DATASET}' and training a detector "
           f"({args.epochs} epochs at {args.imgsz} px; --no-train skips this)")
     run, metrics = train_demo_detector(project, epochs=args.epochs, imgsz=args.imgsz, bus=bus)

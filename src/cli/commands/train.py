@@ -70,7 +70,7 @@ def _train(args) -> int:
     if args.events:
         bus.on("*", _print_event)
     else:
-        _ProgressBar().attach(bus)
+        ProgressBar().attach(bus)
     previous = _install_signal_handlers(control)
     try:
         return _run(args, bus, control)
@@ -175,7 +175,7 @@ def _install_signal_handlers(control) -> dict:
     return previous
 
 
-class _ProgressBar:
+class ProgressBar:
     """tqdm bar per epoch over its batches, with losses and ETA; messages above it."""
 
     def __init__(self) -> None:
