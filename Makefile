@@ -5,8 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-# Ultralytics reads these at import time: no network calls, no auto-installs, settings in the repo.
-export YOLO_OFFLINE ?= 1
+# Ultralytics never pip-installs at run time; its settings stay in the repo. Base weights are
+# downloaded when online and missing from models/base/ (YOLO_OFFLINE=1 turns that off).
 export YOLO_AUTOINSTALL := false
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.yolo_config
 
