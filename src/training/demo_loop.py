@@ -20,7 +20,7 @@ DATASET = "demo-det"
 CLASSES = ["square", "circle", "triangle"]
 
 
-def train_demo_detector(project: Project, *, epochs: int = 12, imgsz: int = 320,
+def train_demo_detector(project: Project, *, epochs: int = 25, imgsz: int = 160,
                         bus: EventBus | None = None) -> tuple[TrainingRun, dict]:
     """Build `demo-det` (detect) and train a small YOLO on it; returns the run and its metrics."""
     record, _ = build_dataset(project, DatasetSpec(name=DATASET, task="detect", classes=CLASSES))

@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -355,7 +356,10 @@ def register_model(project: Project, conn, run: TrainingRun, cfg: TrainConfig,
     existing = [m.version for m in model_versions.list_model_versions(conn, cfg.task)
                 if m.name == cfg.name]
     version = max(existing, default=0) + 1
+    # models/ is shared by every project on the machine: another project's v<N> may be there.
     dest = project.models_dir / cfg.task / cfg.name / f"v{version}"
+    if dest.exists():
+        dest = dest.with_name(f"v{version}-{project.root.name}-run{run.id}-{uuid.uuid4().hex[:6]}")
     merged = Path(outcome.merged_model)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".v{version}."))

@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-train", action="store_true",
                    help="only build the demo project (seconds), no dataset or training")
-    p.add_argument("--epochs", type=int, default=12, help="epochs of the demo training")
-    p.add_argument("--imgsz", type=int, default=320, help="image size of the demo training")
+    p.add_argument("--epochs", type=int, default=25, help="epochs of the demo training")
+    p.add_argument("--imgsz", type=int, default=160, help="image size of the demo training")
     p.set_defaults(handler=_demo)
 
 
@@ -131,7 +131,8 @@ def _demo(args) -> int:
 
 
 def _demo_training(project: Project, args) -> int:
-    from src.cli.commands.train import ProgressBar
+    from src.cli.commands.train import ProgressBar, quiet_ultralytics
+    quiet_ultralytics()
     from src.training.demo_loop import DATASET, train_demo_detector
     from src.training.events import EventBus
     bus = EventBus()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 
@@ -60,8 +61,16 @@ def _parse_rest(args) -> None:
                           field="CONFIG", hint="python main.py train configs/X.yaml key=value")
 
 
+def quiet_ultralytics() -> None:
+    """Our progress bar / JSON events replace ultralytics' console output, which would
+    interleave with the bar and corrupt the --events stream on stdout. Must run before
+    ultralytics is imported; YOLO_VERBOSE=true brings its output back."""
+    os.environ.setdefault("YOLO_VERBOSE", "false")
+
+
 def _train(args) -> int:
     _parse_rest(args)
+    quiet_ultralytics()
     if args.config == "list":
         return _list(args)
     from src.training.control import RunControl
