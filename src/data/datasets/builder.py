@@ -14,7 +14,6 @@ import re
 import shutil
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,6 @@ from src.errors import DatasetError
 Progress = Callable[[str, int, int], None]
 _TMP = re.compile(r"^\.tmp-v\d+-(?P<pid>\d+)-[0-9a-f]+$")
 _VERSION_DIR = re.compile(r"^v(\d+)$")
-_IO_THREADS = 4
 
 
 @dataclass
@@ -236,7 +234,6 @@ def _write_snapshot(root: Path, final: Path, plan: _Plan, spec: DatasetSpec, ver
     if spec.augment is not None:
         entries += _oversample(writer, plan, spec, report, progress)
     _write_split_lists(writer, entries)
-    writer.flush()
     content_hash = writer.content_hash()
     meta = _meta(plan, spec, version, content_hash, writer)
     full = report.to_dict(**meta)
@@ -262,8 +259,7 @@ def _meta(plan: _Plan, spec: DatasetSpec, version: int, content_hash: str, write
             "mapping": sel.mapping, "dropped": sel.dropped,
             "folders": plan.folders if spec.task in ("classify", "crops") else {},
             "skipped": dict(sorted(sel.skipped.items())),
-            "files": {"linked": writer.frames_placed - len(writer.copied),
-                      "copied": len(writer.copied)},
+            "files": {"linked": writer.linked, "copied": writer.copied},
             "notes": writer.notes}
 
 
@@ -294,37 +290,12 @@ class _Writer:
         self.root, self.plan, self.spec = root, plan, spec
         self.prefix = str(root) + os.sep
         self.index = {name: i for i, name in enumerate(plan.classes)}
-        self.frames_placed = 0
-        self.copied: list[str] = []                  # appended from the I/O threads
+        self.linked = self.copied = 0
         self.notes: list[str] = []
-        self.digests: list[tuple[str, bytes]] = []   # appended from the I/O threads
-        self._ops: list[tuple] = []
+        self.digests: list[tuple[str, bytes]] = []
 
-    def place_image(self, source: Path, rel: str) -> None:
-        """Hard-link a frame into the snapshot (copy where links are not possible); done in
-        flush()."""
-        self._ops.append((self._place, str(source), rel))
-        self.frames_placed += 1
-
-    def write_file(self, rel: str, data: bytes) -> None:
-        """Create a new file with `data`; done in flush()."""
-        self._ops.append((self._create, data, rel))
-
-    def flush(self) -> None:
-        """Do the queued file operations. They are system-call bound (open/link release the
-        GIL), so a few threads overlap them; each thread takes an interleaved share."""
-        ops, self._ops = self._ops, []
-        workers = min(_IO_THREADS, max(1, len(ops) // 256))
-        with ThreadPoolExecutor(workers) as pool:
-            for future in [pool.submit(self._run, ops[i::workers]) for i in range(workers)]:
-                future.result()
-
-    @staticmethod
-    def _run(ops) -> None:
-        for op, arg, rel in ops:
-            op(arg, rel)
-
-    def _place(self, source: str, rel: str) -> None:
+    def place_image(self, source: Path | str, rel: str) -> None:
+        """Hard-link a frame into the snapshot, or copy it where links are not possible."""
         try:
             stat = os.stat(source)
         except FileNotFoundError:
@@ -332,13 +303,14 @@ class _Writer:
                                hint="re-capture the frame or delete it from the project") from None
         try:
             os.link(source, self.prefix + rel)
+            self.linked += 1
         except OSError:
             shutil.copy2(source, self.prefix + rel)
-            self.copied.append(rel)
+            self.copied += 1
         self.digests.append((rel, f"frame:{stat.st_size}:{stat.st_mtime_ns}".encode()))
 
-    def _create(self, data: bytes, rel: str) -> None:
-        # Plain os calls: a build writes thousands of small files.
+    def write_file(self, rel: str, data: bytes) -> None:
+        """Create a new file (plain os calls: a build writes thousands of small files)."""
         fd = os.open(self.prefix + rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             os.write(fd, data)
