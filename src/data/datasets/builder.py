@@ -313,7 +313,9 @@ class _Writer:
         """Create a new file (plain os calls: a build writes thousands of small files)."""
         fd = os.open(self.prefix + rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:                      # a short write (disk nearly full) continues
+                view = view[os.write(fd, view):]
         finally:
             os.close(fd)
         self.digests.append((rel, hashlib.sha256(data).digest()))
