@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PyQt6.QtCore import QObject, QThread, pyqtSignal
+from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QImage
 
 from src.data.video import MediaReader, open_media
@@ -51,7 +51,8 @@ class DecodeWorker(QObject):
             self._index = (generation, index)
         self._wake.emit()
 
-    # Runs in the worker thread.
+    # Runs in the worker thread (a decorated slot: PyQt then queues it to the object's thread).
+    @pyqtSlot()
     def _process(self) -> None:
         with self._lock:
             to_open, self._open = self._open, None

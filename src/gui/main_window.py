@@ -45,7 +45,7 @@ class MainWindow(QMainWindow):
         self.gallery = Gallery(self)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
-        self._threads: list[QThread] = []
+        self._jobs: list[tuple[QThread, ImportWorker]] = []
         self._shape_counts = (0, 0)
         self._layout()
         self._connect_actions()
@@ -98,7 +98,8 @@ class MainWindow(QMainWindow):
             slots[f"class_{n}"] = lambda n=n: self.class_panel.pick_number(n)
             slots[f"tag_{n}"] = lambda n=n: self.annotator.toggle_tag_number(n)
         for name, slot in slots.items():
-            a[name].triggered.connect(slot)
+            # triggered(bool checked): drop the flag so every slot is called without arguments.
+            a[name].triggered.connect(lambda _checked=False, slot=slot: slot())
         group = QActionGroup(self)
         for mode in ("edit", "box", "polygon"):
             action = a[f"mode_{mode}"]
@@ -199,8 +200,9 @@ class MainWindow(QMainWindow):
         worker.failed.connect(lambda exc: dialogs.show_error(self, exc))
         self.status.showMessage(f"Importing {path.name}…")
         thread = start_in_thread(worker, self)
-        self._threads.append(thread)
-        thread.finished.connect(lambda: self._threads.remove(thread))
+        job = (thread, worker)            # keeps the parentless worker alive until it is done
+        self._jobs.append(job)
+        thread.finished.connect(lambda: self._jobs.remove(job))
         return worker
 
     def _on_import_finished(self, source: MediaSource, frame_count: int) -> None:
@@ -300,7 +302,7 @@ class MainWindow(QMainWindow):
             self.session.undo_stack.redo()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        for thread in list(self._threads):
+        for thread, _worker in list(self._jobs):
             thread.wait()
         self.close_project()
         self.player.close()

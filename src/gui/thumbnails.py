@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -111,5 +112,8 @@ class ThumbnailLoader(QObject):
         self.pool.start(_LoadJob(self, frame))
 
     def stop(self) -> None:
+        """Drop queued jobs and wait for running ones. Waits in short slices: PyQt holds the
+        GIL inside waitForDone, and a job still running Python code needs it to finish."""
         self.pool.clear()
-        self.pool.waitForDone()
+        while not self.pool.waitForDone(5):
+            time.sleep(0.002)

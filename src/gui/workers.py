@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, QThread, pyqtSignal
+from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from src.data.capture import import_media
 from src.db.project import Project
-from src.errors import LabelLoopError
 
 
 class ImportWorker(QObject):
@@ -21,23 +20,26 @@ class ImportWorker(QObject):
         self.project_root = project_root
         self.media_path = media_path
 
+    @pyqtSlot()         # a real slot, so `started` calls it in the worker's thread
     def run(self) -> None:
         try:
             with Project.open(self.project_root, create=False) as project:
                 source, frames = import_media(project, self.media_path)
-        except (LabelLoopError, OSError) as exc:
+        except Exception as exc:   # noqa: BLE001 — every failure leaves as a signal (a dialog)
             self.failed.emit(exc)
             return
         self.finished.emit(source, len(frames))
 
 
 def start_in_thread(worker: QObject, parent: QObject) -> QThread:
-    """Run `worker.run` in a new QThread that ends (and is cleaned up) when the worker reports."""
+    """Run `worker.run` in a new QThread that ends when the worker reports. The caller keeps
+    the (parentless) worker referenced; Python frees it, so a signal someone still holds
+    never points at a deleted object."""
     thread = QThread(parent)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
     for signal in (worker.finished, worker.failed):
         signal.connect(thread.quit)
-    thread.finished.connect(worker.deleteLater)
+    thread.finished.connect(thread.deleteLater)
     thread.start()
     return thread

@@ -1,0 +1,88 @@
+"""GUI fixtures: leaked-thread guard, a tiny synthetic video project, the main window."""
+from __future__ import annotations
+
+import weakref
+
+import cv2
+import numpy as np
+import pytest
+from PyQt6.QtCore import QThread, QThreadPool
+
+from src.data.capture import import_media
+from src.db import classes as class_repo
+
+VIDEO_W, VIDEO_H, VIDEO_FRAMES, VIDEO_FPS = 96, 64, 40, 10.0
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_qthreads(monkeypatch):
+    """Fail a test that leaves a QThread running (they crash later tests), as napari does."""
+    started: list[weakref.ref] = []
+    original = QThread.start
+
+    def recording_start(self, *args):
+        started.append(weakref.ref(self))
+        return original(self, *args)
+
+    monkeypatch.setattr(QThread, "start", recording_start)
+    yield
+    leaked = []
+    for ref in started:
+        thread = ref()
+        try:
+            running = thread is not None and thread.isRunning()
+        except RuntimeError:        # the C++ object is gone, so is the thread
+            running = False
+        if running:
+            leaked.append(thread.objectName() or repr(thread))
+            thread.quit()
+            thread.wait(2000)
+    pool_busy = QThreadPool.globalInstance().activeThreadCount()
+    if leaked or pool_busy:
+        pytest.fail(f"test left threads running: {leaked} (global pool active: {pool_busy})")
+
+
+def write_video(path, frames: int = VIDEO_FRAMES, size=(VIDEO_W, VIDEO_H), fps=VIDEO_FPS):
+    """A small MJPG video whose frame i has a distinct grey level and its number drawn."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        image = np.full((size[1], size[0], 3), (i * 5) % 200 + 20, np.uint8)
+        cv2.putText(image, str(i), (4, size[1] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+                    (255, 255, 255), 2)
+        writer.write(image)
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def tiny_video(tmp_path):
+    return write_video(tmp_path / "tiny.avi")
+
+
+@pytest.fixture
+def gui_project(project, tiny_video):
+    """A project with the tiny video registered and two classes, 'car' and 'person'."""
+    source, _ = import_media(project, tiny_video)
+    class_repo.add_class(project.conn, "car", "#e6194b")
+    class_repo.add_class(project.conn, "person", "#3cb44b")
+    return project, source
+
+
+@pytest.fixture
+def window(qtbot, gui_project):
+    """The real main window on the tiny project, showing frame 0."""
+    from src.gui.main_window import MainWindow
+    project, _ = gui_project
+    win = MainWindow(project.root)
+    qtbot.addWidget(win)
+    win.resize(900, 700)
+    win.show()
+    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    yield win
+    win.close()
+
+
+def wait_frame(qtbot, win, index: int) -> None:
+    """Wait until the player shows frame `index`."""
+    qtbot.waitUntil(lambda: win.player.index == index and win.annotator.position[1] == index)
