@@ -15,4 +15,7 @@ def run_gui(project_dir: Path) -> int:
     app.setApplicationName("LabelLoop")
     window = MainWindow(Path(project_dir))
     window.show()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        window.shutdown()      # also when the loop was quit without closing the window

@@ -42,6 +42,7 @@ class MainWindow(QMainWindow):
         self.annotator.capture_current = self.capture
         self.player_bar = PlayerBar(self.actions, self)
         self.class_panel = ClassPanel(self)
+        self.class_panel.setMaximumWidth(300)
         self.gallery = Gallery(self)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
@@ -72,6 +73,8 @@ class MainWindow(QMainWindow):
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(area, dock)
         self.resizeDocks([self.findChild(QDockWidget, "galleryDock")], [230], Qt.Orientation.Vertical)
+        self.resizeDocks([self.findChild(QDockWidget, "classesDock")], [250],
+                         Qt.Orientation.Horizontal)
 
     def _connect_actions(self) -> None:
         a, view = self.actions, self.annotator.view
@@ -301,9 +304,13 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self.session.undo_stack.redo()
 
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def shutdown(self) -> None:
+        """Wait for running imports, close the project, stop the decode thread (idempotent)."""
         for thread, _worker in list(self._jobs):
             thread.wait()
         self.close_project()
         self.player.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
         super().closeEvent(event)
