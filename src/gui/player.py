@@ -59,6 +59,7 @@ class Player(QObject):
         self.target = max(0, min(index, max(self.frame_count - 1, 0)))
         self._request(self.target)
         self.source_opened.emit(source)
+        self.position_changed.emit(self.target)
 
     def _on_worker_opened(self, generation: int, info: dict) -> None:
         if generation == self._generation and info["frame_count"] != self.frame_count:

@@ -88,3 +88,16 @@ def test_run_gui_opens_the_project_and_exits_cleanly(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "LabelLoop — fresh" in out.stdout
     assert (tmp_path / "fresh" / "project.db").is_file()
+
+
+def test_opencv_qt_plugin_paths_are_dropped_before_the_app_starts(monkeypatch):
+    from src.gui.app import _drop_opencv_qt_paths
+    monkeypatch.setenv("QT_QPA_PLATFORM_PLUGIN_PATH", "/x/site-packages/cv2/qt/plugins")
+    monkeypatch.setenv("QT_QPA_FONTDIR", "/usr/share/fonts")
+    _drop_opencv_qt_paths()
+    assert "QT_QPA_PLATFORM_PLUGIN_PATH" not in os.environ
+    assert os.environ["QT_QPA_FONTDIR"] == "/usr/share/fonts"      # not OpenCV's: kept
+
+
+def test_time_label_shows_the_position_as_soon_as_a_source_opens(window):
+    assert window.player_bar.time_label.text().startswith("frame 0 / 39")
