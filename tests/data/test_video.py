@@ -4,8 +4,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -450,13 +448,6 @@ def test_probe_image_folder(image_folder):
 
 
 # --- architecture ------------------------------------------------------------------------
-
-def test_video_and_capture_do_not_import_qt():
-    code = ("import sys, src.data.video, src.data.capture; "
-            "sys.exit(any(m.split('.')[0] in ('PyQt6', 'PyQt5', 'PySide6') for m in sys.modules))")
-    root = Path(__file__).resolve().parents[2]
-    assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
-
 
 def test_a_seek_that_lands_elsewhere_falls_back_to_decoding_from_the_start(mp4v_video):
     """Some files (variable frame rate, odd timestamps) make OpenCV land near, not on, the

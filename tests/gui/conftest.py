@@ -11,7 +11,7 @@ from PyQt6.QtCore import QThread, QThreadPool
 from src.data.capture import import_media
 from src.db import classes as class_repo
 
-VIDEO_W, VIDEO_H, VIDEO_FRAMES, VIDEO_FPS = 96, 64, 40, 10.0
+from gui_helpers import VIDEO_FPS, VIDEO_FRAMES, VIDEO_H, VIDEO_W
 
 
 @pytest.fixture(autouse=True)
@@ -81,8 +81,3 @@ def window(qtbot, gui_project):
     qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
     yield win
     win.close()
-
-
-def wait_frame(qtbot, win, index: int) -> None:
-    """Wait until the player shows frame `index`."""
-    qtbot.waitUntil(lambda: win.player.index == index and win.annotator.position[1] == index)

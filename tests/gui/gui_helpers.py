@@ -4,6 +4,9 @@ from __future__ import annotations
 from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtTest import QTest
 
+# The tiny synthetic video of the GUI fixtures (tests/gui/conftest.py).
+VIDEO_W, VIDEO_H, VIDEO_FRAMES, VIDEO_FPS = 96, 64, 40, 10.0
+
 
 def view_point(view, x: float, y: float) -> QPoint:
     """The viewport pixel showing image point (x, y)."""
@@ -21,3 +24,8 @@ def drag(view, start: QPoint, end: QPoint, steps: int = 4,
 
 def click(view, point: QPoint, button=Qt.MouseButton.LeftButton) -> None:
     QTest.mouseClick(view.viewport(), button, Qt.KeyboardModifier.NoModifier, point)
+
+
+def wait_frame(qtbot, win, index: int) -> None:
+    """Wait until the player shows frame `index`."""
+    qtbot.waitUntil(lambda: win.player.index == index and win.annotator.position[1] == index)

@@ -5,8 +5,7 @@ import pytest
 from PyQt6.QtCore import QPoint, Qt
 from PyQt6.QtTest import QTest
 
-from conftest import wait_frame
-from gui_helpers import click, drag, view_point
+from gui_helpers import click, drag, view_point, wait_frame
 from src.db import annotations as ann_repo
 from src.db import frames as frame_repo
 from src.db.records import Annotation

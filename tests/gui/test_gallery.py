@@ -7,8 +7,8 @@ import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtTest import QTest
 
-from conftest import wait_frame
-from src.data.capture import capture_frames, import_media
+from gui_helpers import wait_frame
+from src.data.capture import capture_frames
 from src.db import annotations as ann_repo
 from src.db import frames as frame_repo
 from src.db.records import Annotation

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import VIDEO_FRAMES, wait_frame
+from gui_helpers import VIDEO_FRAMES, wait_frame
 from src.data.video import open_media
 from src.db import frames as frame_repo
 

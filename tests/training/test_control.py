@@ -76,7 +76,7 @@ def test_resume_between_epochs_reproduces_uninterrupted_training(make_cfg, class
     """Optimizer, scheduler and RNG state come back: same weights as never stopping."""
     cfg = make_cfg("crop_classifier", "model=test_resnet", "epochs=2",
                    "imbalance.balanced_sampler=true")
-    straight = train_timm(cfg, classify_dataset, tmp_path / "a", EventBus(), RunControl())
+    train_timm(cfg, classify_dataset, tmp_path / "a", EventBus(), RunControl())  # reference run
 
     bus, control, lrs = EventBus(), RunControl(), []
     bus.on("on_model_save", lambda _e, p: control.request_stop())

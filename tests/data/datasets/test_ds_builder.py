@@ -322,39 +322,6 @@ def test_oversampling_for_polygons_crops_and_tags(project, task):
             assert file.parent.name == rare
 
 
-def test_core_modules_do_not_import_qt():
-    """Static, like napari's import-linter contract: the dataset and format modules and
-    every src module they import, transitively, have no Qt import."""
-    import ast
-    todo = ["src.data.datasets", "src.data.formats", "src.data.augment",
-            "src.cli.commands.dataset"]
-    seen: set[str] = set()
-    while todo:
-        name = todo.pop()
-        path = REPO / (name.replace(".", "/") + ".py")
-        if not path.is_file():
-            path = REPO / name.replace(".", "/") / "__init__.py"
-        if name in seen or not path.is_file():
-            continue
-        seen.add(name)
-        if name.endswith(("__init__", "datasets", "formats")):
-            todo += [f"{name}.{p.stem}" for p in path.parent.glob("*.py")
-                     if p.stem != "__init__"]
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            else:
-                names = []
-            for imported in names:
-                assert imported.split(".")[0] not in ("PyQt6", "PySide6"), (name, imported)
-                if imported.startswith("src."):
-                    todo.append(imported)
-    assert {"src.data.datasets.builder", "src.data.formats.coco", "src.db.annotations",
-            "src.data.capture"} <= seen
-
-
 def test_bulk_annotation_reader_matches_the_repository(mixed_project):
     from src.db import annotations as annotations_repo
     anns = annotations_repo.list_annotations(mixed_project.conn)
