@@ -83,8 +83,11 @@ def get_annotations(conn: sqlite3.Connection, ids: list[int]) -> list[Annotation
 
 
 def list_annotations(conn: sqlite3.Connection, frame_id: int | None = None, *,
-                     status: str | None = None) -> list[Annotation]:
+                     status: str | None = None, class_id: int | None = None) -> list[Annotation]:
     where, params = [], []
+    if class_id is not None:
+        where.append("class_id = ?")
+        params.append(class_id)
     if frame_id is not None:
         where.append("frame_id = ?")
         params.append(frame_id)

@@ -28,8 +28,10 @@ def _check(name: str, color: str) -> str:
     return name
 
 
-def add_class(conn: sqlite3.Connection, name: str, color: str | None = None) -> LabelClass:
-    """Create a class; a name already used (case-insensitively) is refused."""
+def add_class(conn: sqlite3.Connection, name: str, color: str | None = None, *,
+              class_id: int | None = None) -> LabelClass:
+    """Create a class; a name already used (case-insensitively) is refused. `class_id`
+    re-creates a deleted class under its old id (undo of a deletion)."""
     if color is None:
         count = conn.execute("SELECT COUNT(*) FROM label_classes").fetchone()[0]
         color = PALETTE[count % len(PALETTE)]
@@ -38,7 +40,8 @@ def add_class(conn: sqlite3.Connection, name: str, color: str | None = None) -> 
         raise AnnotationError(f"a class named '{name}' already exists", field="name",
                               hint="choose another name")
     with transaction(conn):
-        cur = conn.execute("INSERT INTO label_classes (name, color) VALUES (?, ?)", (name, color))
+        cur = conn.execute("INSERT INTO label_classes (id, name, color) VALUES (?, ?, ?)",
+                           (class_id, name, color))
     return get_class(conn, cur.lastrowid)
 
 

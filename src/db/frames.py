@@ -30,6 +30,16 @@ def add_frame(conn: sqlite3.Connection, frame: Frame) -> Frame:
     return get_frame_at(conn, frame.source_id, frame.frame_index)
 
 
+def restore_frames(conn: sqlite3.Connection, frames: list[Frame]) -> None:
+    """Re-insert deleted frames under their old ids (undo of a deletion), all or nothing."""
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO frames (id, source_id, frame_index, timestamp_s, image_path, width, height,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(f.id, f.source_id, f.frame_index, f.timestamp_s, f.image_path, f.width, f.height,
+              f.created_at) for f in frames])
+
+
 def get_frame(conn: sqlite3.Connection, frame_id: int) -> Frame | None:
     rows = select(conn, Frame, f"SELECT {_COLUMNS} FROM frames WHERE id = ?", (frame_id,))
     return rows[0] if rows else None

@@ -10,8 +10,9 @@ from PyQt6.QtGui import QUndoCommand
 
 from src.db import annotations as ann_repo
 from src.db import classes as class_repo
+from src.db import frames as frame_repo
 from src.db.connection import transaction
-from src.db.records import Annotation
+from src.db.records import Annotation, Frame, LabelClass
 from src.errors import LabelLoopError
 
 if TYPE_CHECKING:
@@ -115,3 +116,50 @@ class EditClass(_StoreCommand):
 
     def _notify(self) -> None:
         self.session.classes_changed.emit()
+
+
+class DeleteClass(_StoreCommand):
+    """Undo re-creates the class under its id and gives the moved annotations back to it."""
+
+    def __init__(self, session, cls: LabelClass, reassign_to: int | None,
+                 moved: list[Annotation]) -> None:
+        super().__init__(session, f"Delete class '{cls.name}'")
+        self.cls = deepcopy(cls)
+        self.reassign_to = reassign_to
+        self.moved = deepcopy(moved)
+
+    def _apply(self) -> None:
+        class_repo.delete_class(self.session.conn, self.cls.id, reassign_to=self.reassign_to)
+
+    def _revert(self) -> None:
+        class_repo.add_class(self.session.conn, self.cls.name, self.cls.color, class_id=self.cls.id)
+        for ann in self.moved:
+            ann_repo.update_annotation(self.session.conn, ann)
+
+    def _notify(self) -> None:
+        self.session.classes_changed.emit()
+        self.session.annotations_changed.emit()
+        self.session.frames_changed.emit()
+
+
+class DeleteFrames(_StoreCommand):
+    """Undo puts the frame images back from the trash and restores rows and annotations."""
+
+    def __init__(self, session, frames: list[Frame], annotations: list[Annotation]) -> None:
+        super().__init__(session, f"Delete {len(frames)} frame(s)")
+        self.frames = deepcopy(frames)
+        self.annotations = deepcopy(annotations)
+
+    def _apply(self) -> None:
+        frame_repo.delete_frames(self.session.conn, [f.id for f in self.frames])
+        self.session.move_frame_images(self.frames, to_trash=True)
+
+    def _revert(self) -> None:
+        self.session.move_frame_images(self.frames, to_trash=False)
+        frame_repo.restore_frames(self.session.conn, self.frames)
+        ann_repo.add_annotations(self.session.conn, deepcopy(self.annotations))
+
+    def _notify(self) -> None:
+        self.session.frames_changed.emit()
+        self.session.annotations_changed.emit()
+

@@ -290,7 +290,7 @@ class Gallery(QWidget):
         frames = self.selected_frames()
         if not frames or not dialogs.confirm(
                 self, "Delete frames",
-                f"Delete {len(frames)} frame(s) and all their annotations? This cannot be undone."):
+                f"Delete {len(frames)} frame(s) and all their annotations? (Ctrl+Z undoes it.)"):
             return
         self.session.delete_frames([f.id for f in frames])
         self.loader.cache.remove(frames)

@@ -5,7 +5,10 @@ writes to the store at once (autosave) and pushes an undoable command.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+from pathlib import Path
 
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtGui import QUndoStack
@@ -34,6 +37,7 @@ class ProjectSession(QObject):
         self._classes: list[LabelClass] = []
         self.classes_changed.connect(self._reload_classes)
         self._reload_classes()
+        shutil.rmtree(self.trash_dir, ignore_errors=True)  # undo history starts empty
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -83,9 +87,12 @@ class ProjectSession(QObject):
         return class_repo.annotation_counts(self.conn).get(class_id, 0)
 
     def delete_class(self, class_id: int, reassign_to: int | None = None) -> None:
-        """Not undoable (the id cannot come back): the undo history is cleared."""
+        """Delete a class (its annotations moved to `reassign_to`); undo brings the class back
+        under its id and gives the moved annotations back to it."""
+        cls = class_repo.get_class(self.conn, class_id)
+        moved = ann_repo.list_annotations(self.conn, class_id=class_id)
         class_repo.delete_class(self.conn, class_id, reassign_to=reassign_to)
-        self.undo_stack.clear()
+        self.undo_stack.push(commands.DeleteClass(self, cls, reassign_to, moved))
         self.classes_changed.emit()
         self.annotations_changed.emit()
         self.frames_changed.emit()
@@ -178,13 +185,28 @@ class ProjectSession(QObject):
         return next((f for f in reversed(frames) if f.frame_index < index), None)
 
     def delete_frames(self, frame_ids: list[int]) -> None:
-        """Frames and their annotations go; not undoable, so the undo history is cleared."""
+        """Frames and their annotations go; their images wait in .trash/ so undo can bring
+        everything back under the same ids (the trash is emptied when a project opens)."""
         frames = [f for f in (frame_repo.get_frame(self.conn, i) for i in frame_ids) if f]
+        anns = [a for f in frames for a in ann_repo.list_annotations(self.conn, f.id)]
         frame_repo.delete_frames(self.conn, [f.id for f in frames])
-        self.undo_stack.clear()
-        for frame in frames:
-            path = self.project.abspath(frame.image_path)
-            if path.is_file() and self.project.root in path.resolve().parents:
-                path.unlink()
+        self.move_frame_images(frames, to_trash=True)
+        self.undo_stack.push(commands.DeleteFrames(self, frames, anns))
         self.frames_changed.emit()
         self.annotations_changed.emit()
+
+    @property
+    def trash_dir(self) -> Path:
+        return self.project.root / ".trash"
+
+    def move_frame_images(self, frames: list[Frame], *, to_trash: bool) -> None:
+        """Move frame images into the trash, or back from it, keeping their relative paths."""
+        for frame in frames:
+            path = self.project.abspath(frame.image_path)
+            if self.project.root not in path.resolve().parents:
+                continue  # never move files outside the project
+            trashed = self.trash_dir / frame.image_path
+            src, dst = (path, trashed) if to_trash else (trashed, path)
+            if src.is_file():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)

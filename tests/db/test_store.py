@@ -194,3 +194,15 @@ def test_queue_claims_one_run_at_a_time(project):
     runs_repo.record_epoch(project.conn, second.id, 0, {"loss": 0.5})
     assert [(e.epoch, e.metrics) for e in runs_repo.list_epochs(project.conn, second.id)] == [
         (0, {"loss": 0.5})]
+
+
+def test_deleted_class_and_frames_come_back_under_their_ids(project):
+    frame = _frame(project)
+    car = classes_repo.add_class(project.conn, "car", "#112233")
+    classes_repo.delete_class(project.conn, car.id)
+    again = classes_repo.add_class(project.conn, "car", "#112233", class_id=car.id)
+    assert (again.id, again.name, again.color) == (car.id, "car", "#112233")
+
+    frames_repo.delete_frames(project.conn, [frame.id])
+    frames_repo.restore_frames(project.conn, [frame])
+    assert frames_repo.get_frame(project.conn, frame.id) == frame

@@ -105,6 +105,16 @@ def test_deleting_a_used_class_is_refused_unless_reassigned(window, gui_project,
     assert window.annotator.view.items_by_id[ann.id].label.text == "person"
     assert window.class_panel.list.count() == 1
 
+    window.actions["undo"].trigger()          # the class is back, under its id, with its shape
+    restored = class_repo.get_class(project.conn, car.id)
+    assert (restored.name, restored.color) == (car.name, car.color)
+    assert ann_repo.get_annotation(project.conn, ann.id).class_id == car.id
+    assert window.annotator.view.items_by_id[ann.id].label.text == "car"
+    assert window.class_panel.list.count() == 2
+    window.actions["redo"].trigger()
+    assert class_repo.get_class(project.conn, car.id) is None
+    assert ann_repo.get_annotation(project.conn, ann.id).class_id == person.id
+
 
 def test_add_and_delete_an_unused_class(window, gui_project, monkeypatch):
     project, _ = gui_project

@@ -107,6 +107,8 @@ def test_delete_frames_after_confirmation(captured, window, monkeypatch):
     selection = gallery.view.selectionModel()
     for row in (1, 2):
         selection.select(gallery.model.index(row), selection.SelectionFlag.Select)
+    images = [project.abspath(f.image_path).read_bytes() for f in frames]
+    deleted_owners = [a.frame_id for a in ann_repo.list_annotations(project.conn)]
     monkeypatch.setattr(dialogs, "confirm", lambda *a, **k: False)
     gallery.delete_selected()
     assert frame_repo.count_frames(project.conn) == len(frames)
@@ -116,6 +118,16 @@ def test_delete_frames_after_confirmation(captured, window, monkeypatch):
     assert ann_repo.list_annotations(project.conn) == []
     assert not project.abspath(frames[1].image_path).exists()
     assert gallery.model.rowCount() == len(frames) - 2
+
+    window.actions["undo"].trigger()          # rows, ids, annotations and images come back
+    assert frame_repo.count_frames(project.conn) == len(frames)
+    assert frame_repo.get_frame(project.conn, frames[1].id) == frames[1]
+    assert [a.frame_id for a in ann_repo.list_annotations(project.conn)] == deleted_owners
+    assert project.abspath(frames[1].image_path).read_bytes() == images[1]
+    assert gallery.model.rowCount() == len(frames)
+    window.actions["redo"].trigger()
+    assert frame_repo.count_frames(project.conn) == len(frames) - 2
+    assert not project.abspath(frames[2].image_path).exists()
 
 
 def test_annotating_updates_the_gallery_counts(captured, window, qtbot):
