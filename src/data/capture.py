@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from src.atomic_files import write_bytes_atomic
 from src.data.video import (FrameIndexError, ImageFolderReader, MediaReader, decode_image_file,
                             open_media, probe_media)
 from src.db import frames as frames_db
@@ -112,7 +113,7 @@ def _store_png(project: Project, source: MediaSource, index: int, image: np.ndar
                timestamp_s: float | None) -> Frame:
     target = frame_image_path(project, source.id, index)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(target, _encode_png(image))
+    write_bytes_atomic(target, _encode_png(image))
     return _add_frame_row(project, source, index, target, image.shape[1], image.shape[0],
                           timestamp_s)
 
@@ -246,17 +247,6 @@ def _encode_png(image: np.ndarray) -> bytes:
     if not ok:
         raise MediaError(f"cannot encode a {image.shape} {image.dtype} image as PNG")
     return buf.tobytes()
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _check_index(source: MediaSource, index: int) -> None:

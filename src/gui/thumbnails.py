@@ -6,8 +6,6 @@ scrolling only loads what is visible.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 from PyQt6.QtGui import QImage
 
+from src.atomic_files import write_bytes_atomic
 from src.db.records import Frame
 
 THUMB_SIZE = 128
@@ -64,20 +63,8 @@ class ThumbnailCache:
             pixels = cv2.resize(pixels, (max(1, round(w * scale)), max(1, round(h * scale))),
                                 interpolation=cv2.INTER_AREA)
         data = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
-        self._write_atomic(target, data)
+        write_bytes_atomic(target, data)
         return data
-
-    @staticmethod
-    def _write_atomic(target: Path, data: bytes) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def remove(self, frames: list[Frame]) -> None:
         for frame in frames:

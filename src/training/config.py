@@ -7,9 +7,7 @@ found becomes one line of a single ConfigError, so a user fixes a config in one 
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import tempfile
 import types
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
@@ -18,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from src.atomic_files import write_text_atomic
 from src.errors import ConfigError
 
 MODEL_TYPES = ("yolo", "timm")
@@ -154,11 +153,7 @@ def save_config(cfg: TrainConfig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, text)
 
 
 # -- internals ---------------------------------------------------------------------------

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
+from src.atomic_files import write_text_atomic
 from src.training.config import TrainConfig, config_to_dict
 from src.training.losses import describe_loss
 from src.training.outcome import TrainOutcome
@@ -27,16 +26,7 @@ def library_versions() -> dict[str, str]:
 
 def write_json(path: Path, data: dict) -> Path:
     """JSON via temp file + os.replace."""
-    return write_text(path, json.dumps(data, indent=2, default=str))
-
-
-def write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2, default=str))
 
 
 def build_metadata(*, run_id: int, cfg: TrainConfig, dataset: dict, outcome: TrainOutcome,

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from src.atomic_files import write_text_atomic
+from src.processes import pid_alive
 from src.db import model_versions, runs
 from src.db.project import Project
 from src.db.records import DatasetRecord, ModelVersion, TrainingRun
@@ -33,8 +35,7 @@ from src.training.control import RunControl
 from src.training.device import is_out_of_memory, resolve_device
 from src.training.events import EventBus
 from src.training.outcome import TrainOutcome
-from src.training.reporting import (build_metadata, build_report, report_markdown, write_json,
-                                    write_text)
+from src.training.reporting import build_metadata, build_report, report_markdown, write_json
 from src.training.tensorboard_log import TensorBoardLogger
 
 LOCK_NAME = "train.lock"
@@ -337,7 +338,7 @@ def _record_outcome(project, conn, run, cfg, dataset, outcome: TrainOutcome, tim
     if outcome.status == "completed":
         report = build_report(run_id=run.id, cfg=cfg, dataset=dataset_info, outcome=outcome)
         write_json(run_dir / "report.json", report)
-        write_text(run_dir / "report.md", report_markdown(report))
+        write_text_atomic(run_dir / "report.md", report_markdown(report))
     if logger:
         final = {"confusion_matrix": outcome.metrics.get("confusion_matrix"),
                  "class_names": outcome.metrics.get("class_names")}
@@ -388,7 +389,7 @@ def _check_resumable(project, conn, run_id: int) -> TrainingRun:
     if run.status not in RESUMABLE:
         raise TrainingError(f"run {run_id} is {run.status}; only a cancelled, failed or "
                             f"interrupted run can be resumed", field="--resume")
-    if run.status in ("running", "paused") and _alive(run.pid) and run.pid != os.getpid():
+    if run.status in ("running", "paused") and pid_alive(run.pid) and run.pid != os.getpid():
         raise TrainingError(f"run {run_id} is still running (pid {run.pid})", field="--resume",
                             hint="cancel it first, or wait for it")
     if not project.abspath(run.run_dir or "").is_dir():
@@ -404,18 +405,6 @@ def _fail_stale_runs(conn) -> None:
             runs.update_run(conn, run.id, status="failed",
                             error=f"the training process (pid {run.pid}) ended without "
                                   f"finishing; resume with `train --resume {run.id}`")
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _follow_rank0(project, world: dist.World, control: RunControl) -> TrainingRun | None:

@@ -11,9 +11,7 @@ DistributedSampler; rank 0 alone emits events and writes files.
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from src.atomic_files import atomic_path, torch_save_atomic, write_text_atomic
 from src.errors import ConfigError, TrainingError
 from src.training import distributed as dist
 from src.training.config import TrainConfig
@@ -370,9 +369,9 @@ class _TimmRun:
                  "scheduler": self.scheduler.state_dict(), "progress": asdict(self.progress),
                  "rng": self._rng_states(), "class_names": self.names,
                  "config": asdict(self.cfg), "lora_targets": self.targets}
-        _atomic_torch_save(state, self.weights_dir / "last.pt")
+        torch_save_atomic(state, self.weights_dir / "last.pt")
         if best:
-            _atomic_torch_save({"model": state["model"], "class_names": self.names,
+            torch_save_atomic({"model": state["model"], "class_names": self.names,
                                 "epoch": self.progress.best_epoch,
                                 "fitness": self.progress.best_fitness},
                                self.weights_dir / "best.pt")
@@ -392,17 +391,15 @@ class _TimmRun:
             lora.merge_lora(self.model)
         tensors = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
         path = self.run_dir / MODEL_FILE
-        fd, tmp = tempfile.mkstemp(dir=self.run_dir, prefix=f".{MODEL_FILE}.")
-        os.close(fd)
-        save_file(tensors, tmp, metadata={"architecture": self.cfg.model})
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"architecture": self.cfg.model})
         config = {"architecture": self.cfg.model, "num_classes": len(self.names),
                   "class_names": self.names, "imgsz": self.cfg.imgsz,
                   "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
                   "load": f"timm.create_model({self.cfg.model!r}, num_classes="
                           f"{len(self.names)}).load_state_dict(safetensors.torch."
                           f"load_file('{MODEL_FILE}'))"}
-        _atomic_write_text(self.run_dir / MODEL_CONFIG, json.dumps(config, indent=2))
+        write_text_atomic(self.run_dir / MODEL_CONFIG, json.dumps(config, indent=2))
         return path
 
     # -- small helpers ---------------------------------------------------------------------
@@ -465,18 +462,3 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)

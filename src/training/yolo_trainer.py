@@ -13,14 +13,13 @@ processes: the EventBus bridge and RunControl do not reach those processes (unte
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from copy import deepcopy
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from src.atomic_files import copy_atomic, torch_save_atomic
 from src.db.project import default_models_dir
 from src.errors import DatasetError, TrainingError
 from src.training.base_model import resolve_yolo_base
@@ -198,7 +197,7 @@ class _LabelLoopTrainer:
                 _RAW_STATE: model_state, "date": datetime.now().astimezone().isoformat(),
                 "version": __version__}
         path = self.wdir / INTERRUPTED
-        atomic_torch_save(ckpt, path)
+        torch_save_atomic(ckpt, path)
         return path
 
     def resume_training(self, ckpt):
@@ -238,7 +237,7 @@ class _LabelLoopTrainer:
             model, self.save_dir / "adapters", self.lora, self.lora_targets,
             self.trainable_prefixes, extra={"base": str(self.args.model), "task": self.args.task})
         ckpt["ema"] = merge_lora(model).half()
-        atomic_torch_save(ckpt, self.best)
+        torch_save_atomic(ckpt, self.best)
 
 
 def _count_confusion_without_plots(validator) -> None:
@@ -460,7 +459,7 @@ def _close_loaders(trainer) -> None:
 def _completed(trainer, run_dir: Path, message: str) -> TrainOutcome:
     best, last = Path(trainer.best), Path(trainer.last)
     merged = run_dir / "model.pt"
-    _atomic_copy(best if best.exists() else last, merged)
+    copy_atomic(best if best.exists() else last, merged)
     (Path(trainer.wdir) / INTERRUPTED).unlink(missing_ok=True)
     metrics = _floats(trainer.metrics)
     per_class, extra = _per_class(trainer)
@@ -528,29 +527,6 @@ def _classify_per_class(validator, names: list[str]) -> dict:
                                                         zero_division=0)
     return {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f1[i]),
                    "support": int(support[i])} for i, name in enumerate(names)}
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    import torch
-
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _unwrap(model):

@@ -22,6 +22,8 @@ from typing import Callable
 import cv2
 import yaml
 
+from src.atomic_files import write_text_atomic
+from src.processes import pid_alive
 from src.data import augment as augment_mod
 from src.data.augment import LabelledShape
 from src.data.datasets.naming import class_folder_name
@@ -199,20 +201,8 @@ def _remove_stale_tmp(dataset_dir: Path) -> None:
     """Temporary folders of builds whose process is gone (killed) are deleted."""
     for path in dataset_dir.iterdir():
         match = _TMP.match(path.name)
-        if match and not _alive(int(match.group("pid"))):
+        if match and not pid_alive(int(match.group("pid"))):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ---- writing -------------------------------------------------------------------------
@@ -237,12 +227,12 @@ def _write_snapshot(root: Path, final: Path, plan: _Plan, spec: DatasetSpec, ver
     content_hash = writer.content_hash()
     meta = _meta(plan, spec, version, content_hash, writer)
     full = report.to_dict(**meta)
-    _write_text(root / "data.yaml", yaml.safe_dump(writer.data_yaml(final), sort_keys=False))
+    write_text_atomic(root / "data.yaml", yaml.safe_dump(writer.data_yaml(final), sort_keys=False))
     # Compact on purpose: json's C encoder is only used without indent (10k+ entries).
-    _write_text(root / "manifest.json", json.dumps(
+    write_text_atomic(root / "manifest.json", json.dumps(
         {**meta, "entries": [e.__dict__ for e in entries]}, separators=(",", ":")))
-    _write_text(root / "report.json", json.dumps(full, indent=2))
-    _write_text(root / "report.md", to_markdown(full))
+    write_text_atomic(root / "report.json", json.dumps(full, indent=2))
+    write_text_atomic(root / "report.md", to_markdown(full))
     return full
 
 
@@ -266,12 +256,6 @@ def _meta(plan: _Plan, spec: DatasetSpec, version: int, content_hash: str, write
 def _summary(report: dict) -> dict:
     return {"classes": report["classes"], "images": report["images"],
             "instances": report["instances"], "skipped": report["skipped"]}
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _write_split_lists(writer: _Writer, entries: list[_Entry]) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from src.data.formats.files import place_file, write_text
+from src.atomic_files import write_text_atomic as write_text
+from src.data.formats.files import place_file
 from src.data.formats.model import LabeledImage, LabeledSet, LabeledShape, number
 from src.data.geometry import Box, Polygon
 from src.errors import DatasetError

@@ -6,7 +6,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from src.data.formats.files import place_file, write_text
+from src.atomic_files import write_text_atomic as write_text
+from src.data.formats.files import place_file
 from src.data.formats.model import LabeledImage, LabeledSet, LabeledShape, number
 from src.data.geometry import Box, Polygon
 from src.errors import DatasetError

@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 
 from src.data.formats.model import SPLIT_NAMES, LabeledImage, LabeledSet, LabeledShape, number
-from src.data.formats.files import place_file, write_text
+from src.atomic_files import write_text_atomic as write_text
+from src.data.formats.files import place_file
 from src.data.geometry import Box, Polygon, box_to_yolo, polygon_to_yolo
 from src.data.video import IMAGE_EXTENSIONS, list_image_files
 from src.errors import DatasetError
