@@ -118,6 +118,23 @@ class EditClass(_StoreCommand):
         self.session.classes_changed.emit()
 
 
+class AddClass(_StoreCommand):
+    """Undo deletes the new class (refused, with a message, once annotations use it)."""
+
+    def __init__(self, session, cls: LabelClass) -> None:
+        super().__init__(session, f"Add class '{cls.name}'")
+        self.cls = deepcopy(cls)
+
+    def _apply(self) -> None:
+        class_repo.add_class(self.session.conn, self.cls.name, self.cls.color, class_id=self.cls.id)
+
+    def _revert(self) -> None:
+        class_repo.delete_class(self.session.conn, self.cls.id)
+
+    def _notify(self) -> None:
+        self.session.classes_changed.emit()
+
+
 class DeleteClass(_StoreCommand):
     """Undo re-creates the class under its id and gives the moved annotations back to it."""
 

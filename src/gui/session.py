@@ -66,6 +66,7 @@ class ProjectSession(QObject):
 
     def add_class(self, name: str, color: str | None = None) -> LabelClass:
         cls = class_repo.add_class(self.conn, name, color)
+        self.undo_stack.push(commands.AddClass(self, cls))
         self.classes_changed.emit()
         self.set_current_class(cls.id)
         return cls

@@ -124,6 +124,12 @@ def test_add_and_delete_an_unused_class(window, gui_project, monkeypatch):
     assert bike is not None and window.session.current_class_id == bike.id
     assert window.class_panel.list.count() == 3
     assert bike.id in window.annotator.tag_bar.buttons
+    window.actions["undo"].trigger()                     # adding is undoable too
+    assert class_repo.get_class_by_name(project.conn, "bike") is None
+    assert window.class_panel.list.count() == 2
+    window.actions["redo"].trigger()
+    assert class_repo.get_class(project.conn, bike.id).name == "bike"
+    window.class_panel.pick(bike.id)
     monkeypatch.setattr(dialogs, "confirm", lambda *a, **k: True)
     window.class_panel.delete_current()
     assert class_repo.get_class_by_name(project.conn, "bike") is None
