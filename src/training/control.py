@@ -8,6 +8,8 @@ from another thread.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 
 class RunControl:
@@ -17,6 +19,7 @@ class RunControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._hold_listeners: list[Callable[[bool], None]] = []
 
     @property
     def stop_requested(self) -> bool:
@@ -38,6 +41,24 @@ class RunControl:
 
     def checkpoint(self, poll_s: float = 0.1) -> bool:
         """Block while paused; return True when the trainer should stop now."""
-        while not self._running.wait(poll_s):
-            pass
+        if not self._running.is_set():
+            self._tell_hold(True)
+            while not self._running.wait(poll_s):
+                pass
+            self._tell_hold(False)
         return self._stop.is_set()
+
+    @contextmanager
+    def hold_listener(self, listener: Callable[[bool], None]) -> Iterator[None]:
+        """Call `listener(True)` when the trainer starts waiting in a pause and
+        `listener(False)` when it goes on, in the trainer's own thread (so it may use the
+        trainer's database connection), for the duration of the block."""
+        self._hold_listeners.append(listener)
+        try:
+            yield
+        finally:
+            self._hold_listeners.remove(listener)
+
+    def _tell_hold(self, held: bool) -> None:
+        for listener in list(self._hold_listeners):
+            listener(held)

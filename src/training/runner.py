@@ -277,7 +277,12 @@ def _execute(project, conn, run: TrainingRun, bus: EventBus, control: RunControl
                              f"{'resuming' if resume else 'starting'} in {run_dir}")
         started = time.monotonic()
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        outcome = _train_with_oom_retry(project, cfg, data, run_dir, run_bus, control, resume)
+        def record_hold(held: bool) -> None:  # a paused run shows as 'paused' in the store
+            runs.update_run(conn, run.id, status="paused" if held else "running")
+
+        with control.hold_listener(record_hold):
+            outcome = _train_with_oom_retry(project, cfg, data, run_dir, run_bus, control,
+                                            resume)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, LabelLoopError) else f"{type(exc).__name__}: {exc}"
         runs.update_run(conn, run.id, status="failed", error=message[:2000])

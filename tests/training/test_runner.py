@@ -77,6 +77,34 @@ def test_completed_run_writes_outputs_and_registers_model(project, make_cfg, cla
     assert versions[1].run_id == again.id
 
 
+def test_a_paused_run_shows_as_paused_in_the_store(project, make_cfg, binary_dataset):
+    _register_dataset(project, binary_dataset, "views")
+    cfg = make_cfg("crop_classifier", "model=test_resnet", "epochs=1")
+    bus, control = EventBus(), RunControl()
+    seen: dict = {}
+    bus.on("on_train_batch_end", lambda _e, p: control.pause() if p["batch"] == 0 else None)
+
+    def supervisor():  # reads the store from its own connection, as the GUI would
+        conn = project.connect()
+        while not control.paused:
+            threading.Event().wait(0.01)
+        for _ in range(300):
+            statuses = [r.status for r in runs.list_runs(conn)]
+            if statuses == ["paused"]:
+                break
+            threading.Event().wait(0.01)
+        seen["while_paused"] = statuses
+        control.resume()
+        conn.close()
+
+    watcher = threading.Thread(target=supervisor)
+    watcher.start()
+    run = start_training(project, cfg, "views", bus=bus, control=control)
+    watcher.join(timeout=30)
+    assert seen["while_paused"] == ["paused"]
+    assert run.status == "completed"
+
+
 def test_tensorboard_has_scalars_images_and_hparams(project, make_cfg, binary_dataset):
     cfg = make_cfg("crop_classifier", "model=test_resnet", "epochs=2", "log_images_every=1")
     run = start_training(project, cfg, binary_dataset)
