@@ -19,7 +19,7 @@ from src.errors import LabelLoopError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="labelloop", description="LabelLoop: annotate, build datasets, train, infer.")
+        prog="labelloop", description="LabelLoop: annotate video and images, build datasets, train detectors and classifiers.")
     parser.add_argument("--project", type=Path, default=None,
                         help="project folder (default: $LABELLOOP_PROJECT or ./workspace)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
