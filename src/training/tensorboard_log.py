@@ -95,7 +95,10 @@ def confusion_figure(matrix: list[list[int]], names: list[str]):
 
 
 def prediction_grid(samples: list[dict], names: list[str]):
-    """Sample images titled 'true → predicted (confidence)', green when right, red when wrong."""
+    """Classifiers: images titled 'true → predicted (confidence)', green when right, red when
+    wrong. Detectors (samples with 'boxes'): ground truth in green beside predictions in red."""
+    if samples and "boxes" in samples[0]:
+        return _detection_grid(samples, names)
     from matplotlib.figure import Figure
     from PIL import Image
     cols = min(4, len(samples))
@@ -110,5 +113,33 @@ def prediction_grid(samples: list[dict], names: list[str]):
                      f"({sample.get('conf', 0):.2f})", fontsize=8,
                      color="green" if right else "red")
         ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _detection_grid(samples: list[dict], names: list[str]):
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+    from PIL import Image
+
+    def name(cls: int) -> str:
+        return names[cls] if 0 <= cls < len(names) else str(cls)
+
+    fig = Figure(figsize=(4.4, 2.2 * len(samples)))
+    for k, sample in enumerate(samples):
+        with Image.open(sample["path"]) as im:
+            image = np.asarray(im.convert("RGB"))
+        panels = (("ground truth", sample["boxes"], "lime"),
+                  ("predicted", sample["pred_boxes"], "red"))
+        for col, (title, boxes, color) in enumerate(panels):
+            ax = fig.add_subplot(len(samples), 2, 2 * k + col + 1)
+            ax.imshow(image)
+            for box in boxes:
+                x1, y1, x2, y2, cls = box[:5]
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color=color, lw=1))
+                label = name(int(cls)) + (f" {box[5]:.2f}" if len(box) > 5 else "")
+                ax.text(x1, y1, label, color=color, fontsize=6, va="bottom")
+            ax.set_title(f"{title} ({len(boxes)})", fontsize=8)
+            ax.axis("off")
     fig.tight_layout()
     return fig

@@ -35,6 +35,7 @@ INTERRUPTED = "interrupted.pt"      # our resumable checkpoint, written on a sto
 _RAW_STATE = "labelloop_model_state"  # live (non-EMA) weights, so a resume continues exactly
 _OPTIMIZERS = {"auto": "auto", "sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "NAdam",
                "radam": "RAdam", "rmsprop": "RMSprop"}
+_PREDICTION_SAMPLES = 8  # validation images in TensorBoard's prediction grid
 
 
 class _Cancelled(Exception):
@@ -242,10 +243,14 @@ class _LabelLoopTrainer:
 
 def _count_confusion_without_plots(validator) -> None:
     """Detection validators fill their confusion matrix only when plotting; fill it anyway
-    (plotting every validation would cost seconds per epoch)."""
+    (plotting every validation would cost seconds per epoch). The first batch of each
+    validation is also kept as `validator.prediction_samples` for TensorBoard's grid."""
     update = validator.update_metrics
+    validator.prediction_samples = []
 
     def update_metrics(preds, batch):
+        if validator.seen == 0:      # first batch of this validation (init_metrics resets it)
+            validator.prediction_samples = _detection_samples(validator, preds, batch)
         update(preds, batch)
         if not validator.args.plots:
             for si, pred in enumerate(preds):
@@ -253,6 +258,29 @@ def _count_confusion_without_plots(validator) -> None:
                     validator._prepare_pred(pred), validator._prepare_batch(si, batch),
                     conf=validator.args.conf)
     validator.update_metrics = update_metrics
+
+
+def _detection_samples(validator, preds, batch, limit: int = _PREDICTION_SAMPLES) -> list[dict]:
+    """Ground truth and predictions (conf >= 0.25) of a few validation images, in the pixels of
+    the original image files: {'path', 'boxes': [[x1, y1, x2, y2, cls]], 'pred_boxes':
+    [[x1, y1, x2, y2, cls, conf]]} — plain lists, so they travel as JSON events too."""
+    from ultralytics.utils import ops
+
+    samples = []
+    for si, pred in enumerate(preds[:limit]):
+        truth = validator._prepare_batch(si, batch)
+
+        def native(boxes):
+            return ops.scale_boxes(truth["imgsz"], boxes.clone().float(), truth["ori_shape"],
+                                   ratio_pad=truth["ratio_pad"]).tolist()
+        keep = pred["conf"] >= 0.25
+        samples.append({
+            "path": str(batch["im_file"][si]),
+            "boxes": [[*b, int(c)] for b, c in zip(native(truth["bboxes"]), truth["cls"].tolist())],
+            "pred_boxes": [[*b, int(c), round(float(p), 3)] for b, c, p in zip(
+                native(pred["bboxes"][keep]), pred["cls"][keep].tolist(),
+                pred["conf"][keep].tolist())]})
+    return samples
 
 
 class _TopOneFitness:
@@ -333,7 +361,9 @@ class _EventBridge:
         self.bus.emit("on_fit_epoch_end", epoch=trainer.epoch, epochs=trainer.epochs,
                       losses=_losses(trainer), metrics=_floats(trainer.metrics),
                       fitness=_float(trainer.fitness), lr=_lr(trainer),
-                      elapsed_s=time.time() - self.t0, eta_s=eta, **confusion(trainer))
+                      elapsed_s=time.time() - self.t0, eta_s=eta,
+                      samples=getattr(trainer.validator, "prediction_samples", []),
+                      **confusion(trainer))
 
     def on_model_save(self, trainer) -> None:
         self.bus.emit("on_model_save", epoch=trainer.epoch, epochs=trainer.epochs,

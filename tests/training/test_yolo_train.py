@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from copy import deepcopy
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -93,6 +95,15 @@ def test_full_training_emits_events_and_merged_model_predicts(task, runs, data):
         assert true_counts == [2, 2] and fit["confusion_matrix"] and fit["class_names"] == names
     else:   # every val object is either matched to a class or missed (background column)
         assert true_counts[:2] == [2, 2]
+        # the validation's first images with truth and predictions, for TensorBoard's grid
+        samples = fit["samples"]
+        assert samples and all(Path(s["path"]).is_file() for s in samples)
+        assert sum(len(s["boxes"]) for s in samples) == 4        # the 4 val objects
+        assert all(len(b) == 5 and 0 <= b[0] < b[2] <= 64 for s in samples for b in s["boxes"])
+        assert all(len(b) == 6 and 0.25 <= b[5] <= 1 for s in samples for b in s["pred_boxes"])
+        from src.training.tensorboard_log import prediction_grid
+        fig = prediction_grid(samples, names)
+        assert len(fig.axes) == 2 * len(samples)
     results = YOLO(str(outcome.merged_model)).predict(_image(data, task), imgsz=64, verbose=False)
     assert len(results) == 1
     if task == "classify":
