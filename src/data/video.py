@@ -220,15 +220,22 @@ class VideoReader(MediaReader):
         """OpenCV, or for a variable-frame-rate video the timestamp-indexed PyAV decoder
         (see src/data/video_vfr.py); OpenCV again if PyAV cannot index the file."""
         if self.variable_frame_rate:
-            try:
-                cap = PtsCapture(self.path)
-                if cap.isOpened():
-                    return cap
-                cap.release()
-            except Exception:  # noqa: BLE001 - any PyAV failure: OpenCV reads it instead
-                pass
+            cap = self._open_pts_capture()
+            if cap is not None:
+                return cap
             self.variable_frame_rate = False
         return _open_capture(self.path)
+
+    def _open_pts_capture(self) -> "PtsCapture | None":
+        """The PyAV decoder, or None when PyAV cannot open or index the file."""
+        try:
+            cap = PtsCapture(self.path)
+        except Exception:  # noqa: BLE001 - any PyAV failure: OpenCV reads it instead
+            return None
+        if cap.isOpened():
+            return cap
+        cap.release()
+        return None
 
     def _read_first(self, reported: int) -> np.ndarray:
         ok, frame = self._cap.read()
