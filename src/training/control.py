@@ -43,8 +43,8 @@ class RunControl:
         """Block while paused; return True when the trainer should stop now."""
         if not self._running.is_set():
             self._tell_hold(True)
-            while not self._running.wait(poll_s):
-                pass
+            while not self._running.is_set():
+                self._running.wait(poll_s)  # short waits keep signal handlers prompt
             self._tell_hold(False)
         return self._stop.is_set()
 
