@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from src.atomic_files import write_text_atomic as write_text
-from src.data.formats.files import place_file
+from src.data.formats.files import place_file, read_json
 from src.data.formats.model import SPLIT_NAMES, LabeledImage, LabeledSet, LabeledShape, number
 from src.data.geometry import Box, Polygon, box_to_coco, coco_to_box
 from src.errors import DatasetError
@@ -52,13 +52,7 @@ def _find_json(path: Path) -> Path:
 
 
 def _load(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})",
-                           path=path) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot read ({exc})", path=path) from exc
+    data = read_json(path)
     if not isinstance(data, dict):
         raise DatasetError("expected a JSON object with images, annotations, categories",
                            path=path)

@@ -1,11 +1,24 @@
-"""File writing shared by the exporters: atomic text files, images linked or copied."""
+"""Files shared by the importers and exporters: JSON read with located errors, images
+linked or copied."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 from src.errors import DatasetError
+
+
+def read_json(path: Path):
+    """Parse a JSON file; a bad file is a DatasetError naming it and the line/column."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})",
+                           path=path) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read ({exc})", path=path) from exc
 
 
 def place_file(source: Path, target: Path) -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from src.atomic_files import write_text_atomic as write_text
-from src.data.formats.files import place_file
+from src.data.formats.files import place_file, read_json
 from src.data.formats.model import LabeledImage, LabeledSet, LabeledShape, number
 from src.data.geometry import Box, Polygon
 from src.errors import DatasetError
@@ -31,13 +31,7 @@ def read(path: Path) -> LabeledSet:
 
 
 def _read_file(file: Path, skipped: dict) -> LabeledImage:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})",
-                           path=file) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot read ({exc})", path=file) from exc
+    data = read_json(file)
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise DatasetError("not a labelme file (no 'shapes' list)", path=file, field="shapes")
     name = data.get("imagePath")
