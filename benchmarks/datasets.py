@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import shutil
 import statistics
 import sys
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 
 from src.data.datasets import DatasetSpec, build_dataset  # noqa: E402
 from src.data.formats import export_annotations  # noqa: E402
@@ -82,7 +82,7 @@ def make_project(root: Path, n_frames: int, n_boxes: int, seed: int = 0) -> Proj
 def _user_cpu() -> float:
     """User-mode CPU seconds of this process: our Python work, without the kernel's file
     system time (which swings with the shared disk)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    return psutil.Process().cpu_times().user
 
 
 def time_ours(project: Project, name: str) -> tuple[float, float]:

@@ -1,4 +1,5 @@
-"""Atomic file writes: write a temp file beside the target, then os.replace it.
+"""Atomic file writes: write a temp file beside the target, then os.replace it
+(retried while Windows reports the target busy).
 
 A reader (or a crash) never sees a half-written file: either the old one or the new one.
 """
@@ -9,6 +10,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from src.platform_support import replace_file
 
 
 @contextmanager
@@ -22,7 +25,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        replace_file(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
 

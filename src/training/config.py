@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from src.atomic_files import write_text_atomic
+from src.data.datasets.naming import is_reserved
 from src.errors import ConfigError
 
 MODEL_TYPES = ("yolo", "timm")
@@ -280,8 +281,10 @@ def _validate(cfg: TrainConfig, problems: list[str], base_dir: Path | None) -> N
             need(cfg.task == "classify",
                  f"timm models only classify; 'task' must be 'classify', got {cfg.task!r}")
     if cfg.name is not None:
-        need(bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", cfg.name)),
-             f"'name' must be letters, digits, '_', '-' or '.', got {cfg.name!r}")
+        need(bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", cfg.name))
+             and not cfg.name.endswith(".") and not is_reserved(cfg.name),
+             f"'name' must be 1-64 letters, digits, '_', '-' or '.', not end with '.' and not "
+             f"be a name Windows reserves (CON, NUL, COM1...), got {cfg.name!r}")
     if cfg.model is not None:
         need(bool(cfg.model.strip()), "'model' must not be empty")
     for key in ("epochs", "batch"):

@@ -7,9 +7,10 @@ from another thread.
 """
 from __future__ import annotations
 
+import json
 import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 
 class RunControl:
@@ -62,3 +63,42 @@ class RunControl:
     def _tell_hold(self, held: bool) -> None:
         for listener in list(self._hold_listeners):
             listener(held)
+
+
+COMMANDS = ("pause", "resume", "cancel")
+
+
+def apply_command(control: RunControl, line: str) -> str:
+    """Apply one control line — `{"cmd": "pause"}` (or the bare word) — and return the
+    command; ValueError names what was wrong with the line."""
+    text = line.strip()
+    try:
+        cmd = json.loads(text).get("cmd") if text.startswith("{") else text
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise ValueError(f"not a control command: {text[:80]!r}") from exc
+    if cmd not in COMMANDS:
+        raise ValueError(f"unknown control command {cmd!r}; expected one of "
+                         f"{', '.join(COMMANDS)}")
+    {"pause": control.pause, "resume": control.resume, "cancel": control.request_stop}[cmd]()
+    return cmd
+
+
+def follow_commands(lines: Iterable[str], control: RunControl,
+                    report: Callable[[str], None]) -> threading.Thread:
+    """Read control lines (a child's stdin) in a daemon thread until they end. The end of the
+    stream is not a command: a supervisor that goes away leaves the training running."""
+    def read() -> None:
+        try:
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    report(f"control: {apply_command(control, line)}")
+                except ValueError as exc:
+                    report(f"control: {exc}")
+        except (OSError, ValueError):  # stdin closed or unreadable: no supervisor
+            return
+
+    thread = threading.Thread(target=read, name="training-control", daemon=True)
+    thread.start()
+    return thread

@@ -2,7 +2,7 @@
 
 `start_training` resolves the dataset, checks free disk space, records the run (queued),
 creates runs/<id>-<name>/ with the resolved config.yaml, then takes the machine-wide
-training lock (fcntl, $LABELLOOP_LOCK_DIR or ~/.cache/labelloop/train.lock). Without the
+training lock (a lock file, $LABELLOOP_LOCK_DIR or ~/.cache/labelloop/train.lock). Without the
 lock the run stays 'queued' in the database (it survives restarts) and the process holding
 the lock runs it after its own, oldest first. With it, the runner attaches the DB epoch
 logger and TensorBoard to the event bus, dispatches to train_yolo or train_timm, writes
@@ -10,7 +10,6 @@ metadata.json, report.json/report.md, and registers the merged model as a ModelV
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import sqlite3
@@ -22,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
 
 from src.atomic_files import write_text_atomic
 from src.processes import pid_alive
@@ -54,34 +55,38 @@ def lock_path() -> Path:
 
 
 class MachineLock:
-    """An exclusive, non-blocking flock; the kernel releases it when the process dies."""
+    """An exclusive, non-blocking lock file (the `filelock` package: flock on POSIX,
+    LockFileEx on Windows); the OS releases it when the process dies. The holder's pid is
+    written beside it (`train.lock.pid`) for people and tools that ask who trains."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else lock_path()
-        self._fd: int | None = None
+        self._lock: FileLock | None = None
 
     def try_acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = FileLock(self.path, thread_local=False)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            lock.acquire(timeout=0)
+        except FileLockTimeout:
             return False
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
+        self._lock = lock
+        write_text_atomic(self.pid_path, str(os.getpid()))
         return True
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._lock is not None:
+            self.pid_path.unlink(missing_ok=True)
+            self._lock.release()
+            self._lock = None
+
+    @property
+    def pid_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".pid")
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock is not None
 
 
 # -- public API ----------------------------------------------------------------------------

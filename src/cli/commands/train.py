@@ -2,9 +2,11 @@
 `train list`, `train queue`.
 
 A progress bar (epoch, batch, losses, ETA) on stderr, or with --events one JSON object per
-line on stdout (what the GUI's training worker reads from its child process). SIGINT and
-SIGTERM ask the trainer to stop after the current batch with a resumable checkpoint (a
-second SIGINT aborts at once); SIGUSR1 pauses between batches, SIGUSR2 resumes.
+line on stdout (what the GUI's training worker reads from its child process). With --events
+the process is controlled through its stdin, the channel every OS has: JSON lines
+`{"cmd": "pause"}`, `{"cmd": "resume"}`, `{"cmd": "cancel"}`, applied between batches.
+SIGINT and SIGTERM ask the trainer to stop after the current batch with a resumable
+checkpoint (a second SIGINT aborts at once); on POSIX, SIGUSR1/SIGUSR2 also pause/resume.
 """
 from __future__ import annotations
 
@@ -81,6 +83,9 @@ def _train(args) -> int:
     else:
         ProgressBar().attach(bus)
     previous = _install_signal_handlers(control)
+    if args.events:
+        from src.training.control import follow_commands
+        follow_commands(sys.stdin, control, lambda note: print(note, file=sys.stderr, flush=True))
     try:
         return _run(args, bus, control)
     finally:
@@ -158,8 +163,10 @@ def _say(args, text: str) -> None:
 
 
 def _install_signal_handlers(control) -> dict:
-    """SIGINT/SIGTERM → graceful stop, SIGUSR1 → pause, SIGUSR2 → resume (how a supervising
-    process, e.g. the GUI worker, controls this one); returns the handlers they replace."""
+    """SIGINT/SIGTERM → graceful stop; where the OS has them, the pause/resume pair
+    (SIGUSR1/SIGUSR2) for shell users. Returns the handlers they replace."""
+    from src.platform_support import pause_resume_signals, stop_signals
+
     def on_signal(signum, _frame) -> None:
         if control.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
@@ -167,20 +174,17 @@ def _install_signal_handlers(control) -> dict:
               f"(checkpoint kept; Ctrl+C again aborts)", file=sys.stderr)
         control.request_stop()
 
-    def on_pause(signum, _frame) -> None:
-        if signum == signal.SIGUSR1:
-            control.pause()
-        else:
-            control.resume()
-        print(f"\n{'paused (SIGUSR2 resumes)' if control.paused else 'resumed'}",
-              file=sys.stderr)
-
-    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
-    previous = {s: signal.getsignal(s) for s in signums}
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGUSR1, on_pause)
-    signal.signal(signal.SIGUSR2, on_pause)
+    handlers = {s: on_signal for s in stop_signals()}
+    pair = pause_resume_signals()
+    if pair is not None:
+        def on_pause(signum, _frame) -> None:
+            control.pause() if signum == pair[0] else control.resume()
+            print(f"\n{'paused (send resume to continue)' if control.paused else 'resumed'}",
+                  file=sys.stderr)
+        handlers.update({pair[0]: on_pause, pair[1]: on_pause})
+    previous = {s: signal.getsignal(s) for s in handlers}
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
     return previous
 
 
