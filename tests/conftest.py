@@ -18,10 +18,11 @@ from src.db.project import Project  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):
-    """No test touches the user's workspace/, models/ or settings."""
+    """No test touches the user's workspace/, models/, settings or training lock."""
     monkeypatch.setenv("LABELLOOP_PROJECT", str(tmp_path / "workspace"))
     monkeypatch.setenv("LABELLOOP_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("LABELLOOP_SETTINGS_DIR", str(tmp_path / "settings"))
+    monkeypatch.setenv("LABELLOOP_LOCK_DIR", str(tmp_path / "lock"))  # no machine-wide lock
     yield
 
 

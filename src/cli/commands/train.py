@@ -78,7 +78,9 @@ def _train(args) -> int:
     from src.training.control import RunControl
     from src.training.events import EventBus
     bus, control = EventBus(), RunControl()
+    streams = sys.stdout, sys.stderr
     if args.events:
+        sys.stdout, sys.stderr = _OutliveReader(sys.stdout), _OutliveReader(sys.stderr)
         bus.on("*", _print_event)
     else:
         ProgressBar().attach(bus)
@@ -91,6 +93,7 @@ def _train(args) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        sys.stdout, sys.stderr = streams
 
 
 def _run(args, bus, control) -> int:
@@ -156,6 +159,33 @@ def _list(args) -> int:
 def _print_event(event: str, payload: dict) -> None:
     sys.stdout.write(json.dumps({"event": event, **payload}, default=str) + "\n")
     sys.stdout.flush()
+
+
+class _OutliveReader:
+    """A stdout/stderr that survives its reader: when the supervising window closes and the
+    user chose "keep training", writes go nowhere and the run goes on (the store, TensorBoard
+    and the run folder still record it) instead of dying of a broken pipe."""
+
+    def __init__(self, stream) -> None:
+        self._stream, self.gone = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except (BrokenPipeError, OSError, ValueError):
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                self.gone = True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _say(args, text: str) -> None:

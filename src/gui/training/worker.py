@@ -1,0 +1,151 @@
+"""TrainingWorker: a QThread that supervises one `main.py train --events` child process.
+
+Training is heavy Python: in a child it cannot freeze the window (no GIL contention) and a
+crash or an out-of-memory kill takes only the child. The worker turns the child's JSON event
+lines into signals and sends pause/resume/cancel as JSON lines on the child's stdin — the
+control channel every OS has (src/training/control.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PyQt6.QtCore import QThread, pyqtSignal
+
+REPO = Path(__file__).resolve().parents[3]
+_STDERR_TAIL = 40
+
+
+@dataclass
+class TrainingRequest:
+    """What to train: a config with overrides on a dataset, or a run to resume."""
+    project_root: Path
+    config: Path | None = None
+    dataset: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    resume_run_id: int | None = None
+
+    def argv(self) -> list[str]:
+        head = [sys.executable, str(REPO / "main.py"), "--project", str(self.project_root),
+                "train"]
+        if self.resume_run_id is not None:
+            return [*head, "--resume", str(self.resume_run_id), "--events"]
+        return [*head, str(self.config), *self.overrides, "--dataset", str(self.dataset),
+                "--events"]
+
+    def resumed(self, run_id: int) -> "TrainingRequest":
+        return TrainingRequest(self.project_root, resume_run_id=run_id)
+
+
+class TrainingWorker(QThread):
+    """Runs the child and reports; `pause`/`resume`/`cancel` may be called from the GUI."""
+    event_received = pyqtSignal(str, dict)     # every event: name, payload
+    log_line = pyqtSignal(str)                 # what the child says on stderr
+    run_finished = pyqtSignal(dict)            # {run_id, status, run_dir, error}
+    run_failed = pyqtSignal(str, object)       # the reason in plain words, run id or None
+
+    def __init__(self, request: TrainingRequest, parent=None) -> None:
+        super().__init__(parent)
+        self.request = request
+        self.run_id: int | None = None
+        self._proc: subprocess.Popen | None = None
+        self._stdin_lock = threading.Lock()
+        self._stderr: deque[str] = deque(maxlen=_STDERR_TAIL)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def pause(self) -> None:
+        self._send("pause")
+
+    def resume(self) -> None:
+        self._send("resume")
+
+    def cancel(self) -> None:
+        self._send("cancel")
+
+    def _send(self, cmd: str) -> None:
+        with self._stdin_lock:
+            if self._proc is None or self._proc.poll() is not None:
+                return
+            try:
+                self._proc.stdin.write(json.dumps({"cmd": cmd}) + "\n")
+                self._proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):   # the child is already gone
+                pass
+
+    def run(self) -> None:
+        try:
+            self._proc = subprocess.Popen(
+                self.request.argv(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        except OSError as exc:
+            self.run_failed.emit(f"could not start the training process: {exc}", None)
+            return
+        errors = threading.Thread(target=self._read_stderr, daemon=True)
+        errors.start()
+        final = self._read_events()
+        code = self._proc.wait()
+        errors.join(5)
+        with self._stdin_lock:
+            self._proc.stdin.close()
+        self._report(code, final)
+
+    def _read_events(self) -> dict | None:
+        final = None
+        for line in self._proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                self.log_line.emit(line.rstrip())
+                continue
+            name = event.pop("event", "")
+            self.run_id = event.get("run_id", self.run_id)
+            if name == "run_status":
+                final = event
+            self.event_received.emit(name, event)
+        return final
+
+    def _read_stderr(self) -> None:
+        for line in self._proc.stderr:
+            line = line.rstrip()
+            if line:
+                self._stderr.append(line)
+                self.log_line.emit(line)
+
+    def _report(self, code: int, final: dict | None) -> None:
+        if final is not None and final.get("status") in ("completed", "cancelled", "queued"):
+            self.run_finished.emit(final)
+            return
+        self.run_failed.emit(failure_reason(code, list(self._stderr), final), self.run_id)
+
+
+def failure_reason(code: int, stderr: list[str], final: dict | None) -> str:
+    """Why a training child ended without finishing, in plain words."""
+    if final is not None and final.get("error"):
+        return f"the training failed: {final['error']}"
+    if code < 0:
+        name = _signal_name(-code)
+        return (f"the training process was killed ({name}) — often the system ran out of "
+                f"memory; Retry continues from the last checkpoint")
+    user_error = next((line for line in reversed(stderr) if line.startswith("error: ")), None)
+    if code == 2 and user_error:
+        return user_error[len("error: "):]
+    last = stderr[-1] if stderr else "no message"
+    return f"the training process stopped unexpectedly (exit code {code}): {last}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
