@@ -295,6 +295,12 @@ class MainWindow(QMainWindow):
             shapes, proposals = self._shape_counts
             self.status.show_counts(shapes, proposals, frame_repo.count_frames(self.session.conn))
 
+    def recover_from_error(self, summary: str, details: str, log_path) -> None:
+        """An unexpected exception (see guard.ErrorReporter): show the saved state, then say so."""
+        if self.session is not None:
+            self.session.reload_from_store()
+        dialogs.show_unexpected_error(self, summary, details, log_path)
+
     # ---- undo ---------------------------------------------------------------------------
     def _undo(self) -> None:
         if self.session is not None:

@@ -46,6 +46,15 @@ class ProjectSession(QObject):
     def report_error(self, exc: BaseException) -> None:
         self.error.emit(exc)
 
+    def reload_from_store(self) -> None:
+        """After an unexpected error: drop any half-done transaction and let every view
+        re-read the store, so what the user sees is what is saved."""
+        if self.conn.in_transaction:
+            self.conn.rollback()
+        self.classes_changed.emit()
+        self.annotations_changed.emit()
+        self.frames_changed.emit()
+
     # ---- classes ------------------------------------------------------------------------
     def classes(self) -> list[LabelClass]:
         return list(self._classes)
