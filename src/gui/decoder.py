@@ -28,7 +28,8 @@ def to_qimage(bgr: np.ndarray) -> QImage:
 
 class DecodeWorker(QObject):
     opened = pyqtSignal(int, object)                 # generation, MediaReader info dict
-    frame_decoded = pyqtSignal(int, int, object, QImage)   # generation, index, BGR array, image
+    # generation, index, BGR array, image, timestamp in seconds (the decoder's, None if unknown)
+    frame_decoded = pyqtSignal(int, int, object, QImage, object)
     failed = pyqtSignal(int, object)                 # generation, exception
     _wake = pyqtSignal()
 
@@ -77,10 +78,11 @@ class DecodeWorker(QObject):
     def _do_read(self, generation: int, index: int) -> None:
         try:
             bgr = self.reader.read(index)
+            timestamp = self.reader.timestamp(index)
         except LabelLoopError as exc:
             self.failed.emit(generation, exc)
             return
-        self.frame_decoded.emit(generation, index, bgr, to_qimage(bgr))
+        self.frame_decoded.emit(generation, index, bgr, to_qimage(bgr), timestamp)
 
     def close(self) -> None:
         if self.reader is not None:

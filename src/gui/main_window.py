@@ -12,7 +12,6 @@ from PyQt6.QtGui import QActionGroup, QCloseEvent
 from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QStyle, QVBoxLayout,
                              QWidget)
 
-from src.data.capture import capture_array
 from src.db import frames as frame_repo
 from src.db import sources as source_repo
 from src.db.project import Project
@@ -20,14 +19,18 @@ from src.db.records import Frame, MediaSource
 from src.errors import LabelLoopError
 from src.gui import dialogs, settings
 from src.gui.actions import ShortcutsDialog, build_actions
-from src.gui.canvas.annotator import Annotator
+from src.gui.canvas.annotator import HINT_NO_PROJECT, HINT_NO_SOURCE, Annotator
 from src.gui.class_panel import ClassPanel
+from src.gui.drop import DropImporter
 from src.gui.gallery import Gallery
 from src.gui.guard import reports_errors
+from src.gui.navigation import Navigator
 from src.gui.player import Player
 from src.gui.player_bar import PlayerBar
+from src.gui.project_tools import ProjectTools
 from src.gui.session import ProjectSession
 from src.gui.status_bar import StatusBar
+from src.gui.toolbar import ToolBar
 from src.gui.workers import ImportWorker, start_in_thread
 
 
@@ -46,6 +49,11 @@ class MainWindow(QMainWindow):
         self.gallery = Gallery(self)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
+        self.toolbar = ToolBar(self.actions, self)
+        self.addToolBar(self.toolbar)
+        self.navigator = Navigator(self)
+        self.tools = ProjectTools(self)
+        DropImporter(self, self.import_media)
         self._jobs: list[tuple[QThread, ImportWorker]] = []
         self._shape_counts = (0, 0)
         self._layout()
@@ -54,6 +62,7 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         self.resize(1280, 860)
         self._set_title()
+        self._show_hint()
         if project_dir is not None:
             self.open_project(project_dir)
 
@@ -82,6 +91,8 @@ class MainWindow(QMainWindow):
             "new_project": lambda: self._choose_project(create=True),
             "open_project": lambda: self._choose_project(create=False),
             "import_video": self._choose_video, "import_folder": self._choose_folder,
+            "import_annotations": self.tools.import_annotations, "export": self.tools.export,
+            "check": self.tools.check_annotations,
             "quit": self.close, "shortcuts": lambda: ShortcutsDialog(self).open(),
             "undo": self._undo, "redo": self._redo,
             "delete": self.annotator.delete_selected,
@@ -140,7 +151,8 @@ class MainWindow(QMainWindow):
         self.session.frames_changed.connect(self._update_counts)
         self.session.undo_stack.canUndoChanged.connect(self._update_enabled)
         self.session.undo_stack.canRedoChanged.connect(self._update_enabled)
-        for widget in (self.annotator, self.class_panel, self.gallery):
+        for widget in (self.annotator, self.class_panel, self.gallery, self.toolbar,
+                       self.navigator):
             widget.set_session(self.session)
         settings.add_recent_project(project.root)
         self._set_title()
@@ -148,13 +160,26 @@ class MainWindow(QMainWindow):
         self.player_bar.set_sources(sources, sources[0].id if sources else None)
         if sources:
             self.player.open_source(sources[0])
+        self._show_hint()
         self._update_enabled()
         return True
+
+    def _show_hint(self) -> None:
+        """Say what to do first while there is no project or nothing imported."""
+        if self.session is None:
+            self.annotator.show_hint(HINT_NO_PROJECT, [self.actions["new_project"],
+                                                       self.actions["open_project"]])
+        elif self.player.source is None:
+            self.annotator.show_hint(HINT_NO_SOURCE, [self.actions["import_video"],
+                                                      self.actions["import_folder"]])
 
     def close_project(self) -> None:
         if self.session is None:
             return
         self.player.pause()
+        self.tools.close_dialogs()
+        self.toolbar.set_session(None)
+        self.navigator.set_session(None)
         self.gallery.set_session(None)
         self.annotator.set_session(None)
         self.class_panel.set_session(None)
@@ -250,7 +275,7 @@ class MainWindow(QMainWindow):
         for name in ("play", "back1", "forward1", "back10", "forward10", "prev_annotated",
                      "next_annotated"):
             a[name].setEnabled(has_project and self.player.source is not None)
-        for name in ("import_video", "import_folder"):
+        for name in ("import_video", "import_folder", "import_annotations", "export", "check"):
             a[name].setEnabled(has_project)
         stack = self.session.undo_stack if has_project else None
         a["undo"].setEnabled(bool(stack and stack.canUndo()))
@@ -262,9 +287,8 @@ class MainWindow(QMainWindow):
         p = self.player
         if self.session is None or p.playing or p.image is None or p.source is None:
             return None
-        frame = capture_array(self.session.project, p.source, p.index, p.image)
+        frame = self.session.capture(p.source, p.index, p.image, p.image_timestamp)
         self.annotator.frame = frame
-        self.session.frames_changed.emit()
         self.gallery.select_frame(frame.id)
         self.status.show_frame(f"{p.source.name}  frame {p.index} (captured)")
         return frame

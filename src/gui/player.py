@@ -42,6 +42,7 @@ class Player(QObject):
         self.index = -1                    # frame on screen
         self.target = -1                   # frame asked for
         self.image: np.ndarray | None = None
+        self.image_timestamp: float | None = None  # the decoder's time of the frame on screen
         self.playing = False
         self._in_flight = False
         self._requested = -1
@@ -94,11 +95,12 @@ class Player(QObject):
         self._in_flight, self._requested = True, index
         self._decoder.worker.request_frame(self._generation, index)
 
-    def _on_worker_frame_decoded(self, generation: int, index: int, bgr, image: QImage) -> None:
+    def _on_worker_frame_decoded(self, generation: int, index: int, bgr, image: QImage,
+                                 timestamp: float | None) -> None:
         if generation != self._generation:
             return
         self._in_flight = False
-        self.index, self.image = index, bgr
+        self.index, self.image, self.image_timestamp = index, bgr, timestamp
         self.shown_count += 1
         self.frame_shown.emit(index, image)
         if self.playing:

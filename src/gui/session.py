@@ -17,7 +17,8 @@ from src.db import annotations as ann_repo
 from src.db import classes as class_repo
 from src.db import frames as frame_repo
 from src.db.project import Project
-from src.db.records import Annotation, Frame, LabelClass
+from src.data.capture import capture_array
+from src.db.records import Annotation, Frame, LabelClass, MediaSource
 from src.errors import LabelLoopError
 from src.gui import commands
 
@@ -28,6 +29,7 @@ class ProjectSession(QObject):
     frames_changed = pyqtSignal()
     current_class_changed = pyqtSignal(int)
     error = pyqtSignal(object)
+    replayed = pyqtSignal(int, int, list)      # an undo/redo changed: source id, frame index, shapes
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -118,14 +120,30 @@ class ProjectSession(QObject):
             raise LabelLoopError("there is no class to give this shape", field="class",
                                  hint="add a class in the class panel first")
         ann = ann_repo.add_annotation(self.conn, Annotation(frame_id, class_id, kind, geometry))
-        self.undo_stack.push(commands.AddAnnotations(self, [ann], f"Add {kind}"))
+        self.undo_stack.push(commands.AddAnnotations(self, [ann], f"Add {self.describe([ann])}"))
         self.annotations_changed.emit()
         return ann
+
+    def require_class(self) -> int:
+        """The class a new shape gets; refused (before anything is written) when there is none."""
+        if self.current_class_id is None:
+            raise LabelLoopError("there is no class to give this shape", field="class",
+                                 hint="add a class in the class panel first")
+        return self.current_class_id
+
+    def describe(self, anns: list[Annotation]) -> str:
+        """How an undo entry names shapes: "box 'car'", or "3 shapes"."""
+        if len(anns) != 1:
+            return f"{len(anns)} shapes"
+        cls = self.class_by_id(anns[0].class_id)
+        return f"{anns[0].kind} '{cls.name if cls else anns[0].class_id}'"
 
     def delete_annotations(self, ids: list[int], text: str = "Delete shape") -> None:
         anns = ann_repo.get_annotations(self.conn, ids)
         if not anns:
             return
+        if text in ("Delete shape", "Delete shapes"):
+            text = f"Delete {self.describe(anns)}"
         ann_repo.delete_annotations(self.conn, [a.id for a in anns])
         self.undo_stack.push(commands.DeleteAnnotations(self, anns, text))
         self.annotations_changed.emit()
@@ -142,15 +160,19 @@ class ProjectSession(QObject):
     def set_geometry(self, ann_id: int, geometry) -> None:
         ann = ann_repo.get_annotation(self.conn, ann_id)
         if ann is not None and ann.geometry != geometry:
+            verb = "Move" if commands.is_translation(ann.geometry, geometry) else (
+                "Resize" if ann.kind == "box" else "Edit")
             ann.geometry = geometry
-            self.update_annotations([ann], f"Edit {ann.kind}")
+            self.update_annotations([ann], f"{verb} {self.describe([ann])}")
 
     def set_class(self, ids: list[int], class_id: int) -> None:
         anns = [a for a in ann_repo.get_annotations(self.conn, ids) if a.class_id != class_id]
+        text = f"Change class of {self.describe(anns)}"
         for ann in anns:
             ann.class_id = class_id
         if anns:
-            self.update_annotations(anns, "Change class")
+            cls = self.class_by_id(class_id)
+            self.update_annotations(anns, f"{text} to '{cls.name if cls else class_id}'")
 
     def accept_proposals(self, ids: list[int]) -> None:
         anns = [a for a in ann_repo.get_annotations(self.conn, ids) if a.status == "proposed"]
@@ -177,6 +199,16 @@ class ProjectSession(QObject):
         return True
 
     # ---- frames -------------------------------------------------------------------------
+    def capture(self, source: MediaSource, index: int, image, timestamp_s: float | None) -> Frame:
+        """Capture the decoded frame on screen (undoable); an already captured frame is returned."""
+        frame = self.frame_at(source.id, index)
+        if frame is not None:
+            return frame
+        frame = capture_array(self.project, source, index, image, timestamp_s=timestamp_s)
+        self.undo_stack.push(commands.CaptureFrame(self, frame))
+        self.frames_changed.emit()
+        return frame
+
     def frame_at(self, source_id: int, index: int) -> Frame | None:
         return frame_repo.get_frame_at(self.conn, source_id, index)
 
