@@ -47,6 +47,8 @@ class EmptyHint(QWidget):
             while self.buttons.count() > 1:
                 widget = self.buttons.takeAt(1).widget()     # the trailing stretch has none
                 if widget is not None:
+                    widget.hide()
+                    widget.setParent(None)
                     widget.deleteLater()
             for action in actions:
                 button = QToolButton(self)
@@ -229,8 +231,8 @@ class Annotator(QWidget):
             self.session.toggle_tag(frame.id, class_id)
 
     def toggle_tag_number(self, number: int) -> None:
-        """Alt+1..9: toggle the tag of the n-th class."""
-        classes = self.session.classes() if self.session else []
+        """Alt+1..9: toggle the n-th frame tag."""
+        classes = self.session.classes("tag") if self.session else []
         if 1 <= number <= len(classes):
             self.toggle_tag(classes[number - 1].id)
 
@@ -238,7 +240,7 @@ class Annotator(QWidget):
         menu = QMenu(self)
         menu.setObjectName("shapeMenu")
         class_menu = menu.addMenu("Class")
-        for cls in self.session.classes():
+        for cls in self.session.classes("object"):
             class_menu.addAction(cls.name, lambda cid=cls.id: self.set_class_of_selection(cid))
         if self._proposal_ids(selected_only=True):
             menu.addAction("Accept proposal", self.accept_proposals)
