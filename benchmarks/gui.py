@@ -84,7 +84,7 @@ def bench_gallery(app: QApplication, tmp: Path, count: int) -> None:
     def first_page_shown() -> bool:
         model = gallery.model
         visible = [r for r in range(min(model.rowCount(), 400)) if gallery._row_visible(r)]
-        return bool(visible) and all(model.rows[r].frame.id in model._pixmaps for r in visible)
+        return bool(visible) and all(model.rows[r].frame.id in model._images for r in visible)
 
     wait_until(app, first_page_shown)
     first_page = time.perf_counter() - start

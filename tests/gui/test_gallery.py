@@ -50,7 +50,7 @@ def test_one_thumbnail_per_captured_frame(captured, window, qtbot):
     assert gallery.loader.cache.decodes == len(visible)
     for row in visible:
         frame = frames[row]
-        assert frame.id in gallery.model._pixmaps
+        assert frame.id in gallery.model._images
         assert gallery.loader.cache.path_for(frame).is_file()      # cached on disk
     text = gallery.model.index(1).data()
     assert "#3" in text and "1 shapes" in text and "car" in text
