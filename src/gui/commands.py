@@ -141,7 +141,8 @@ class AddClass(_StoreCommand):
         self.cls = deepcopy(cls)
 
     def _apply(self) -> None:
-        class_repo.add_class(self.session.conn, self.cls.name, self.cls.color, class_id=self.cls.id)
+        class_repo.add_class(self.session.conn, self.cls.name, self.cls.color, class_id=self.cls.id,
+                             kind=self.cls.kind)
 
     def _revert(self) -> None:
         class_repo.delete_class(self.session.conn, self.cls.id)
@@ -164,7 +165,8 @@ class DeleteClass(_StoreCommand):
         class_repo.delete_class(self.session.conn, self.cls.id, reassign_to=self.reassign_to)
 
     def _revert(self) -> None:
-        class_repo.add_class(self.session.conn, self.cls.name, self.cls.color, class_id=self.cls.id)
+        class_repo.add_class(self.session.conn, self.cls.name, self.cls.color, class_id=self.cls.id,
+                             kind=self.cls.kind)
         for ann in self.moved:
             ann_repo.update_annotation(self.session.conn, ann)
 

@@ -125,3 +125,54 @@ def ask_reassign(parent: QWidget | None, cls: LabelClass, used: int,
     if not ok:
         return None
     return others[names.index(name)].id
+
+
+class NewClassDialog(QDialog):
+    """Name a new class and choose its kind: an object class or a frame tag."""
+
+    def __init__(self, parent: QWidget | None, kind: str = "object") -> None:
+        super().__init__(parent)
+        self.setObjectName("newClassDialog")
+        self.setWindowTitle("Add class")
+        self.name_edit = QLineEdit(self)
+        self.name_edit.setObjectName("classNameEdit")
+        self.name_edit.setPlaceholderText("car, person, night...")
+        self.object_radio = QRadioButton("Object class: boxes and polygons (keys 1-9)", self)
+        self.object_radio.setObjectName("objectKindRadio")
+        self.tag_radio = QRadioButton("Frame tag: labels the whole frame (Alt+1-9)", self)
+        self.tag_radio.setObjectName("tagKindRadio")
+        group = QButtonGroup(self)
+        for radio in (self.object_radio, self.tag_radio):
+            group.addButton(radio)
+        (self.tag_radio if kind == "tag" else self.object_radio).setChecked(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setEnabled(False)
+        self.name_edit.textChanged.connect(self._on_name_edit_text_changed)
+        form = QFormLayout()
+        form.addRow("Name:", self.name_edit)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.object_radio)
+        layout.addWidget(self.tag_radio)
+        layout.addWidget(buttons)
+
+    def _on_name_edit_text_changed(self, text: str) -> None:
+        self.ok_button.setEnabled(bool(text.strip()))
+
+    def answer(self) -> tuple[str, str]:
+        return self.name_edit.text().strip(), "tag" if self.tag_radio.isChecked() else "object"
+
+
+def ask_new_class(parent: QWidget | None, kind: str = "object") -> tuple[str, str] | None:
+    """(name, kind) of the class the user names, or None when cancelled."""
+    dialog = NewClassDialog(parent, kind)
+    try:
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.answer()[0]:
+            return dialog.answer()
+        return None
+    finally:
+        dialog.deleteLater()

@@ -58,25 +58,29 @@ class ProjectSession(QObject):
         self.frames_changed.emit()
 
     # ---- classes ------------------------------------------------------------------------
-    def classes(self) -> list[LabelClass]:
-        return list(self._classes)
+    def classes(self, kind: str | None = None) -> list[LabelClass]:
+        """Every class, or those of one kind: 'object' (shapes, keys 1-9) or 'tag'."""
+        return [c for c in self._classes if kind is None or c.kind == kind]
 
     def class_by_id(self, class_id: int) -> LabelClass | None:
         return next((c for c in self._classes if c.id == class_id), None)
 
     def _reload_classes(self) -> None:
         self._classes = class_repo.list_classes(self.conn)
-        if self.current_class_id not in {c.id for c in self._classes}:
-            self.current_class_id = self._classes[0].id if self._classes else None
+        objects = self.classes("object")
+        if self.current_class_id not in {c.id for c in objects}:
+            self.current_class_id = objects[0].id if objects else None
             self.current_class_changed.emit(self.current_class_id or 0)
 
     def set_current_class(self, class_id: int) -> None:
-        if self.class_by_id(class_id) is not None and class_id != self.current_class_id:
+        """The object class new shapes get (frame tags are toggled, never current)."""
+        cls = self.class_by_id(class_id)
+        if cls is not None and cls.kind == "object" and class_id != self.current_class_id:
             self.current_class_id = class_id
             self.current_class_changed.emit(class_id)
 
-    def add_class(self, name: str, color: str | None = None) -> LabelClass:
-        cls = class_repo.add_class(self.conn, name, color)
+    def add_class(self, name: str, color: str | None = None, kind: str = "object") -> LabelClass:
+        cls = class_repo.add_class(self.conn, name, color, kind=kind)
         self.undo_stack.push(commands.AddClass(self, cls))
         self.classes_changed.emit()
         self.set_current_class(cls.id)
@@ -166,6 +170,7 @@ class ProjectSession(QObject):
             self.update_annotations([ann], f"{verb} {self.describe([ann])}")
 
     def set_class(self, ids: list[int], class_id: int) -> None:
+        self._check_class_kind(class_id, "object")
         anns = [a for a in ann_repo.get_annotations(self.conn, ids) if a.class_id != class_id]
         text = f"Change class of {self.describe(anns)}"
         for ann in anns:
@@ -187,8 +192,14 @@ class ProjectSession(QObject):
             self.delete_annotations([a.id for a in anns],
                                     "Reject proposal" if len(anns) == 1 else "Reject all")
 
+    def _check_class_kind(self, class_id: int, kind: str) -> None:
+        cls = self.class_by_id(class_id)
+        if cls is not None:
+            class_repo.check_kind(cls, kind)
+
     def toggle_tag(self, frame_id: int, class_id: int) -> bool:
         """Add the frame tag `class_id`, or remove it if present; returns whether it is set now."""
+        self._check_class_kind(class_id, "tag")
         tags = [a for a in self.annotations(frame_id) if a.kind == "tag" and a.class_id == class_id]
         if tags:
             self.delete_annotations([a.id for a in tags], "Remove tag")

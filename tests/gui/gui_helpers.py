@@ -212,3 +212,35 @@ def integrity_check(db_path: Path) -> list[str]:
     finally:
         conn.close()
     return problems
+
+
+def answer_modals(qtbot, trigger, *answers) -> list[str]:
+    """Run `trigger()` (a click) and answer the modal dialogs it opens, in order, with
+    `answers` (each takes the dialog); waits until none is left open."""
+    queue = list(answers)
+
+    def next_answer(dialog):
+        return queue.pop(0)(dialog) if queue else default_answer(dialog)
+    with ModalAnswerer(next_answer) as answerer:
+        trigger()
+        wait_no_modal(qtbot)
+    assert not answerer.errors, answerer.errors
+    assert not queue, f"{len(queue)} dialog(s) expected but not shown"
+    return answerer.log
+
+
+def new_class_answer(name: str, kind: str = "object"):
+    """Answer the Add class dialog: type the name, choose the kind, click OK."""
+    def answer(dialog):
+        fill_text(dialog.findChild(QLineEdit, "classNameEdit"), name)
+        click_button(dialog.findChild(QAbstractButton, f"{kind}KindRadio"))
+        click_button(dialog_button(dialog, *_ACCEPT))
+        return f"new {kind} class {name}"
+    return answer
+
+
+def add_class_by_clicks(qtbot, window, name: str, kind: str = "object") -> None:
+    """Click the class panel's Add of the `kind` section and name the class."""
+    word = "Tag" if kind == "tag" else "Class"
+    button = window.class_panel.findChild(QPushButton, f"add{word}Button")
+    answer_modals(qtbot, lambda: click_button(button), new_class_answer(name, kind))
