@@ -24,10 +24,10 @@ def show_error(parent: QWidget | None, exc: BaseException) -> QMessageBox:
         box.setInformativeText("\n".join(d for d in details if d))
     elif isinstance(exc, OSError):
         box.setText(f"Could not read or write a file: {exc.strerror or exc}")
-        where = exc.filename if exc.filename is not None else ""
-        box.setInformativeText(f"File: {where}\nNothing was half-written; free some disk space or "
-                               "fix the folder's permissions, then try again." if where else
-                               "Free some disk space or fix the folder's permissions, then try again.")
+        advice = "Nothing was half-written; free some disk space or fix the folder's " \
+                 "permissions, then try again."
+        where = f"File: {exc.filename}\n" if exc.filename is not None else ""
+        box.setInformativeText(where + advice)
     else:
         box.setText(f"Unexpected error: {exc}")
     box.open()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtCore import Qt, QThread
+from PyQt6.QtCore import QEvent, Qt, QThread
 from PyQt6.QtGui import QActionGroup, QCloseEvent
 from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QStyle, QVBoxLayout,
                              QWidget)
@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
             widget.set_session(self.session)
         settings.add_recent_project(project.root)
         self._set_title()
+        self.status.show_active_models(self.session)
         sources = source_repo.list_sources(project.conn)
         self.player_bar.set_sources(sources, sources[0].id if sources else None)
         if sources:
@@ -340,6 +341,12 @@ class MainWindow(QMainWindow):
             thread.wait()
         self.close_project()
         self.player.close()
+
+    def changeEvent(self, event: QEvent) -> None:
+        # A training run from the command line may have activated a model meanwhile.
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.status.show_active_models(self.session)
+        super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

@@ -171,3 +171,17 @@ def test_a_full_disk_during_an_image_folder_import_leaves_nothing(qtbot, window,
     frames_dir = window.session.project.frames_dir
     leftovers = list(frames_dir.iterdir()) if frames_dir.exists() else []
     assert leftovers == []                      # no staging folder, no half-copied image
+
+
+def test_the_status_bar_shows_the_active_model_of_each_task(qtbot, window):
+    from src.db import model_versions as model_repo
+    from src.db.records import ModelVersion
+    label = window.status.active_models_label
+    assert label.text() == "models: none"
+    conn = window.session.conn
+    det = model_repo.add_model_version(conn, ModelVersion("detect", "shapes", 2, "models/d.pt"))
+    model_repo.set_active(conn, det.id)
+    cls = model_repo.add_model_version(conn, ModelVersion("classify", "light", 1, "models/c.pt"))
+    model_repo.set_active(conn, cls.id)
+    window.open_project(window.session.project.root)      # as when the project is opened
+    assert label.text() == f"models: classify: light v{cls.version}, detect: shapes v{det.version}"

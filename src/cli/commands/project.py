@@ -98,7 +98,8 @@ def project_info(project: Project) -> dict:
         "annotations": annotations_repo.count_annotations(conn),
         "classes": annotations_repo.counts_by_class_name(conn),
         "class_list": [{"id": c.id, "name": c.name, "kind": c.kind, "color": c.color,
-                        "annotations": counts.get(c.id, 0)} for c in classes_repo.list_classes(conn)],
+                        "annotations": counts.get(c.id, 0)}
+                       for c in classes_repo.list_classes(conn)],
         "source_list": [{"id": s.id, "name": s.name, "kind": s.kind, "fps": s.fps,
                          "frame_count": s.frame_count, "width": s.width, "height": s.height}
                         for s in sources],
