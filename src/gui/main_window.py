@@ -130,6 +130,10 @@ class MainWindow(QMainWindow):
         p.source_opened.connect(self._on_player_source_opened)
         p.error.connect(lambda exc: dialogs.show_error(self, exc))
         self.player_bar.seek_requested.connect(p.seek)
+        self.player_bar.scrub_requested.connect(p.scrub)
+        self.player_bar.scrub_ended.connect(p.end_scrub)
+        self.player_bar.edit_finished.connect(lambda: self.annotator.view.setFocus())
+        p.preview_shown.connect(self._on_player_preview_shown)
         self.player_bar.source_chosen.connect(self._on_bar_source_chosen)
         self.annotator.view.space_tapped.connect(p.toggle_play)
         self.annotator.view.cursor_moved.connect(
@@ -259,6 +263,10 @@ class MainWindow(QMainWindow):
         captured = "captured" if self.annotator.frame else "not captured"
         self.status.show_frame(f"{self.player.source.name}  frame {index} ({captured})")
         self._update_enabled()
+
+    def _on_player_preview_shown(self, index: int, shown: int, image) -> None:
+        self.annotator.show_preview(image)
+        self.player_bar.set_position(index, self.player.frame_count, None, approximate_of=shown)
 
     def _on_player_position_changed(self, index: int) -> None:
         self.player_bar.set_position(index, self.player.frame_count, self.player.timestamp(index))

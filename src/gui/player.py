@@ -19,6 +19,7 @@ from src.gui.decoder import DecodeThread
 
 class Player(QObject):
     frame_shown = pyqtSignal(int, QImage)          # index, image now on screen
+    preview_shown = pyqtSignal(int, int, QImage)   # scrubbing: index asked, index shown, image
     position_changed = pyqtSignal(int)            # index asked for (slider follows at once)
     playing_changed = pyqtSignal(bool)
     source_opened = pyqtSignal(object)            # MediaSource
@@ -30,6 +31,7 @@ class Player(QObject):
         worker = self._decoder.worker
         worker.opened.connect(self._on_worker_opened)
         worker.frame_decoded.connect(self._on_worker_frame_decoded)
+        worker.preview_decoded.connect(self._on_worker_preview_decoded)
         worker.failed.connect(self._on_worker_failed)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -44,6 +46,7 @@ class Player(QObject):
         self.image: np.ndarray | None = None
         self.image_timestamp: float | None = None  # the decoder's time of the frame on screen
         self.playing = False
+        self.scrubbing = False
         self._in_flight = False
         self._requested = -1
         self._clock: tuple[float, int] = (0.0, 0)      # (wall time, index) playback started at
@@ -85,6 +88,21 @@ class Player(QObject):
             self._clock = (time.monotonic(), index)
         self._request(index)
 
+    def scrub(self, index: int) -> None:
+        """The slider is being dragged: show the nearest frame that is quick to show now
+        (a cached frame or keyframe); `end_scrub` shows the exact frame."""
+        if self.source is None or self.frame_count == 0:
+            return
+        self.pause()
+        self.scrubbing = True
+        self.target = max(0, min(int(index), self.frame_count - 1))
+        self.position_changed.emit(self.target)
+        self._decoder.worker.request_preview(self._generation, self.target)
+
+    def end_scrub(self, index: int) -> None:
+        self.scrubbing = False
+        self.seek(index)
+
     def step(self, delta: int) -> None:
         self.seek((self.target if self.target >= 0 else 0) + delta)
 
@@ -105,8 +123,13 @@ class Player(QObject):
         self.frame_shown.emit(index, image)
         if self.playing:
             self._on_timer_tick()
-        elif index != self.target:
+        elif index != self.target and not self.scrubbing:
             self._request(self.target)
+
+    def _on_worker_preview_decoded(self, generation: int, index: int, shown: int,
+                                   image: QImage) -> None:
+        if generation == self._generation and self.scrubbing:
+            self.preview_shown.emit(index, shown, image)
 
     def _on_worker_failed(self, generation: int, exc: Exception) -> None:
         if generation == self._generation:

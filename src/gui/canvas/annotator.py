@@ -118,6 +118,14 @@ class Annotator(QWidget):
             self.reload()
         self._apply_pending_selection()
 
+    def show_preview(self, image: QImage) -> None:
+        """While scrubbing: an image near the position, without any frame's shapes."""
+        self._pages.setCurrentIndex(0)
+        self.view.set_image(image)
+        if self.position is not None:
+            self.position, self.frame = None, None
+            self.reload()
+
     def select_when_shown(self, source_id: int, index: int, ann_ids: list[int]) -> None:
         """Select these shapes once frame `index` of the source is on screen (now if it is)."""
         self._pending_selection = ((source_id, index), list(ann_ids))
