@@ -17,7 +17,7 @@ from src.db import sources as source_repo
 from src.db.project import Project
 from src.db.records import Frame, MediaSource
 from src.errors import LabelLoopError
-from src.gui import dialogs, settings
+from src.gui import dialogs, resume, settings
 from src.gui.actions import ShortcutsDialog, build_actions
 from src.gui.canvas.annotator import HINT_NO_PROJECT, HINT_NO_SOURCE, Annotator
 from src.gui.class_panel import ClassPanel
@@ -161,10 +161,7 @@ class MainWindow(QMainWindow):
         settings.add_recent_project(project.root)
         self._set_title()
         self.status.show_active_models(self.session)
-        sources = source_repo.list_sources(project.conn)
-        self.player_bar.set_sources(sources, sources[0].id if sources else None)
-        if sources:
-            self.player.open_source(sources[0])
+        resume.reopen(self, source_repo.list_sources(project.conn))
         self._show_hint()
         self._update_enabled()
         return True
@@ -181,6 +178,7 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         if self.session is None:
             return
+        resume.save(self)
         self.player.pause()
         self.tools.close_dialogs()
         self.toolbar.set_session(None)

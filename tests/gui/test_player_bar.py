@@ -122,3 +122,29 @@ def test_scrubbing_shows_a_keyframe_at_once_and_the_exact_frame_on_release(qtbot
     with open_media(video) as reference:                  # the exact frame, not a neighbour
         assert np.array_equal(win.player.image, reference.read(released_at))
     win.close()
+
+
+def test_the_project_reopens_where_the_user_left_it(window, gui_project, qtbot):
+    from src.gui.main_window import MainWindow
+    project, _ = gui_project
+    window.actions["forward10"].trigger()
+    window.actions["forward1"].trigger()
+    wait_frame(qtbot, window, 11)
+    window.actions["class_2"].trigger()                       # 'person'
+    view = window.annotator.view
+    view.zoom_by(2.5)
+    view.centerOn(30, 20)
+    zoom = view.scale_factor()
+    window.close()
+
+    again = MainWindow(project.root)
+    qtbot.addWidget(again)
+    again.resize(900, 700)
+    again.show()
+    wait_frame(qtbot, again, 11)
+    assert again.session.class_by_id(again.session.current_class_id).name == "person"
+    assert again.toolbar.class_combo.currentText() == "person"
+    assert again.annotator.view.scale_factor() == pytest.approx(zoom)
+    center = again.annotator.view.mapToScene(again.annotator.view.viewport().rect().center())
+    assert (center.x(), center.y()) == pytest.approx((30, 20), abs=2)
+    again.close()

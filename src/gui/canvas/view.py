@@ -152,6 +152,11 @@ class AnnotationView(QGraphicsView):
         return bool(self._polygon) or (self._drag is not None and self._drag.kind == "draw_box")
 
     # ---- zoom and pan -------------------------------------------------------------------
+    @property
+    def auto_fit(self) -> bool:
+        """True until the user zooms or pans (the image is refitted on resize)."""
+        return self._auto_fit
+
     def scale_factor(self) -> float:
         return self.transform().m11()
 
