@@ -177,7 +177,10 @@ class GalleryModel(QAbstractListModel):
         wanted, self._wanted = self._wanted, set()
         for frame_id in wanted:
             row = self.row_of.get(frame_id)
-            if row is not None and frame_id not in self._loading and self.is_visible(row):
+            # is_visible() may lay the view out, which asks data() again and re-wants a frame
+            # decoded meanwhile: never decode one twice.
+            if (row is not None and frame_id not in self._loading
+                    and frame_id not in self._images and self.is_visible(row)):
                 self._loading.add(frame_id)
                 self.loader.request(self.rows[row].frame)
 
