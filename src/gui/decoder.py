@@ -11,6 +11,7 @@ the worker (QImage, unlike QPixmap, may be built outside the GUI thread).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -47,6 +48,7 @@ class DecodeWorker(QObject):
         self._preview: tuple[int, int] | None = None
         self.reader: MediaReader | None = None
         self.keyframes: KeyframePreviews | None = None
+        self._key_images: OrderedDict[int, QImage] = OrderedDict()  # keyframes, converted
         self._index_keyframes = False       # build the keyframe index when next idle
         self._wake.connect(self._process)
 
@@ -117,17 +119,30 @@ class DecodeWorker(QObject):
             self._do_read(generation, index)
             return
         shown = self.reader.cache.nearest(index)
-        image = self.reader.cache.get(shown) if shown is not None else None
-        if self.keyframes is not None and (shown is None or abs(shown - index) > 0):
+        if self.keyframes is not None:
             key = min(self.keyframes.nearest(index), self.reader.frame_count - 1)
             if shown is None or abs(key - index) < abs(shown - index):
-                key_image = self.keyframes.image(key)
-                if key_image is not None:
-                    shown, image = key, key_image
-        if image is None:               # no keyframe index (no PyAV) and nothing cached
+                image = self._keyframe_image(key)
+                if image is not None:
+                    self.preview_decoded.emit(generation, index, key, image)
+                    return
+        if shown is None:               # no keyframe index (no PyAV) and nothing cached
             self._do_read(generation, index)
             return
-        self.preview_decoded.emit(generation, index, shown, to_qimage(image))
+        self.preview_decoded.emit(generation, index, shown, to_qimage(self.reader.cache.get(shown)))
+
+    def _keyframe_image(self, key: int) -> QImage | None:
+        """A keyframe as a QImage, converted once (scrubbing back and forth reuses it)."""
+        image = self._key_images.get(key)
+        if image is None:
+            bgr = self.keyframes.image(key)
+            if bgr is None:
+                return None
+            image = self._key_images[key] = to_qimage(bgr)
+            while len(self._key_images) > 24:
+                self._key_images.popitem(last=False)
+        self._key_images.move_to_end(key)
+        return image
 
     def close(self) -> None:
         if self.reader is not None:
@@ -136,6 +151,7 @@ class DecodeWorker(QObject):
         if self.keyframes is not None:
             self.keyframes.close()
             self.keyframes = None
+        self._key_images.clear()
         self._index_keyframes = False
 
 
