@@ -13,12 +13,14 @@ from src.gui import dialogs
 from src.gui.guard import reports_errors
 from src.gui.session import ProjectSession
 
-# kind -> (title, object-name word, key prefix, hint shown while the section is empty)
+# kind -> (title, object-name word, key prefix, hint while empty, hint once there are some)
 SECTIONS = {
     "object": ("Object classes", "Class", "",
-               "No object class yet: click Add to name what you will draw boxes around."),
+               "No object class yet: click Add to name what you will draw boxes around.",
+               "Boxes and polygons. Click a class (or press 1-9) to draw with it."),
     "tag": ("Frame tags", "Tag", "Alt+",
-            "No frame tag yet: add one to label whole frames (day, night, blurry...)."),
+            "No frame tag yet: add one to label whole frames (day, night, blurry...).",
+            "Whole-frame labels: toggle them above the image or with Alt+1-9."),
 }
 
 
@@ -35,13 +37,14 @@ class ClassSection(QWidget):
     def __init__(self, kind: str, parent=None) -> None:
         super().__init__(parent)
         self.kind = kind
-        title, word, _keys, hint = SECTIONS[kind]
+        title, word, _keys, hint, _ = SECTIONS[kind]
         self.setObjectName(f"{kind}Section")
         self.session: ProjectSession | None = None
         heading = QLabel(f"<b>{title}</b>", self)
         self.hint = QLabel(hint, self)
         self.hint.setObjectName(f"{kind}EmptyHint")
         self.hint.setWordWrap(True)
+        self.hint.setMinimumHeight(2 * self.hint.fontMetrics().lineSpacing())  # buttons stay put
         self.list = QListWidget(self)
         self.list.setObjectName("classList" if kind == "object" else "tagList")
         self.list.itemClicked.connect(self._on_list_item_clicked)
@@ -72,7 +75,8 @@ class ClassSection(QWidget):
                                    f"{key}{cls.name}  ({counts.get(cls.id, 0)})")
             item.setData(Qt.ItemDataRole.UserRole, cls.id)
             self.list.addItem(item)
-        self.hint.setVisible(not classes)
+        empty, some = SECTIONS[self.kind][3:]
+        self.hint.setText(some if classes else empty)
 
     def select(self, class_id: int) -> None:
         for row in range(self.list.count()):

@@ -173,12 +173,15 @@ def test_add_and_delete_an_unused_class_by_clicks(qtbot, window, gui_project):
 def test_frame_tags_are_a_section_of_their_own(qtbot, window, gui_project):
     project, _ = gui_project
     panel = window.class_panel
-    assert panel.tags.hint.isVisible() and window.annotator.tag_bar.empty_hint.isVisible()
+    assert "No frame tag yet" in panel.tags.hint.text()
+    assert window.annotator.tag_bar.empty_hint.isVisible()
     add_class_by_clicks(qtbot, window, "day", "tag")
     add_class_by_clicks(qtbot, window, "night", "tag")
     day, night = class_repo.list_classes(project.conn, "tag")
     assert (day.name, night.name) == ("day", "night")
     assert panel.tags.list.count() == 2 and panel.objects.list.count() == 2
+    assert "Alt+1-9" in panel.tags.hint.text()
+    assert not window.annotator.tag_bar.empty_hint.isVisible()
     assert set(window.annotator.tag_bar.buttons) == {day.id, night.id}
     assert window.session.current_class_id != night.id   # a tag never becomes the shape class
     window.actions["class_3"].trigger()                  # keys 1-9: object classes only
