@@ -75,6 +75,7 @@ class _ExchangeDialog(QDialog):
         self.progress.setObjectName("exchangeProgress")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setFormat("")             # nothing has run yet
         self.summary = QPlainTextEdit(self)
         self.summary.setObjectName("exchangeSummary")
         self.summary.setReadOnly(True)
@@ -140,12 +141,14 @@ class _ExchangeDialog(QDialog):
 
     def _on_worker_finished(self, summary: dict) -> None:
         self._end_job()
+        self.progress.setFormat("done")
         self.progress.setValue(1)
         self.summary.setPlainText(json.dumps(summary, indent=2, sort_keys=True))
         self.job_done.emit(summary)
 
     def _on_worker_failed(self, exc: BaseException) -> None:
         self._end_job()
+        self.progress.setFormat("failed")
         self.summary.setPlainText(f"Failed: {exc}")
         dialogs.show_error(self, exc)
 

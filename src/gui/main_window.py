@@ -258,9 +258,17 @@ class MainWindow(QMainWindow):
         if self.session is None or self.player.source is None:
             return
         self.annotator.show_frame(self.player.source.id, index, image)
-        captured = "captured" if self.annotator.frame else "not captured"
-        self.status.show_frame(f"{self.player.source.name}  frame {index} ({captured})")
+        self._show_frame_status()
         self._update_enabled()
+
+    def _show_frame_status(self) -> None:
+        """The source and frame on screen, and whether it is captured (or nothing)."""
+        position, source = self.annotator.position, self.player.source
+        if position is None or source is None or position[0] != source.id:
+            self.status.show_frame("")
+            return
+        captured = "captured" if self.annotator.frame else "not captured"
+        self.status.show_frame(f"{source.name}  frame {position[1]} ({captured})")
 
     def _on_player_preview_shown(self, index: int, shown: int, image) -> None:
         self.annotator.show_preview(image)
@@ -325,6 +333,7 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             shapes, proposals = self._shape_counts
             self.status.show_counts(shapes, proposals, frame_repo.count_frames(self.session.conn))
+            self._show_frame_status()        # a capture undone or a frame deleted
 
     def recover_from_error(self, summary: str, details: str, log_path) -> None:
         """An unexpected exception (see guard.ErrorReporter): show the saved state, then say so."""

@@ -34,7 +34,9 @@ def reopen(window: "MainWindow", sources: list[MediaSource]) -> None:
     source = next((s for s in sources if s.id == state.get("source_id")),
                   sources[0] if sources else None)
     window.player_bar.set_sources(sources, source.id if source else None)
-    if source is None:
+    if source is None:                  # nothing imported yet: no position from before
+        window.player_bar.set_range(0)
+        window.player_bar.set_position(0, 0, None)
         return
     frame = state.get("frame", 0) if source.id == state.get("source_id") else 0
     zoom, center = state.get("zoom"), state.get("center")

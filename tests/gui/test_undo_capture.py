@@ -77,6 +77,7 @@ def test_capture_is_undoable_and_stores_the_decoders_timestamp(window, gui_proje
     window.actions["undo"].trigger()
     assert frame_repo.list_frames(project.conn) == [] and not image.exists()
     assert window.annotator.frame is None
+    assert "frame 10 (not captured)" in window.status.frame_label.text()
     window.actions["redo"].trigger()
     [back] = frame_repo.list_frames(project.conn)
     assert back.id == frame.id and image.is_file()

@@ -97,6 +97,8 @@ def test_export_coco_then_import_into_another_project(window, gui_project, qtbot
     _press(dialog.close_button)
 
     window.open_project(tmp_path / "second")
+    assert window.player_bar.time_label.text().startswith("frame 0 / 0")   # nothing stale
+    assert window.status.frame_label.text() == ""
     window.actions["import_annotations"].trigger()
     dialog = window.tools.import_dialog
     dialog.format_combo.setCurrentText("coco")
