@@ -112,3 +112,19 @@ def test_a_refused_draw_leaves_no_empty_frame(qtbot, project, tiny_video):
     assert boxes and "class" in boxes[0].text()        # the user is told why
     win.close()
     assert class_repo.list_classes(project.conn) == []
+
+
+def test_a_failed_capture_under_a_draw_leaves_nothing_to_undo(window, gui_project, monkeypatch):
+    project, _ = gui_project
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("src.gui.session.capture_array", disk_full)
+    view = window.annotator.view
+    drag(view, view_point(view, 10, 10), view_point(view, 40, 40))
+    assert frame_repo.list_frames(project.conn) == []
+    assert ann_repo.list_annotations(project.conn) == []
+    assert not window.session.undo_stack.canUndo()      # no "Undo Add box" that does nothing
+    boxes = [w for w in QApplication.topLevelWidgets()
+             if w.objectName() == "errorDialog" and w.isVisible()]
+    assert boxes and "space" in (boxes[0].text() + boxes[0].informativeText()).lower()

@@ -192,7 +192,7 @@ class Annotator(QWidget):
                 ann = self.session.add_shape(self.frame.id, kind, geometry, cls.id)
         finally:
             stack.endMacro()
-            if ann is None and self.frame is not None:
+            if ann is None:     # refused or failed: undo the capture (or the empty macro)
                 stack.undo()
         return ann
 
