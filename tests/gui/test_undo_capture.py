@@ -128,3 +128,41 @@ def test_a_failed_capture_under_a_draw_leaves_nothing_to_undo(window, gui_projec
     boxes = [w for w in QApplication.topLevelWidgets()
              if w.objectName() == "errorDialog" and w.isVisible()]
     assert boxes and "space" in (boxes[0].text() + boxes[0].informativeText()).lower()
+
+
+def _write_vfr(path, n=30):
+    """H.264 whose first 20 frames last 40 ms and the rest 100 ms (variable frame rate)."""
+    import av
+    import numpy as np
+    from fractions import Fraction
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.codec_context.options = {"preset": "ultrafast",
+                                        "x264-params": "keyint=10:min-keyint=10:scenecut=0"}
+        t = 0
+        for i in range(n):
+            image = av.VideoFrame.from_ndarray(np.full((64, 96, 3), i * 8, np.uint8), "bgr24")
+            image.pts, image.time_base = t, Fraction(1, 1000)
+            container.mux(stream.encode(image))
+            t += 40 if i < 19 else 100
+        container.mux(stream.encode())
+    return path
+
+
+def test_capture_stores_the_real_time_of_a_variable_rate_frame(qtbot, project, tmp_path):
+    from src.data.capture import import_media
+    from src.gui.main_window import MainWindow
+    import_media(project, _write_vfr(tmp_path / "phone.mp4"))
+    win = MainWindow(project.root)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.player.image is not None)
+    win.player_bar.frame_box.setValue(25)                  # the box seeks like a user's entry
+    wait_frame(qtbot, win, 25)
+    win.actions["capture"].trigger()
+    [frame] = frame_repo.list_frames(project.conn)
+    assert frame.timestamp_s == pytest.approx(19 * 0.040 + 6 * 0.100, abs=1e-3)   # 1.36 s
+    assert frame.timestamp_s != pytest.approx(25 / win.player.fps, abs=0.05)      # not index/fps
+    win.close()
