@@ -68,7 +68,9 @@ class PlayerBar(QWidget):
         layout.addWidget(self.frame_box)
         self.time_label = QLabel(self)
         self.time_label.setObjectName("timeLabel")
-        self.time_label.setMinimumWidth(150)
+        # Fixed to the widest text it shows, so the slider never resizes under a drag.
+        self.time_label.setFixedWidth(self.time_label.fontMetrics().horizontalAdvance(
+            "≈ frame 000000 / 000000   (showing 000000)") + 8)
         layout.addWidget(self.time_label)
         capture = QToolButton(self)
         capture.setObjectName("captureButton")

@@ -148,3 +148,15 @@ def test_the_project_reopens_where_the_user_left_it(window, gui_project, qtbot):
     center = again.annotator.view.mapToScene(again.annotator.view.viewport().rect().center())
     assert (center.x(), center.y()) == pytest.approx((30, 20), abs=2)
     again.close()
+
+
+def test_the_slider_keeps_its_size_while_the_label_says_approximate(window):
+    bar = window.player_bar
+    before = bar.slider.geometry()
+    bar.set_position(37, 40, None, approximate_of=30)
+    bar.layout().activate()
+    assert bar.time_label.text().startswith("≈ frame 37")
+    assert bar.slider.geometry() == before
+    bar.set_position(37, 40, 3.7)
+    bar.layout().activate()
+    assert bar.slider.geometry() == before
