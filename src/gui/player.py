@@ -107,6 +107,9 @@ class Player(QObject):
         self.seek((self.target if self.target >= 0 else 0) + delta)
 
     def timestamp(self, index: int) -> float | None:
+        """The decoder's time of the frame on screen; index / fps for one not decoded yet."""
+        if index == self.index and self.image_timestamp is not None:
+            return self.image_timestamp
         return index / self.source.fps if self.source and self.source.fps else None
 
     def _request(self, index: int) -> None:
@@ -118,9 +121,13 @@ class Player(QObject):
         if generation != self._generation:
             return
         self._in_flight = False
+        nominal = self.timestamp(index) if index != self.index else None
         self.index, self.image, self.image_timestamp = index, bgr, timestamp
         self.shown_count += 1
         self.frame_shown.emit(index, image)
+        if (index == self.target and timestamp is not None and nominal is not None
+                and abs(timestamp - nominal) > 1e-3):
+            self.position_changed.emit(index)   # variable frame rate: show the real time
         if self.playing:
             self._on_timer_tick()
         elif index != self.target and not self.scrubbing:

@@ -161,6 +161,7 @@ def test_capture_stores_the_real_time_of_a_variable_rate_frame(qtbot, project, t
     qtbot.waitUntil(lambda: win.player.image is not None)
     win.player_bar.frame_box.setValue(25)                  # the box seeks like a user's entry
     wait_frame(qtbot, win, 25)
+    qtbot.waitUntil(lambda: "00:01.360" in win.player_bar.time_label.text())    # shown too
     win.actions["capture"].trigger()
     [frame] = frame_repo.list_frames(project.conn)
     assert frame.timestamp_s == pytest.approx(19 * 0.040 + 6 * 0.100, abs=1e-3)   # 1.36 s
