@@ -197,13 +197,25 @@ class ExportDialog(_ExchangeDialog):
         self.setObjectName("exportDialog")
         self.what_combo = QComboBox(self)
         self.what_combo.setObjectName("exportWhatCombo")
+        self.form.insertRow(1, "What", self.what_combo)
+        self.path_edit.setPlaceholderText("a new or empty folder")
+        self._fill_what()
+
+    def _fill_what(self) -> None:
+        """The project, or one of its detect/segment dataset versions (listed afresh)."""
+        current = self.what_combo.currentData()
+        self.what_combo.clear()
         self.what_combo.addItem("Whole project (accepted annotations)", None)
-        for ds in dataset_repo.list_datasets(session.conn):
+        for ds in dataset_repo.list_datasets(self.session.conn):
             if ds.task in ("detect", "segment"):
                 self.what_combo.addItem(f"Dataset {ds.name}:v{ds.version} ({ds.task})",
                                         f"{ds.name}:v{ds.version}")
-        self.form.insertRow(1, "What", self.what_combo)
-        self.path_edit.setPlaceholderText("a new or empty folder")
+        self.what_combo.setCurrentIndex(max(self.what_combo.findData(current), 0))
+
+    def showEvent(self, event) -> None:
+        if not self.running:
+            self._fill_what()            # datasets built since the dialog was made
+        super().showEvent(event)
 
     def _browse(self) -> str:
         return QFileDialog.getExistingDirectory(self, "Export into folder")

@@ -173,3 +173,33 @@ def test_check_annotations_lists_opens_and_clips_undoably(window, gui_project, q
     _press(dialog.findChild(QPushButton, "closeCheckButton"))
     assert not dialog.isVisible()
     assert frame_repo.count_frames(project.conn) == 1
+
+
+@pytest.mark.slow          # importing the dataset builder loads albumentations/torch
+def test_export_a_dataset_version_as_voc(window, gui_project, qtbot, tmp_path):
+    from src.data.capture import capture_frames
+    from src.data.datasets import DatasetSpec, build_dataset
+    project, source = gui_project
+    car = window.session.classes()[0]
+    frames = capture_frames(project, source, range(0, 40, 4))
+    ann_repo.add_annotations(project.conn, [Annotation(f.id, car.id, "box", [5, 5, 40, 30])
+                                            for f in frames])
+    window.actions["export"].trigger()                 # made before the dataset exists
+    _press(window.tools.export_dialog.close_button)
+    build_dataset(project, DatasetSpec(name="cars", task="detect", group_by="none"))
+    window.actions["export"].trigger()
+    dialog = window.tools.export_dialog
+    what = dialog.what_combo
+    assert what.findData("cars:v1") > 0                 # listed afresh when shown
+    what.showPopup()
+    QTest.keyClick(what.view(), Qt.Key.Key_Down)
+    QTest.keyClick(what.view(), Qt.Key.Key_Return)
+    assert what.currentData() == "cars:v1"
+    dialog.format_combo.setCurrentText("voc")
+    QTest.keyClicks(dialog.path_edit, str(tmp_path / "voc"))
+    _press(dialog.run_button)
+    qtbot.waitUntil(lambda: not dialog.running and dialog.summary.toPlainText().startswith("{"),
+                    timeout=15000)
+    summary = json.loads(dialog.summary.toPlainText())
+    assert summary["format"] == "voc" and summary["images"] == len(frames)
+    assert len(list((tmp_path / "voc").rglob("*.xml"))) == len(frames)
