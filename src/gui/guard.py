@@ -22,6 +22,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtWidgets import QWidget
 
 from src.errors import LabelLoopError
+from src.gui import dialogs
 
 # Errors a user can act on: shown with their message, not as a crash.
 USER_ERRORS = (LabelLoopError, sqlite3.Error, OSError)
@@ -80,7 +81,6 @@ def report_user_error(owner, exc: BaseException) -> None:
     if session is not None:
         session.report_error(exc)
         return
-    from src.gui import dialogs
     dialogs.show_error(owner if isinstance(owner, QWidget) else None, exc)
 
 
