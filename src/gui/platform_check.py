@@ -6,44 +6,36 @@ imports no Qt, so `python main.py` can say in one line what to install instead.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import os
-import shutil
-import subprocess
-from pathlib import Path
 
-# Debian/Ubuntu packages of every library Qt's xcb plugin (and Qt6Gui) loads that a minimal
-# system may lack (found with `ldd` on PyQt6/Qt6/plugins/platforms/libqxcb.so).
-XCB_PACKAGES = (
-    "libegl1", "libgl1", "libfontconfig1", "libfreetype6", "libglib2.0-0", "libdbus-1-3",
-    "libx11-6", "libx11-xcb1", "libxcb1", "libxcb-cursor0", "libxcb-icccm4", "libxcb-image0",
-    "libxcb-keysyms1", "libxcb-randr0", "libxcb-render0", "libxcb-render-util0",
-    "libxcb-shape0", "libxcb-shm0", "libxcb-sync1", "libxcb-util1", "libxcb-xfixes0",
-    "libxcb-xkb1", "libxkbcommon0", "libxkbcommon-x11-0",
-)
-INSTALL_HINT = f"on Debian/Ubuntu: sudo apt-get install {' '.join(XCB_PACKAGES)}"
-
-
-def xcb_plugin() -> Path | None:
-    spec = importlib.util.find_spec("PyQt6")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(spec.submodule_search_locations[0]) / "Qt6/plugins/platforms/libqxcb.so"
-    return path if path.is_file() else None
+# Every library Qt's xcb plugin (with Qt6Gui) loads that a minimal system may lack (found with
+# `ldd` on PyQt6/Qt6/plugins/platforms/libqxcb.so), with its Debian/Ubuntu package.
+XCB_LIBRARIES = {
+    "libEGL.so.1": "libegl1", "libGL.so.1": "libgl1", "libfontconfig.so.1": "libfontconfig1",
+    "libfreetype.so.6": "libfreetype6", "libglib-2.0.so.0": "libglib2.0-0",
+    "libdbus-1.so.3": "libdbus-1-3", "libX11.so.6": "libx11-6", "libX11-xcb.so.1": "libx11-xcb1",
+    "libXau.so.6": "libxau6", "libXdmcp.so.6": "libxdmcp6",
+    "libxcb.so.1": "libxcb1", "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4", "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-render.so.0": "libxcb-render0", "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-shape.so.0": "libxcb-shape0", "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-sync.so.1": "libxcb-sync1", "libxcb-util.so.1": "libxcb-util1",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon.so.0": "libxkbcommon0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+}
 
 
-def missing_libraries(plugin: Path) -> list[str]:
-    """Libraries the plugin needs that the dynamic loader cannot find ([] when it loads)."""
-    try:
-        ctypes.CDLL(str(plugin))
-        return []
-    except OSError as exc:
-        first = str(exc).split(":")[0].strip()
-    ldd = shutil.which("ldd")
-    if ldd is None:
-        return [first]
-    out = subprocess.run([ldd, str(plugin)], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if "not found" in line] or [first]
+def missing_libraries() -> list[str]:
+    """The libraries of XCB_LIBRARIES the dynamic loader cannot find. Loading these small
+    system libraries takes milliseconds; loading the plugin itself would pull in Qt6Gui."""
+    missing = []
+    for name in XCB_LIBRARIES:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            missing.append(name)
+    return missing
 
 
 def display_problem() -> str | None:
@@ -56,11 +48,10 @@ def display_problem() -> str | None:
             return None
         return ("no display to open the window on (DISPLAY is not set): run it on a desktop, "
                 "with ssh -X, or under xvfb-run; headless commands need none (python main.py --help)")
-    plugin = xcb_plugin()
-    if plugin is None:
-        return None                     # not a pip PyQt6: leave it to Qt
-    missing = missing_libraries(plugin)
+    missing = missing_libraries()
     if missing:
+        packages = " ".join(dict.fromkeys(XCB_LIBRARIES[name] for name in missing))
         return (f"Qt's X11 platform plugin cannot load, missing {', '.join(missing)}; "
-                f"{INSTALL_HINT}")
+                f"on Debian/Ubuntu: sudo apt-get install {packages} (the README lists every "
+                "library it needs)")
     return None
