@@ -3,10 +3,10 @@ labels; Alt+1-9) in two sections, each listing colour and usage count, with add,
 recolour and delete."""
 from __future__ import annotations
 
-from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtCore import QPoint, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QIcon, QPixmap
 from PyQt6.QtWidgets import (QColorDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                             QPushButton, QVBoxLayout, QWidget)
+                             QMenu, QPushButton, QVBoxLayout, QWidget)
 
 from src.db.records import LabelClass
 from src.gui import dialogs
@@ -49,6 +49,9 @@ class ClassSection(QWidget):
         self.list.setObjectName("classList" if kind == "object" else "tagList")
         self.list.itemClicked.connect(self._on_list_item_clicked)
         self.list.itemDoubleClicked.connect(self.rename_current)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._on_list_context_menu_requested)
+        self.menu: QMenu | None = None
         buttons = QHBoxLayout()
         for text, slot, action in (("Add", self.add_class, "add"),
                                    ("Rename", self.rename_current, "rename"),
@@ -90,6 +93,31 @@ class ClassSection(QWidget):
 
     def _on_list_item_clicked(self, item: QListWidgetItem) -> None:
         self.item_clicked.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def _on_list_context_menu_requested(self, pos: QPoint) -> None:
+        """Right click on a class: its commands, and turning it into the other kind."""
+        item = self.list.itemAt(pos)
+        if item is None or self.session is None:
+            return
+        self.list.setCurrentItem(item)
+        self.menu = QMenu(self)
+        self.menu.setObjectName(f"{self.kind}ClassMenu")
+        for text, slot in (("Rename…", self.rename_current), ("Colour…", self.recolor_current),
+                           ("Delete", self.delete_current)):
+            self.menu.addAction(text, slot)
+        self.menu.addSeparator()
+        other = "tag" if self.kind == "object" else "object"
+        convert = self.menu.addAction(
+            "Make it a frame tag" if other == "tag" else "Make it an object class",
+            lambda: self.set_current_kind(other))
+        convert.setObjectName("convertKindAction")
+        self.menu.popup(self.list.viewport().mapToGlobal(pos))
+
+    @reports_errors
+    def set_current_kind(self, kind: str) -> None:
+        class_id = self.current_class_id()
+        if class_id is not None and self.session is not None:
+            self.session.set_class_kind(class_id, kind)
 
     @reports_errors
     def add_class(self) -> None:

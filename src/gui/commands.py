@@ -242,3 +242,20 @@ def _flatten(geometry) -> list:
     if geometry and isinstance(geometry[0], (list, tuple)):
         return [v for point in geometry for v in point]
     return list(geometry)
+
+
+class SetClassKind(_StoreCommand):
+    """Turn an object class into a frame tag, or back."""
+
+    def __init__(self, session, class_id: int, before: str, after: str, text: str) -> None:
+        super().__init__(session, text)
+        self.class_id, self.before, self.after = class_id, before, after
+
+    def _apply(self) -> None:
+        class_repo.set_kind(self.session.conn, self.class_id, self.after)
+
+    def _revert(self) -> None:
+        class_repo.set_kind(self.session.conn, self.class_id, self.before)
+
+    def _notify(self) -> None:
+        self.session.classes_changed.emit()

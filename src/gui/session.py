@@ -96,6 +96,17 @@ class ProjectSession(QObject):
         self.classes_changed.emit()
         return new
 
+    def set_class_kind(self, class_id: int, kind: str) -> LabelClass:
+        """Make a class a frame tag ('tag') or an object class ('object'); refused while
+        annotations of the other kind use it."""
+        old = class_repo.get_class(self.conn, class_id)
+        new = class_repo.set_kind(self.conn, class_id, kind)
+        what = "a frame tag" if kind == "tag" else "an object class"
+        self.undo_stack.push(commands.SetClassKind(self, class_id, old.kind, kind,
+                                                   f"Make '{old.name}' {what}"))
+        self.classes_changed.emit()
+        return new
+
     def class_counts(self) -> dict[int, int]:
         return class_repo.annotation_counts(self.conn)
 

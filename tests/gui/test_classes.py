@@ -206,3 +206,40 @@ def test_the_demo_tags_are_frame_tags(tmp_path):
         kinds = {c.name: c.kind for c in class_repo.list_classes(project.conn)}
     assert kinds == {"square": "object", "circle": "object", "triangle": "object",
                      "day": "tag", "night": "tag"}
+
+
+def _right_click_row(section, row: int) -> None:
+    """What a right click on the list's row delivers to it: a context-menu event."""
+    from PyQt6.QtGui import QContextMenuEvent
+    widget = section.list
+    pos = widget.visualItemRect(widget.item(row)).center()
+    QApplication.sendEvent(widget.viewport(), QContextMenuEvent(
+        QContextMenuEvent.Reason.Mouse, pos, widget.viewport().mapToGlobal(pos)))
+
+
+def _click_menu_action(menu, name: str) -> None:
+    action = next(a for a in menu.actions() if a.objectName() == name)
+    QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
+
+
+def test_a_class_turns_into_a_frame_tag_and_back_from_its_menu(qtbot, window, gui_project):
+    project, _ = gui_project
+    panel = window.class_panel
+    car, person = class_repo.list_classes(project.conn)
+    _right_click_row(panel.objects, 1)
+    qtbot.waitUntil(lambda: panel.objects.menu is not None and panel.objects.menu.isVisible())
+    _click_menu_action(panel.objects.menu, "convertKindAction")
+    assert class_repo.get_class(project.conn, person.id).kind == "tag"
+    assert panel.objects.list.count() == 1 and panel.tags.list.count() == 1
+    assert set(window.annotator.tag_bar.buttons) == {person.id}
+    window.actions["undo"].trigger()
+    assert class_repo.get_class(project.conn, person.id).kind == "object"
+    assert window.annotator.tag_bar.buttons == {}
+
+    _draw(window)                                   # a used object class stays one
+    _right_click_row(panel.objects, 0)
+    qtbot.waitUntil(lambda: panel.objects.menu.isVisible())
+    log = answer_modals(qtbot, lambda: _click_menu_action(panel.objects.menu, "convertKindAction"),
+                        lambda box: _close_error_box())
+    assert "labels 1 annotation" in log[0]
+    assert class_repo.get_class(project.conn, car.id).kind == "object"
