@@ -200,14 +200,6 @@ def test_frame_tags_are_a_section_of_their_own(qtbot, window, gui_project):
         window.session.set_class([box.id], night.id)
 
 
-def test_the_demo_tags_are_frame_tags(tmp_path):
-    from src.data.demo import build_demo_project
-    with build_demo_project(tmp_path / "demo") as project:
-        kinds = {c.name: c.kind for c in class_repo.list_classes(project.conn)}
-    assert kinds == {"square": "object", "circle": "object", "triangle": "object",
-                     "day": "tag", "night": "tag"}
-
-
 def _right_click_row(section, row: int) -> None:
     """What a right click on the list's row delivers to it: a context-menu event."""
     from PyQt6.QtGui import QContextMenuEvent

@@ -50,6 +50,10 @@ def _survives_everything(qtbot, win, project_dir) -> list[str]:
 def test_click_everything_on_the_demo_project(qtbot, demo_dir):
     win = _open(qtbot, demo_dir)
     qtbot.waitUntil(lambda: win.player.image is not None)
+    kinds = {c.name: c.kind for c in win.session.classes()}
+    assert kinds == {"square": "object", "circle": "object", "triangle": "object",
+                     "day": "tag", "night": "tag"}
+    assert win.class_panel.tags.list.count() == 2 == len(win.annotator.tag_bar.buttons)
     done = _survives_everything(qtbot, win, demo_dir)
     assert any(d.startswith("click 'addClassButton'") for d in done), done
     assert any(d.startswith("trigger 'action_capture'") for d in done), done
