@@ -6,8 +6,12 @@
 2. Switching to the neighbouring frame in the annotator with 50 shapes per frame: median ms.
 3. Event-loop latency while playing a 720p video: p50/p99 lateness of a 10 ms QTimer, beside
    the same timer with the window idle (reference run in the same process), and frames shown.
+4. Scrubbing a 720p H.264 video (made here with PyAV, a keyframe every 60 frames): time from
+   each slider move of a scripted drag to a new image on screen, beside the same moves done as
+   exact seeks (the reference: what every move cost before previews), and after release the
+   time to the exact frame and the raw seeks the reader made for it.
 Targets: first page <= 1.5 s, RSS <= 600 MB, decodes <= visible rows, switch median <= 50 ms,
-p99 lateness <= 30 ms.
+p99 lateness <= 30 ms, scrub p95 <= 50 ms, exact frame after release <= 1 raw seek.
 """
 from __future__ import annotations
 
@@ -84,7 +88,7 @@ def bench_gallery(app: QApplication, tmp: Path, count: int) -> None:
     def first_page_shown() -> bool:
         model = gallery.model
         visible = [r for r in range(min(model.rowCount(), 400)) if gallery._row_visible(r)]
-        return bool(visible) and all(model.rows[r].frame.id in model._pixmaps for r in visible)
+        return bool(visible) and all(model.rows[r].frame.id in model._images for r in visible)
 
     wait_until(app, first_page_shown)
     first_page = time.perf_counter() - start
@@ -220,10 +224,140 @@ def bench_playback(app: QApplication, tmp: Path) -> None:
     window.close()
 
 
+def make_h264(path: Path, size: tuple[int, int], frames: int, fps: int, gop: int) -> Path:
+    """A moving-texture H.264 video (PyAV/libx264) with a keyframe every `gop` frames."""
+    import av
+    rng = np.random.default_rng(1)
+    base = cv2.resize(rng.integers(0, 255, (size[1] // 8, size[0] // 8, 3), np.uint8), size)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0",
+                          "preset": "ultrafast", "bf": "2"}
+        for i in range(frames):
+            image = np.roll(base, i * 4, axis=1)
+            cv2.putText(image, str(i), (40, 120), cv2.FONT_HERSHEY_SIMPLEX, 3, (255, 255, 255), 5)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+class _Shown:
+    """Counts images put on screen (a scrub preview or an exact frame) by the annotator."""
+
+    def __init__(self, annotator) -> None:
+        self.count = 0
+        for name in ("show_preview", "show_frame"):
+            original = getattr(annotator, name)
+
+            def shown(*args, _original=original) -> None:
+                _original(*args)
+                self.count += 1
+            setattr(annotator, name, shown)
+
+
+def _slider_event(slider, kind, value: int, buttons) -> None:
+    from PyQt6.QtCore import QPointF
+    from PyQt6.QtGui import QMouseEvent
+    from PyQt6.QtWidgets import QStyle, QStyleOptionSlider
+    opt = QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    style, cc = slider.style(), QStyle.ComplexControl.CC_Slider
+    groove = style.subControlRect(cc, opt, QStyle.SubControl.SC_SliderGroove, slider)
+    handle = style.subControlRect(cc, opt, QStyle.SubControl.SC_SliderHandle, slider)
+    x = groove.x() + handle.width() / 2 + QStyle.sliderPositionFromValue(
+        slider.minimum(), slider.maximum(), value, groove.width() - handle.width())
+    pos = QPointF(x, slider.height() / 2)
+    button = Qt.MouseButton.NoButton if kind == QMouseEvent.Type.MouseMove else \
+        Qt.MouseButton.LeftButton
+    QApplication.sendEvent(slider, QMouseEvent(kind, pos, slider.mapToGlobal(pos), button,
+                                               buttons, Qt.KeyboardModifier.NoModifier))
+
+
+def _drag(app, window, shown: _Shown, start: int, end: int, moves: int,
+          pace_s: float) -> tuple[list[float], int, float, int]:
+    """One scripted drag: per-move latency to a new image (ms), then release: the index,
+    ms to the exact frame, raw seeks for it."""
+    from PyQt6.QtGui import QMouseEvent
+    slider, worker = window.player_bar.slider, window.player._decoder.worker
+    left = Qt.MouseButton.LeftButton
+    _slider_event(slider, QMouseEvent.Type.MouseButtonPress, start, left)
+    assert slider.isSliderDown(), "the press did not grab the slider"
+    latencies = []
+    for k in range(1, moves + 1):
+        value = start + round((end - start) * k / moves)
+        before, t0, old_value = shown.count, time.perf_counter(), slider.value()
+        _slider_event(slider, QMouseEvent.Type.MouseMove, value, left)
+        if slider.value() != old_value:         # the handle moved: a new image is due
+            wait_until(app, lambda: shown.count > before, 10)
+            latencies.append((time.perf_counter() - t0) * 1000)
+        while time.perf_counter() - t0 < pace_s:
+            app.processEvents()
+    released = slider.value()
+    seeks = []
+    original = worker.reader._seek
+    worker.reader._seek = lambda index: (seeks.append(index), original(index))[1]
+    t0 = time.perf_counter()
+    _slider_event(slider, QMouseEvent.Type.MouseButtonRelease, released, Qt.MouseButton.NoButton)
+    wait_until(app, lambda: window.player.index == released and not window.player.scrubbing
+               and window.annotator.position is not None, 10)
+    exact_ms = (time.perf_counter() - t0) * 1000
+    worker.reader._seek = original
+    return latencies, released, exact_ms, len(seeks)
+
+
+def _exact_seeks(app, window, values: list[int]) -> list[float]:
+    """The reference: the same positions reached by exact (verified) seeks, one by one."""
+    out = []
+    for value in values:
+        t0 = time.perf_counter()
+        window.player.seek(value)
+        wait_until(app, lambda: window.player.index == value, 10)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def bench_scrub(app: QApplication, tmp: Path) -> None:
+    from src.gui.main_window import MainWindow
+    t = time.perf_counter()
+    video = make_h264(tmp / "scrub.mp4", (1280, 720), 360, 30, 60)
+    print(f"[scrub] wrote a 1280x720 H.264 video (360 frames, keyframe every 60) in "
+          f"{time.perf_counter() - t:.1f} s (setup)")
+    project = Project.open(tmp / "scrub")
+    import_media(project, video)
+    project.close()
+    window = MainWindow(tmp / "scrub")
+    window.resize(1280, 860)
+    window.show()
+    t = time.perf_counter()
+    wait_until(app, lambda: window.player.index == 0)
+    wait_until(app, lambda: window.player._decoder.worker.keyframes is not None, 30)
+    print(f"[scrub] first frame + keyframe index ready {time.perf_counter() - t:.2f} s after open")
+    shown = _Shown(window.annotator)
+    all_latencies, releases = [], []
+    for start, end in ((0, 355), (355, 70), (70, 290)):
+        latencies, released, exact_ms, seeks = _drag(app, window, shown, start, end, 60, 0.03)
+        all_latencies += latencies
+        releases.append((released, exact_ms, seeks))
+    reference = _exact_seeks(app, window, [37, 213, 151, 342, 289, 75, 300, 122, 253, 178])
+    print(f"[scrub] move -> new image while dragging: p50 {_pct(all_latencies, 50):.1f} ms  "
+          f"p95 {_pct(all_latencies, 95):.1f} ms  max {max(all_latencies):.1f} ms "
+          f"({len(all_latencies)} moves; target p95 <= 50 ms)")
+    print(f"[scrub] reference, exact seek per position: p50 {_pct(reference, 50):.1f} ms  "
+          f"p95 {_pct(reference, 95):.1f} ms ({len(reference)} seeks; ratio p95 "
+          f"exact/preview {_pct(reference, 95) / max(_pct(all_latencies, 95), 1e-3):.1f}x)")
+    for released, exact_ms, seeks in releases:
+        print(f"[scrub] release at frame {released}: exact frame on screen after "
+              f"{exact_ms:.1f} ms, {seeks} raw seek(s) (target <= 1)")
+    window.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=10000, help="gallery size")
-    parser.add_argument("--only", choices=("gallery", "switch", "play"), default=None)
+    parser.add_argument("--only", choices=("gallery", "switch", "play", "scrub"), default=None)
     args = parser.parse_args()
     os.environ.setdefault("LABELLOOP_SETTINGS_DIR", tempfile.mkdtemp(prefix="labelloop-bench-"))
     app = QApplication(sys.argv)
@@ -235,6 +369,8 @@ def main() -> int:
             bench_switch(app, tmp)
         if args.only in (None, "play"):
             bench_playback(app, tmp)
+        if args.only in (None, "scrub"):
+            bench_scrub(app, tmp)
     return 0
 
 

@@ -87,6 +87,10 @@ def test_demo_builds_classes_and_is_deterministic(tmp_path):
     classes = info["classes"]
     assert set(classes) == {"square", "circle", "triangle", "day", "night"}
     assert classes["day"] + classes["night"] == 150
+    kinds = {c["name"]: c["kind"] for c in info["class_list"]}
+    assert kinds == {"square": "object", "circle": "object", "triangle": "object",
+                     "day": "tag", "night": "tag"}
+    assert "class day (frame tag): " in run_cli("info", project=a).stdout
     objects = classes["square"] + classes["circle"] + classes["triangle"]
     assert 0.03 <= classes["triangle"] / objects <= 0.08  # rare: about 5% of objects
     frame_a = sorted((a / "frames").rglob("*.png"))[40].read_bytes()

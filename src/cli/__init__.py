@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.project is None:
         args.project = default_project_dir()
     if not getattr(args, "handler", None):
+        from src.gui.platform_check import display_problem  # imports no Qt
+        problem = display_problem()
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         from src.gui.app import run_gui  # Qt is imported only when the GUI opens
         return run_gui(args.project)
     try:

@@ -27,6 +27,7 @@ CAPTURE_EVERY = 2
 VIDEO_NAME = "demo.mp4"
 CLASSES = {"square": "#3cb44b", "circle": "#4363d8", "triangle": "#e6194b",
            "day": "#ffe119", "night": "#000075"}
+TAGS = ("day", "night")       # frame tags (whole-frame labels); the others are object classes
 MIN_VISIBLE = 0.3  # an object less visible than this (occluded) gets no annotation
 # Frames (half-open ranges) in which the rare triangle is on screen, spread over both halves.
 TRIANGLE_WINDOWS = ((16, 36), (92, 106), (170, 188), (240, 254))
@@ -156,7 +157,8 @@ def build_demo_project(project_dir: str | Path, seed: int = 0) -> Project:
 def _store_truth(project: Project, frames, truth) -> None:
     conn = project.conn
     with transaction(conn):
-        class_ids = {name: classes_repo.ensure_class(conn, name).id for name in CLASSES}
+        class_ids = {name: classes_repo.ensure_class(conn, name, "tag" if name in TAGS else "object").id
+                     for name in CLASSES}
         for name, color in CLASSES.items():
             classes_repo.update_class(conn, class_ids[name], color=color)
         annotated = {a.frame_id for a in annotations_repo.list_annotations(conn)}

@@ -94,6 +94,10 @@ class FrameCache:
     def __contains__(self, index: int) -> bool:
         return index in self._frames
 
+    def nearest(self, index: int) -> int | None:
+        """The cached index closest to `index` (None when empty); does not touch the LRU order."""
+        return min(self._frames, key=lambda i: (abs(i - index), i), default=None)
+
     def __len__(self) -> int:
         return len(self._frames)
 

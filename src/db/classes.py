@@ -1,4 +1,4 @@
-"""Label classes."""
+"""Label classes: object classes (boxes, polygons) and frame tags (whole-frame labels)."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,10 @@ from src.db.connection import transaction
 from src.db.records import LabelClass
 from src.errors import AnnotationError
 
-_COLUMNS = "id, name, color, created_at"
+_COLUMNS = "id, name, color, created_at, kind"
+KINDS = ("object", "tag")
+# Which annotation kinds a class of each kind labels.
+ANNOTATION_KINDS = {"object": ("box", "polygon"), "tag": ("tag",)}
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Distinct colours (Sasha Trubetskoy's list) handed out to new classes in turn.
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
@@ -17,7 +20,10 @@ PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f
            "#808000", "#000075")
 
 
-def _check(name: str, color: str) -> str:
+def _check(name: str, color: str, kind: str = "object") -> str:
+    if kind not in KINDS:
+        raise AnnotationError(f"invalid class kind '{kind}'", field="kind",
+                              hint="use 'object' (boxes, polygons) or 'tag' (whole frame)")
     name = name.strip()
     if not name:
         raise AnnotationError("a class name cannot be empty", field="name",
@@ -29,25 +35,43 @@ def _check(name: str, color: str) -> str:
 
 
 def add_class(conn: sqlite3.Connection, name: str, color: str | None = None, *,
-              class_id: int | None = None) -> LabelClass:
-    """Create a class; a name already used (case-insensitively) is refused. `class_id`
-    re-creates a deleted class under its old id (undo of a deletion)."""
+              class_id: int | None = None, kind: str = "object") -> LabelClass:
+    """Create a class of `kind` ('object' or 'tag'); a name already used (case-insensitively)
+    is refused. `class_id` re-creates a deleted class under its old id (undo of a deletion)."""
     if color is None:
         count = conn.execute("SELECT COUNT(*) FROM label_classes").fetchone()[0]
         color = PALETTE[count % len(PALETTE)]
-    name = _check(name, color)
+    name = _check(name, color, kind)
     if get_class_by_name(conn, name) is not None:
         raise AnnotationError(f"a class named '{name}' already exists", field="name",
                               hint="choose another name")
     with transaction(conn):
-        cur = conn.execute("INSERT INTO label_classes (id, name, color) VALUES (?, ?, ?)",
-                           (class_id, name, color))
+        cur = conn.execute("INSERT INTO label_classes (id, name, color, kind) VALUES (?, ?, ?, ?)",
+                           (class_id, name, color, kind))
     return get_class(conn, cur.lastrowid)
 
 
-def ensure_class(conn: sqlite3.Connection, name: str) -> LabelClass:
-    """The class called `name`, created if missing (imports match classes by name)."""
-    return get_class_by_name(conn, name) or add_class(conn, name)
+def ensure_class(conn: sqlite3.Connection, name: str, kind: str = "object") -> LabelClass:
+    """The class called `name`, created as `kind` if missing (imports match classes by name);
+    an existing class of the other kind is refused, so a box never gets a frame tag's class."""
+    cls = get_class_by_name(conn, name)
+    if cls is None:
+        return add_class(conn, name, kind=kind)
+    check_kind(cls, kind)
+    return cls
+
+
+def check_kind(cls: LabelClass, kind: str) -> None:
+    """Refuse to use `cls` for an annotation of the other class kind."""
+    if cls.kind != kind:
+        what = {"object": "an object class (boxes, polygons)", "tag": "a frame tag"}
+        raise AnnotationError(f"class '{cls.name}' is {what[cls.kind]}, not {what[kind]}",
+                              field="class", hint=f"use {what[kind]} for this, or another name")
+
+
+def kind_of_annotation(annotation_kind: str) -> str:
+    """The class kind that labels an annotation kind ('box' -> 'object', 'tag' -> 'tag')."""
+    return "tag" if annotation_kind == "tag" else "object"
 
 
 def get_class(conn: sqlite3.Connection, class_id: int) -> LabelClass | None:
@@ -62,8 +86,31 @@ def get_class_by_name(conn: sqlite3.Connection, name: str) -> LabelClass | None:
     return rows[0] if rows else None
 
 
-def list_classes(conn: sqlite3.Connection) -> list[LabelClass]:
-    return select(conn, LabelClass, f"SELECT {_COLUMNS} FROM label_classes ORDER BY id")
+def list_classes(conn: sqlite3.Connection, kind: str | None = None) -> list[LabelClass]:
+    """Every class (or those of one kind) in creation order."""
+    if kind is None:
+        return select(conn, LabelClass, f"SELECT {_COLUMNS} FROM label_classes ORDER BY id")
+    return select(conn, LabelClass,
+                  f"SELECT {_COLUMNS} FROM label_classes WHERE kind = ? ORDER BY id", (kind,))
+
+
+def set_kind(conn: sqlite3.Connection, class_id: int, kind: str) -> LabelClass:
+    """Turn an object class into a frame tag or back; refused while annotations of the
+    other kind use it."""
+    cls = get_class(conn, class_id)
+    if cls is None:
+        raise AnnotationError(f"no class with id {class_id}", field="class_id")
+    _check(cls.name, cls.color, kind)
+    with transaction(conn):
+        clashing = conn.execute(
+            "SELECT COUNT(*) FROM annotations WHERE class_id = ? AND (kind = 'tag') <> (? = 'tag')",
+            (class_id, kind)).fetchone()[0]
+        if clashing:
+            raise AnnotationError(
+                f"class '{cls.name}' labels {clashing} annotation(s) that a {kind} class cannot",
+                field="kind", hint="delete or reassign them first")
+        conn.execute("UPDATE label_classes SET kind = ? WHERE id = ?", (kind, class_id))
+    return get_class(conn, class_id)
 
 
 def update_class(conn: sqlite3.Connection, class_id: int, *, name: str | None = None,

@@ -97,3 +97,22 @@ def delete_frames(conn: sqlite3.Connection, frame_ids: list[int]) -> None:
     """Delete frames and (by cascade) their annotations, all or nothing."""
     with transaction(conn):
         conn.executemany("DELETE FROM frames WHERE id = ?", [(i,) for i in frame_ids])
+
+
+@dataclass
+class FilterCounts:
+    """How many frames each gallery filter shows."""
+    total: int
+    unannotated: int
+    by_class: dict[int, int]
+
+
+def filter_counts(conn: sqlite3.Connection) -> FilterCounts:
+    """Frame counts for 'all', 'no annotations' and each class, in three indexed queries."""
+    total = count_frames(conn)
+    unannotated = conn.execute(
+        "SELECT COUNT(*) FROM frames f WHERE NOT EXISTS"
+        " (SELECT 1 FROM annotations a WHERE a.frame_id = f.id)").fetchone()[0]
+    by_class = dict(conn.execute(
+        "SELECT class_id, COUNT(DISTINCT frame_id) FROM annotations GROUP BY class_id").fetchall())
+    return FilterCounts(total, unannotated, by_class)

@@ -108,8 +108,18 @@ CREATE TABLE model_versions (
 CREATE UNIQUE INDEX one_active_model_per_task ON model_versions(task) WHERE is_active = 1;
 """
 
+# A label class is either an object class (boxes, polygons) or a frame tag (whole-frame
+# label). Existing classes: a class used only by tag annotations is a tag, any other one
+# (used by a shape, or unused) an object class.
+_CLASS_KIND = """
+ALTER TABLE label_classes ADD COLUMN kind TEXT NOT NULL DEFAULT 'object'
+    CHECK (kind IN ('object', 'tag'));
+UPDATE label_classes SET kind = 'tag' WHERE id IN (
+    SELECT class_id FROM annotations GROUP BY class_id HAVING SUM(kind <> 'tag') = 0)
+"""
+
 # MIGRATIONS[i] upgrades user_version i -> i + 1.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _CLASS_KIND]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

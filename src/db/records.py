@@ -44,6 +44,7 @@ class LabelClass:
     color: str = "#e6194b"         # '#rrggbb'
     id: Optional[int] = None
     created_at: Optional[str] = None
+    kind: str = "object"           # 'object' (boxes, polygons) | 'tag' (whole-frame label)
 
 
 @dataclass

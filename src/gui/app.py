@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PyQt6.QtWidgets import QApplication
 
+from src.gui.guard import ErrorReporter
 from src.gui.main_window import MainWindow
 
 
@@ -26,8 +27,27 @@ def run_gui(project_dir: Path) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("LabelLoop")
     window = MainWindow(Path(project_dir))
+    reporter = install_error_reporter(window)
     window.show()
     try:
         return app.exec()
     finally:
         window.shutdown()      # also when the loop was quit without closing the window
+        reporter.uninstall()
+
+
+def install_error_reporter(window: MainWindow) -> ErrorReporter:
+    """Route every uncaught exception (any thread) to a log and an error dialog on `window`."""
+    reporter = ErrorReporter(lambda: error_log_dir(window), window.recover_from_error, window)
+    reporter.install()
+    return reporter
+
+
+def error_log_dir(window: MainWindow) -> Path:
+    """`<project>/logs/`, or the settings folder's `logs/` while no project is open."""
+    session = window.session
+    if session is not None:
+        return session.project.root / "logs"
+    settings_dir = os.environ.get("LABELLOOP_SETTINGS_DIR")
+    base = Path(settings_dir) if settings_dir else Path.home() / ".config" / "labelloop"
+    return base / "logs"

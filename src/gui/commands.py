@@ -22,12 +22,20 @@ if TYPE_CHECKING:
 class _StoreCommand(QUndoCommand):
     """Skips the first redo (the edit is already stored); a failing replay is reported and
     the command made obsolete instead of raising inside Qt. Subclasses define `_apply`
-    (redo) and `_revert` (undo)."""
+    (redo) and `_revert` (undo). `where` = (source id, frame index, annotation ids) is what
+    the window shows after a replay, so the user sees what undo or redo changed."""
 
-    def __init__(self, session: "ProjectSession", text: str) -> None:
-        super().__init__(text)
+    def __init__(self, session: "ProjectSession", text: str,
+                 parent: QUndoCommand | None = None) -> None:
+        super().__init__(text, parent)
         self.session = session
         self._stored = True
+        self.where: tuple[int, int, list[int]] | None = None
+
+    def _locate(self, frame_id: int, ann_ids: list[int]) -> None:
+        frame = frame_repo.get_frame(self.session.conn, frame_id)
+        if frame is not None:
+            self.where = (frame.source_id, frame.frame_index, [i for i in ann_ids if i])
 
     def redo(self) -> None:
         if self._stored:
@@ -46,6 +54,8 @@ class _StoreCommand(QUndoCommand):
             self.setObsolete(True)
             self.session.report_error(exc)
         self._notify()
+        if self.where is not None:
+            self.session.replayed.emit(*self.where)
 
     def _notify(self) -> None:
         self.session.annotations_changed.emit()
@@ -54,9 +64,12 @@ class _StoreCommand(QUndoCommand):
 class AddAnnotations(_StoreCommand):
     """Undo deletes the shapes; redo re-inserts them with the same ids."""
 
-    def __init__(self, session, added: list[Annotation], text: str = "Add shape") -> None:
-        super().__init__(session, text)
+    def __init__(self, session, added: list[Annotation], text: str = "Add shape",
+                 parent: QUndoCommand | None = None) -> None:
+        super().__init__(session, text, parent)
         self.added = deepcopy(added)
+        if added:
+            self._locate(added[0].frame_id, [a.id for a in added])
 
     def _apply(self) -> None:
         ann_repo.add_annotations(self.session.conn, deepcopy(self.added))
@@ -86,6 +99,8 @@ class UpdateAnnotations(_StoreCommand):
         super().__init__(session, text)
         self.before = deepcopy(before)
         self.after = deepcopy(after)
+        if after:
+            self._locate(after[0].frame_id, [a.id for a in after])
 
     def _apply(self) -> None:
         for ann in self.after:
@@ -126,7 +141,8 @@ class AddClass(_StoreCommand):
         self.cls = deepcopy(cls)
 
     def _apply(self) -> None:
-        class_repo.add_class(self.session.conn, self.cls.name, self.cls.color, class_id=self.cls.id)
+        class_repo.add_class(self.session.conn, self.cls.name, self.cls.color, class_id=self.cls.id,
+                             kind=self.cls.kind)
 
     def _revert(self) -> None:
         class_repo.delete_class(self.session.conn, self.cls.id)
@@ -149,7 +165,8 @@ class DeleteClass(_StoreCommand):
         class_repo.delete_class(self.session.conn, self.cls.id, reassign_to=self.reassign_to)
 
     def _revert(self) -> None:
-        class_repo.add_class(self.session.conn, self.cls.name, self.cls.color, class_id=self.cls.id)
+        class_repo.add_class(self.session.conn, self.cls.name, self.cls.color, class_id=self.cls.id,
+                             kind=self.cls.kind)
         for ann in self.moved:
             ann_repo.update_annotation(self.session.conn, ann)
 
@@ -166,6 +183,8 @@ class DeleteFrames(_StoreCommand):
         super().__init__(session, f"Delete {len(frames)} frame(s)")
         self.frames = deepcopy(frames)
         self.annotations = deepcopy(annotations)
+        if frames:
+            self.where = (frames[0].source_id, frames[0].frame_index, [])
 
     def _apply(self) -> None:
         frame_repo.delete_frames(self.session.conn, [f.id for f in self.frames])
@@ -180,3 +199,63 @@ class DeleteFrames(_StoreCommand):
         self.session.frames_changed.emit()
         self.session.annotations_changed.emit()
 
+
+
+class CaptureFrame(_StoreCommand):
+    """Undo removes the captured frame and moves its image to the trash (refused while
+    annotations use the frame); redo puts both back under the same id."""
+
+    def __init__(self, session, frame: Frame, parent: QUndoCommand | None = None) -> None:
+        super().__init__(session, f"Capture frame {frame.frame_index}", parent)
+        self.frame = deepcopy(frame)
+        self.where = (frame.source_id, frame.frame_index, [])
+
+    def _apply(self) -> None:
+        self.session.move_frame_images([self.frame], to_trash=False)
+        frame_repo.restore_frames(self.session.conn, [self.frame])
+
+    def _revert(self) -> None:
+        if ann_repo.list_annotations(self.session.conn, self.frame.id):
+            raise LabelLoopError(f"frame {self.frame.frame_index} has annotations now, so its"
+                                 " capture is not undone", field="frame",
+                                 hint="delete the frame from the gallery instead")
+        frame_repo.delete_frames(self.session.conn, [self.frame.id])
+        self.session.move_frame_images([self.frame], to_trash=True)
+
+    def _notify(self) -> None:
+        self.session.frames_changed.emit()
+        self.session.annotations_changed.emit()
+
+
+def is_translation(before, after) -> bool:
+    """True when `after` is `before` shifted by one (dx, dy): a move, not a resize."""
+    flat_a = [float(v) for v in _flatten(before)]
+    flat_b = [float(v) for v in _flatten(after)]
+    if len(flat_a) != len(flat_b) or len(flat_a) < 2:
+        return False
+    dx, dy = flat_b[0] - flat_a[0], flat_b[1] - flat_a[1]
+    return all(abs(b - a - (dx if i % 2 == 0 else dy)) < 1e-6
+               for i, (a, b) in enumerate(zip(flat_a, flat_b)))
+
+
+def _flatten(geometry) -> list:
+    if geometry and isinstance(geometry[0], (list, tuple)):
+        return [v for point in geometry for v in point]
+    return list(geometry)
+
+
+class SetClassKind(_StoreCommand):
+    """Turn an object class into a frame tag, or back."""
+
+    def __init__(self, session, class_id: int, before: str, after: str, text: str) -> None:
+        super().__init__(session, text)
+        self.class_id, self.before, self.after = class_id, before, after
+
+    def _apply(self) -> None:
+        class_repo.set_kind(self.session.conn, self.class_id, self.after)
+
+    def _revert(self) -> None:
+        class_repo.set_kind(self.session.conn, self.class_id, self.before)
+
+    def _notify(self) -> None:
+        self.session.classes_changed.emit()

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Callable
 
-from PyQt6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QColor, QImage, QPixmap
+from PyQt6.QtCore import (QAbstractListModel, QEvent, QModelIndex, QPointF, QSize, Qt, QTimer,
+                          pyqtSignal, pyqtSlot)
+from PyQt6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPen, QPixmap, QPolygonF
 from PyQt6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListView,
                              QPushButton, QVBoxLayout, QWidget)
 
-from src.db.frames import FrameSummary
+from src.db import sources as source_repo
+from src.db.frames import FrameSummary, filter_counts
 from src.db.records import Frame
 from src.gui import dialogs
 from src.gui.guard import reports_errors
@@ -25,7 +27,28 @@ from src.gui.thumbnails import THUMB_SIZE, ThumbnailCache, ThumbnailLoader
 
 PAGE = 200
 PIXMAP_CACHE = 800          # thumbnails kept in memory (about 50 KB each)
+LABEL_LINES = 3             # source name; frame number and time; shapes and classes
 FrameRole = Qt.ItemDataRole.UserRole + 1
+
+
+def draw_shapes(image: QImage, frame: Frame, shapes: list[tuple[str, object, str]]) -> QPixmap:
+    """The thumbnail with each (kind, geometry, colour) shape drawn small on it."""
+    pixmap = QPixmap.fromImage(image)
+    if not shapes or not frame.width:
+        return pixmap
+    scale = pixmap.width() / frame.width
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    for kind, geometry, color in shapes:
+        painter.setPen(QPen(QColor(color), 1.5))
+        if kind == "box":
+            x1, y1, x2, y2 = (v * scale for v in geometry)
+            painter.drawPolygon(QPolygonF([QPointF(x1, y1), QPointF(x2, y1),
+                                           QPointF(x2, y2), QPointF(x1, y2)]))
+        elif kind == "polygon":
+            painter.drawPolygon(QPolygonF([QPointF(x * scale, y * scale) for x, y in geometry]))
+    painter.end()
+    return pixmap
 
 
 class GalleryModel(QAbstractListModel):
@@ -38,7 +61,10 @@ class GalleryModel(QAbstractListModel):
         self.class_filter: int | None = None
         self.unannotated_only = False
         self._exhausted = False
-        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._images: OrderedDict[int, QImage] = OrderedDict()     # thumbnails as decoded
+        self._pixmaps: dict[int, QPixmap] = {}                      # ... with shapes drawn
+        self.source_names: dict[int, str] = {}
+        self.elide: Callable[[str], str] = lambda text: text
         self._loading: set[int] = set()
         self._wanted: set[int] = set()
         self.is_visible: Callable[[int], bool] = lambda row: True
@@ -60,6 +86,8 @@ class GalleryModel(QAbstractListModel):
     def reload(self) -> None:
         """Start again from the first page (filters changed, frames added or deleted)."""
         self.beginResetModel()
+        self.source_names = {s.id: s.name for s in source_repo.list_sources(self.session.conn)}
+        self._pixmaps.clear()
         self.rows, self.row_of, self._exhausted = [], {}, False
         self._append(self._fetch(PAGE, 0))
         self.endResetModel()
@@ -71,6 +99,7 @@ class GalleryModel(QAbstractListModel):
             self.reload()
             return
         self.rows = fresh
+        self._pixmaps.clear()           # shapes may have changed: redraw them on the thumbnails
         if self.rows:
             self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1))
 
@@ -111,13 +140,14 @@ class GalleryModel(QAbstractListModel):
             return None
         summary = self.rows[index.row()]
         frame = summary.frame
+        source = self.source_names.get(frame.source_id, f"source {frame.source_id}")
         if role == Qt.ItemDataRole.DisplayRole:
-            return (f"#{frame.frame_index}  {format_time(frame.timestamp_s)}\n"
-                    f"{summary.shape_count} shapes  {self._class_names(summary, 2)}")
+            return (f"{self.elide(source)}\n#{frame.frame_index}  {format_time(frame.timestamp_s)}"
+                    f"\n{self.elide(f'{summary.shape_count} shapes  {self._class_names(summary, 2)}')}")
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbnail(index.row(), frame)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"frame {frame.frame_index} of source {frame.source_id}\n"
+            return (f"{source}\nframe {frame.frame_index} at {format_time(frame.timestamp_s)}\n"
                     f"{summary.shape_count} shapes; classes: {self._class_names(summary) or '-'}")
         if role == FrameRole:
             return frame
@@ -132,7 +162,11 @@ class GalleryModel(QAbstractListModel):
     def _thumbnail(self, row: int, frame: Frame) -> QPixmap:
         pixmap = self._pixmaps.get(frame.id)
         if pixmap is not None:
-            self._pixmaps.move_to_end(frame.id)
+            return pixmap
+        image = self._images.get(frame.id)
+        if image is not None:
+            self._images.move_to_end(frame.id)
+            pixmap = self._pixmaps[frame.id] = draw_shapes(image, frame, self._shapes(frame))
             return pixmap
         if frame.id not in self._loading:
             self._wanted.add(frame.id)
@@ -143,15 +177,28 @@ class GalleryModel(QAbstractListModel):
         wanted, self._wanted = self._wanted, set()
         for frame_id in wanted:
             row = self.row_of.get(frame_id)
-            if row is not None and frame_id not in self._loading and self.is_visible(row):
+            # is_visible() may lay the view out, which asks data() again and re-wants a frame
+            # decoded meanwhile: never decode one twice.
+            if (row is not None and frame_id not in self._loading
+                    and frame_id not in self._images and self.is_visible(row)):
                 self._loading.add(frame_id)
                 self.loader.request(self.rows[row].frame)
 
+    def _shapes(self, frame: Frame) -> list[tuple[str, object, str]]:
+        out = []
+        for ann in self.session.annotations(frame.id):
+            cls = self.session.class_by_id(ann.class_id)
+            if ann.kind != "tag" and ann.geometry:
+                out.append((ann.kind, ann.geometry, cls.color if cls else "#ffffff"))
+        return out
+
     def _on_loader_loaded(self, frame_id: int, image: QImage) -> None:
         self._loading.discard(frame_id)
-        self._pixmaps[frame_id] = QPixmap.fromImage(image)
-        while len(self._pixmaps) > PIXMAP_CACHE:
-            self._pixmaps.popitem(last=False)
+        self._images[frame_id] = image
+        self._pixmaps.pop(frame_id, None)
+        while len(self._images) > PIXMAP_CACHE:
+            old, _ = self._images.popitem(last=False)
+            self._pixmaps.pop(old, None)
         row = self.row_of.get(frame_id)
         if row is not None:
             index = self.index(row)
@@ -159,7 +206,29 @@ class GalleryModel(QAbstractListModel):
 
     def forget(self, frame_ids: list[int]) -> None:
         for frame_id in frame_ids:
+            self._images.pop(frame_id, None)
             self._pixmaps.pop(frame_id, None)
+
+
+class GalleryView(QListView):
+    """The thumbnail list; Del (or Backspace) asks to delete the selected frames."""
+    delete_pressed = pyqtSignal()
+
+    _DELETE_KEYS = (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+
+    def event(self, event) -> bool:
+        # Claim Del before the window's "delete selected shapes" shortcut sees it.
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in self._DELETE_KEYS:
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in self._DELETE_KEYS and not event.modifiers():
+            self.delete_pressed.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
 
 class Gallery(QWidget):
@@ -171,15 +240,19 @@ class Gallery(QWidget):
         self.session: ProjectSession | None = None
         self.model: GalleryModel | None = None
         self.loader: ThumbnailLoader | None = None
-        self.view = QListView(self)
+        self.view = GalleryView(self)
         self.view.setObjectName("galleryView")
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setMovement(QListView.Movement.Static)
         self.view.setUniformItemSizes(True)
-        self.view.setWordWrap(True)
+        self.view.setWordWrap(False)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.view.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE * 3 // 4))
-        self.view.setGridSize(QSize(THUMB_SIZE + 16, THUMB_SIZE * 3 // 4 + 44))
+        # Room for every label line at the view's font: a label is never cut off.
+        line = QFontMetrics(self.view.font()).lineSpacing()
+        self.view.setGridSize(QSize(THUMB_SIZE + 16, THUMB_SIZE * 3 // 4 + LABEL_LINES * line + 14))
+        self.view.delete_pressed.connect(self.delete_selected)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.clicked.connect(self._on_view_clicked)
         self.filter_combo = QComboBox(self)
@@ -188,7 +261,7 @@ class Gallery(QWidget):
         self.count_label = QLabel(self)
         delete = QPushButton("Delete frames", self)
         delete.setObjectName("deleteFramesButton")
-        delete.clicked.connect(self.delete_selected)
+        delete.clicked.connect(self._on_delete_clicked)
         top = QHBoxLayout()
         top.addWidget(QLabel("Show:"))
         top.addWidget(self.filter_combo, 1)
@@ -211,11 +284,13 @@ class Gallery(QWidget):
         self.loader = ThumbnailLoader(ThumbnailCache(session.project.root), self)
         self.model = GalleryModel(session, self.loader, self)
         self.model.is_visible = self._row_visible
+        self.model.elide = self._elide
         self.view.setModel(self.model)
         session.frames_changed.connect(self.model.reload)
         session.frames_changed.connect(self._update_count)
         session.annotations_changed.connect(self._refresh_timer.start)
         session.classes_changed.connect(self._fill_filter)
+        session.frames_changed.connect(self._update_filter_counts)
         self._fill_filter()
         self._update_count()
 
@@ -229,6 +304,11 @@ class Gallery(QWidget):
             self.model.deleteLater()
         self.model, self.loader, self.session = None, None, None
 
+    def _elide(self, text: str) -> str:
+        """Fit one label line in the thumbnail's width, cutting in the middle."""
+        width = self.view.gridSize().width() - 10
+        return QFontMetrics(self.view.font()).elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+
     def _row_visible(self, row: int) -> bool:
         rect = self.view.visualRect(self.model.index(row))
         return rect.isValid() and rect.intersects(self.view.viewport().rect())
@@ -241,7 +321,24 @@ class Gallery(QWidget):
         for cls in self.session.classes():
             self.filter_combo.addItem(f"Class: {cls.name}", cls.id)
         self.filter_combo.setCurrentIndex(max(self.filter_combo.findData(current), 0))
+        self._update_filter_counts()
         self._apply_filter()
+
+    def _update_filter_counts(self) -> None:
+        """Each filter says how many frames it shows: "Class: car (12)"."""
+        if self.session is None:
+            return
+        counts = filter_counts(self.session.conn)
+        for row in range(self.filter_combo.count()):
+            data = self.filter_combo.itemData(row)
+            if data is None:
+                text, n = "All frames", counts.total
+            elif data == "none":
+                text, n = "No annotations", counts.unannotated
+            else:
+                cls = self.session.class_by_id(data)
+                text, n = f"Class: {cls.name if cls else data}", counts.by_class.get(data, 0)
+            self.filter_combo.setItemText(row, f"{text} ({n})")
 
     def _on_filter_activated(self, _row: int) -> None:
         self._apply_filter()
@@ -263,6 +360,7 @@ class Gallery(QWidget):
         if self.model is not None:
             self.model.refresh()
             self._update_count()
+            self._update_filter_counts()
 
     def _update_count(self) -> None:
         if self.model is not None:
@@ -284,6 +382,10 @@ class Gallery(QWidget):
             index = self.model.index(row)
             self.view.setCurrentIndex(index)
             self.view.scrollTo(index)
+
+    @pyqtSlot()
+    def _on_delete_clicked(self) -> None:
+        self.delete_selected()
 
     @reports_errors
     def delete_selected(self) -> None:

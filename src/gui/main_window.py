@@ -7,27 +7,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtCore import Qt, QThread
+from PyQt6.QtCore import QEvent, Qt, QThread
 from PyQt6.QtGui import QActionGroup, QCloseEvent
 from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QStyle, QVBoxLayout,
                              QWidget)
 
-from src.data.capture import capture_array
 from src.db import frames as frame_repo
 from src.db import sources as source_repo
 from src.db.project import Project
 from src.db.records import Frame, MediaSource
 from src.errors import LabelLoopError
-from src.gui import dialogs, settings
+from src.gui import dialogs, resume, settings
 from src.gui.actions import ShortcutsDialog, build_actions
-from src.gui.canvas.annotator import Annotator
+from src.gui.canvas.annotator import HINT_NO_PROJECT, HINT_NO_SOURCE, Annotator
 from src.gui.class_panel import ClassPanel
+from src.gui.drop import DropImporter
 from src.gui.gallery import Gallery
 from src.gui.guard import reports_errors
+from src.gui.navigation import Navigator
 from src.gui.player import Player
 from src.gui.player_bar import PlayerBar
+from src.gui.project_tools import ProjectTools
 from src.gui.session import ProjectSession
 from src.gui.status_bar import StatusBar
+from src.gui.toolbar import ToolBar
 from src.gui.workers import ImportWorker, start_in_thread
 
 
@@ -46,6 +49,11 @@ class MainWindow(QMainWindow):
         self.gallery = Gallery(self)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
+        self.toolbar = ToolBar(self.actions, self)
+        self.addToolBar(self.toolbar)
+        self.navigator = Navigator(self)
+        self.tools = ProjectTools(self)
+        DropImporter(self, self.import_media)
         self._jobs: list[tuple[QThread, ImportWorker]] = []
         self._shape_counts = (0, 0)
         self._layout()
@@ -54,6 +62,7 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         self.resize(1280, 860)
         self._set_title()
+        self._show_hint()
         if project_dir is not None:
             self.open_project(project_dir)
 
@@ -82,6 +91,8 @@ class MainWindow(QMainWindow):
             "new_project": lambda: self._choose_project(create=True),
             "open_project": lambda: self._choose_project(create=False),
             "import_video": self._choose_video, "import_folder": self._choose_folder,
+            "import_annotations": self.tools.import_annotations, "export": self.tools.export,
+            "check": self.tools.check_annotations,
             "quit": self.close, "shortcuts": lambda: ShortcutsDialog(self).open(),
             "undo": self._undo, "redo": self._redo,
             "delete": self.annotator.delete_selected,
@@ -119,6 +130,10 @@ class MainWindow(QMainWindow):
         p.source_opened.connect(self._on_player_source_opened)
         p.error.connect(lambda exc: dialogs.show_error(self, exc))
         self.player_bar.seek_requested.connect(p.seek)
+        self.player_bar.scrub_requested.connect(p.scrub)
+        self.player_bar.scrub_ended.connect(p.end_scrub)
+        self.player_bar.edit_finished.connect(lambda: self.annotator.view.setFocus())
+        p.preview_shown.connect(self._on_player_preview_shown)
         self.player_bar.source_chosen.connect(self._on_bar_source_chosen)
         self.annotator.view.space_tapped.connect(p.toggle_play)
         self.annotator.view.cursor_moved.connect(
@@ -140,21 +155,34 @@ class MainWindow(QMainWindow):
         self.session.frames_changed.connect(self._update_counts)
         self.session.undo_stack.canUndoChanged.connect(self._update_enabled)
         self.session.undo_stack.canRedoChanged.connect(self._update_enabled)
-        for widget in (self.annotator, self.class_panel, self.gallery):
+        for widget in (self.annotator, self.class_panel, self.gallery, self.toolbar,
+                       self.navigator):
             widget.set_session(self.session)
         settings.add_recent_project(project.root)
         self._set_title()
-        sources = source_repo.list_sources(project.conn)
-        self.player_bar.set_sources(sources, sources[0].id if sources else None)
-        if sources:
-            self.player.open_source(sources[0])
+        self.status.show_active_models(self.session)
+        resume.reopen(self, source_repo.list_sources(project.conn))
+        self._show_hint()
         self._update_enabled()
         return True
+
+    def _show_hint(self) -> None:
+        """Say what to do first while there is no project or nothing imported."""
+        if self.session is None:
+            self.annotator.show_hint(HINT_NO_PROJECT, [self.actions["new_project"],
+                                                       self.actions["open_project"]])
+        elif self.player.source is None:
+            self.annotator.show_hint(HINT_NO_SOURCE, [self.actions["import_video"],
+                                                      self.actions["import_folder"]])
 
     def close_project(self) -> None:
         if self.session is None:
             return
+        resume.save(self)
         self.player.pause()
+        self.tools.close_dialogs()
+        self.toolbar.set_session(None)
+        self.navigator.set_session(None)
         self.gallery.set_session(None)
         self.annotator.set_session(None)
         self.class_panel.set_session(None)
@@ -230,9 +258,21 @@ class MainWindow(QMainWindow):
         if self.session is None or self.player.source is None:
             return
         self.annotator.show_frame(self.player.source.id, index, image)
-        captured = "captured" if self.annotator.frame else "not captured"
-        self.status.show_frame(f"{self.player.source.name}  frame {index} ({captured})")
+        self._show_frame_status()
         self._update_enabled()
+
+    def _show_frame_status(self) -> None:
+        """The source and frame on screen, and whether it is captured (or nothing)."""
+        position, source = self.annotator.position, self.player.source
+        if position is None or source is None or position[0] != source.id:
+            self.status.show_frame("")
+            return
+        captured = "captured" if self.annotator.frame else "not captured"
+        self.status.show_frame(f"{source.name}  frame {position[1]} ({captured})")
+
+    def _on_player_preview_shown(self, index: int, shown: int, image) -> None:
+        self.annotator.show_preview(image)
+        self.player_bar.set_position(index, self.player.frame_count, None, approximate_of=shown)
 
     def _on_player_position_changed(self, index: int) -> None:
         self.player_bar.set_position(index, self.player.frame_count, self.player.timestamp(index))
@@ -250,7 +290,7 @@ class MainWindow(QMainWindow):
         for name in ("play", "back1", "forward1", "back10", "forward10", "prev_annotated",
                      "next_annotated"):
             a[name].setEnabled(has_project and self.player.source is not None)
-        for name in ("import_video", "import_folder"):
+        for name in ("import_video", "import_folder", "import_annotations", "export", "check"):
             a[name].setEnabled(has_project)
         stack = self.session.undo_stack if has_project else None
         a["undo"].setEnabled(bool(stack and stack.canUndo()))
@@ -262,9 +302,8 @@ class MainWindow(QMainWindow):
         p = self.player
         if self.session is None or p.playing or p.image is None or p.source is None:
             return None
-        frame = capture_array(self.session.project, p.source, p.index, p.image)
+        frame = self.session.capture(p.source, p.index, p.image, p.image_timestamp)
         self.annotator.frame = frame
-        self.session.frames_changed.emit()
         self.gallery.select_frame(frame.id)
         self.status.show_frame(f"{p.source.name}  frame {p.index} (captured)")
         return frame
@@ -294,6 +333,13 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             shapes, proposals = self._shape_counts
             self.status.show_counts(shapes, proposals, frame_repo.count_frames(self.session.conn))
+            self._show_frame_status()        # a capture undone or a frame deleted
+
+    def recover_from_error(self, summary: str, details: str, log_path) -> None:
+        """An unexpected exception (see guard.ErrorReporter): show the saved state, then say so."""
+        if self.session is not None:
+            self.session.reload_from_store()
+        dialogs.show_unexpected_error(self, summary, details, log_path)
 
     # ---- undo ---------------------------------------------------------------------------
     def _undo(self) -> None:
@@ -310,6 +356,12 @@ class MainWindow(QMainWindow):
             thread.wait()
         self.close_project()
         self.player.close()
+
+    def changeEvent(self, event: QEvent) -> None:
+        # A training run from the command line may have activated a model meanwhile.
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.status.show_active_models(self.session)
+        super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

@@ -19,6 +19,7 @@ from src.gui.decoder import DecodeThread
 
 class Player(QObject):
     frame_shown = pyqtSignal(int, QImage)          # index, image now on screen
+    preview_shown = pyqtSignal(int, int, QImage)   # scrubbing: index asked, index shown, image
     position_changed = pyqtSignal(int)            # index asked for (slider follows at once)
     playing_changed = pyqtSignal(bool)
     source_opened = pyqtSignal(object)            # MediaSource
@@ -30,6 +31,7 @@ class Player(QObject):
         worker = self._decoder.worker
         worker.opened.connect(self._on_worker_opened)
         worker.frame_decoded.connect(self._on_worker_frame_decoded)
+        worker.preview_decoded.connect(self._on_worker_preview_decoded)
         worker.failed.connect(self._on_worker_failed)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -42,7 +44,9 @@ class Player(QObject):
         self.index = -1                    # frame on screen
         self.target = -1                   # frame asked for
         self.image: np.ndarray | None = None
+        self.image_timestamp: float | None = None  # the decoder's time of the frame on screen
         self.playing = False
+        self.scrubbing = False
         self._in_flight = False
         self._requested = -1
         self._clock: tuple[float, int] = (0.0, 0)      # (wall time, index) playback started at
@@ -84,27 +88,55 @@ class Player(QObject):
             self._clock = (time.monotonic(), index)
         self._request(index)
 
+    def scrub(self, index: int) -> None:
+        """The slider is being dragged: show the nearest frame that is quick to show now
+        (a cached frame or keyframe); `end_scrub` shows the exact frame."""
+        if self.source is None or self.frame_count == 0:
+            return
+        self.pause()
+        self.scrubbing = True
+        self.target = max(0, min(int(index), self.frame_count - 1))
+        self.position_changed.emit(self.target)
+        self._decoder.worker.request_preview(self._generation, self.target)
+
+    def end_scrub(self, index: int) -> None:
+        self.scrubbing = False
+        self.seek(index)
+
     def step(self, delta: int) -> None:
         self.seek((self.target if self.target >= 0 else 0) + delta)
 
     def timestamp(self, index: int) -> float | None:
+        """The decoder's time of the frame on screen; index / fps for one not decoded yet."""
+        if index == self.index and self.image_timestamp is not None:
+            return self.image_timestamp
         return index / self.source.fps if self.source and self.source.fps else None
 
     def _request(self, index: int) -> None:
         self._in_flight, self._requested = True, index
         self._decoder.worker.request_frame(self._generation, index)
 
-    def _on_worker_frame_decoded(self, generation: int, index: int, bgr, image: QImage) -> None:
+    def _on_worker_frame_decoded(self, generation: int, index: int, bgr, image: QImage,
+                                 timestamp: float | None) -> None:
         if generation != self._generation:
             return
         self._in_flight = False
-        self.index, self.image = index, bgr
+        nominal = self.timestamp(index) if index != self.index else None
+        self.index, self.image, self.image_timestamp = index, bgr, timestamp
         self.shown_count += 1
         self.frame_shown.emit(index, image)
+        if (index == self.target and timestamp is not None and nominal is not None
+                and abs(timestamp - nominal) > 1e-3):
+            self.position_changed.emit(index)   # variable frame rate: show the real time
         if self.playing:
             self._on_timer_tick()
-        elif index != self.target:
+        elif index != self.target and not self.scrubbing:
             self._request(self.target)
+
+    def _on_worker_preview_decoded(self, generation: int, index: int, shown: int,
+                                   image: QImage) -> None:
+        if generation == self._generation and self.scrubbing:
+            self.preview_shown.emit(index, shown, image)
 
     def _on_worker_failed(self, generation: int, exc: Exception) -> None:
         if generation == self._generation:

@@ -17,7 +17,8 @@ from src.db import annotations as ann_repo
 from src.db import classes as class_repo
 from src.db import frames as frame_repo
 from src.db.project import Project
-from src.db.records import Annotation, Frame, LabelClass
+from src.data.capture import capture_array
+from src.db.records import Annotation, Frame, LabelClass, MediaSource
 from src.errors import LabelLoopError
 from src.gui import commands
 
@@ -28,6 +29,7 @@ class ProjectSession(QObject):
     frames_changed = pyqtSignal()
     current_class_changed = pyqtSignal(int)
     error = pyqtSignal(object)
+    replayed = pyqtSignal(int, int, list)      # an undo/redo changed: source id, frame index, shapes
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -46,26 +48,39 @@ class ProjectSession(QObject):
     def report_error(self, exc: BaseException) -> None:
         self.error.emit(exc)
 
+    def reload_from_store(self) -> None:
+        """After an unexpected error: drop any half-done transaction and let every view
+        re-read the store, so what the user sees is what is saved."""
+        if self.conn.in_transaction:
+            self.conn.rollback()
+        self.classes_changed.emit()
+        self.annotations_changed.emit()
+        self.frames_changed.emit()
+
     # ---- classes ------------------------------------------------------------------------
-    def classes(self) -> list[LabelClass]:
-        return list(self._classes)
+    def classes(self, kind: str | None = None) -> list[LabelClass]:
+        """Every class, or those of one kind: 'object' (shapes, keys 1-9) or 'tag'."""
+        return [c for c in self._classes if kind is None or c.kind == kind]
 
     def class_by_id(self, class_id: int) -> LabelClass | None:
         return next((c for c in self._classes if c.id == class_id), None)
 
     def _reload_classes(self) -> None:
         self._classes = class_repo.list_classes(self.conn)
-        if self.current_class_id not in {c.id for c in self._classes}:
-            self.current_class_id = self._classes[0].id if self._classes else None
+        objects = self.classes("object")
+        if self.current_class_id not in {c.id for c in objects}:
+            self.current_class_id = objects[0].id if objects else None
             self.current_class_changed.emit(self.current_class_id or 0)
 
     def set_current_class(self, class_id: int) -> None:
-        if self.class_by_id(class_id) is not None and class_id != self.current_class_id:
+        """The object class new shapes get (frame tags are toggled, never current)."""
+        cls = self.class_by_id(class_id)
+        if cls is not None and cls.kind == "object" and class_id != self.current_class_id:
             self.current_class_id = class_id
             self.current_class_changed.emit(class_id)
 
-    def add_class(self, name: str, color: str | None = None) -> LabelClass:
-        cls = class_repo.add_class(self.conn, name, color)
+    def add_class(self, name: str, color: str | None = None, kind: str = "object") -> LabelClass:
+        cls = class_repo.add_class(self.conn, name, color, kind=kind)
         self.undo_stack.push(commands.AddClass(self, cls))
         self.classes_changed.emit()
         self.set_current_class(cls.id)
@@ -78,6 +93,17 @@ class ProjectSession(QObject):
         text = f"Rename class '{old.name}'" if name is not None else f"Recolour class '{old.name}'"
         self.undo_stack.push(commands.EditClass(self, class_id, (old.name, old.color),
                                                 (new.name, new.color), text))
+        self.classes_changed.emit()
+        return new
+
+    def set_class_kind(self, class_id: int, kind: str) -> LabelClass:
+        """Make a class a frame tag ('tag') or an object class ('object'); refused while
+        annotations of the other kind use it."""
+        old = class_repo.get_class(self.conn, class_id)
+        new = class_repo.set_kind(self.conn, class_id, kind)
+        what = "a frame tag" if kind == "tag" else "an object class"
+        self.undo_stack.push(commands.SetClassKind(self, class_id, old.kind, kind,
+                                                   f"Make '{old.name}' {what}"))
         self.classes_changed.emit()
         return new
 
@@ -109,14 +135,30 @@ class ProjectSession(QObject):
             raise LabelLoopError("there is no class to give this shape", field="class",
                                  hint="add a class in the class panel first")
         ann = ann_repo.add_annotation(self.conn, Annotation(frame_id, class_id, kind, geometry))
-        self.undo_stack.push(commands.AddAnnotations(self, [ann], f"Add {kind}"))
+        self.undo_stack.push(commands.AddAnnotations(self, [ann], f"Add {self.describe([ann])}"))
         self.annotations_changed.emit()
         return ann
+
+    def require_class(self) -> int:
+        """The class a new shape gets; refused (before anything is written) when there is none."""
+        if self.current_class_id is None:
+            raise LabelLoopError("there is no class to give this shape", field="class",
+                                 hint="add a class in the class panel first")
+        return self.current_class_id
+
+    def describe(self, anns: list[Annotation]) -> str:
+        """How an undo entry names shapes: "box 'car'", or "3 shapes"."""
+        if len(anns) != 1:
+            return f"{len(anns)} shapes"
+        cls = self.class_by_id(anns[0].class_id)
+        return f"{anns[0].kind} '{cls.name if cls else anns[0].class_id}'"
 
     def delete_annotations(self, ids: list[int], text: str = "Delete shape") -> None:
         anns = ann_repo.get_annotations(self.conn, ids)
         if not anns:
             return
+        if text in ("Delete shape", "Delete shapes"):
+            text = f"Delete {self.describe(anns)}"
         ann_repo.delete_annotations(self.conn, [a.id for a in anns])
         self.undo_stack.push(commands.DeleteAnnotations(self, anns, text))
         self.annotations_changed.emit()
@@ -133,15 +175,20 @@ class ProjectSession(QObject):
     def set_geometry(self, ann_id: int, geometry) -> None:
         ann = ann_repo.get_annotation(self.conn, ann_id)
         if ann is not None and ann.geometry != geometry:
+            verb = "Move" if commands.is_translation(ann.geometry, geometry) else (
+                "Resize" if ann.kind == "box" else "Edit")
             ann.geometry = geometry
-            self.update_annotations([ann], f"Edit {ann.kind}")
+            self.update_annotations([ann], f"{verb} {self.describe([ann])}")
 
     def set_class(self, ids: list[int], class_id: int) -> None:
+        self._check_class_kind(class_id, "object")
         anns = [a for a in ann_repo.get_annotations(self.conn, ids) if a.class_id != class_id]
+        text = f"Change class of {self.describe(anns)}"
         for ann in anns:
             ann.class_id = class_id
         if anns:
-            self.update_annotations(anns, "Change class")
+            cls = self.class_by_id(class_id)
+            self.update_annotations(anns, f"{text} to '{cls.name if cls else class_id}'")
 
     def accept_proposals(self, ids: list[int]) -> None:
         anns = [a for a in ann_repo.get_annotations(self.conn, ids) if a.status == "proposed"]
@@ -156,8 +203,14 @@ class ProjectSession(QObject):
             self.delete_annotations([a.id for a in anns],
                                     "Reject proposal" if len(anns) == 1 else "Reject all")
 
+    def _check_class_kind(self, class_id: int, kind: str) -> None:
+        cls = self.class_by_id(class_id)
+        if cls is not None:
+            class_repo.check_kind(cls, kind)
+
     def toggle_tag(self, frame_id: int, class_id: int) -> bool:
         """Add the frame tag `class_id`, or remove it if present; returns whether it is set now."""
+        self._check_class_kind(class_id, "tag")
         tags = [a for a in self.annotations(frame_id) if a.kind == "tag" and a.class_id == class_id]
         if tags:
             self.delete_annotations([a.id for a in tags], "Remove tag")
@@ -168,6 +221,16 @@ class ProjectSession(QObject):
         return True
 
     # ---- frames -------------------------------------------------------------------------
+    def capture(self, source: MediaSource, index: int, image, timestamp_s: float | None) -> Frame:
+        """Capture the decoded frame on screen (undoable); an already captured frame is returned."""
+        frame = self.frame_at(source.id, index)
+        if frame is not None:
+            return frame
+        frame = capture_array(self.project, source, index, image, timestamp_s=timestamp_s)
+        self.undo_stack.push(commands.CaptureFrame(self, frame))
+        self.frames_changed.emit()
+        return frame
+
     def frame_at(self, source_id: int, index: int) -> Frame | None:
         return frame_repo.get_frame_at(self.conn, source_id, index)
 

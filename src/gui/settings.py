@@ -1,6 +1,8 @@
 """Where the GUI keeps its settings: an ini file under $LABELLOOP_SETTINGS_DIR when set."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -34,3 +36,24 @@ def add_recent_project(path: str | Path) -> list[str]:
     settings.setValue(_RECENT_KEY, items[:MAX_RECENT])
     settings.sync()
     return items[:MAX_RECENT]
+
+
+def _state_key(root: str | Path) -> str:
+    digest = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]
+    return f"project_state/{digest}"
+
+
+def project_state(root: str | Path) -> dict:
+    """Where the user left a project: source, frame, zoom, class ({} if never saved)."""
+    value = app_settings().value(_state_key(root), "")
+    try:
+        state = json.loads(value) if value else {}
+    except (TypeError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def save_project_state(root: str | Path, state: dict) -> None:
+    settings = app_settings()
+    settings.setValue(_state_key(root), json.dumps(state))
+    settings.sync()

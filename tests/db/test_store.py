@@ -63,13 +63,14 @@ def test_newer_schema_is_refused_and_untouched(tmp_path):
 
 
 def test_failed_migration_step_leaves_previous_version(tmp_path, monkeypatch):
+    released = migrations.SCHEMA_VERSION
     monkeypatch.setattr(migrations, "MIGRATIONS",
                         migrations.MIGRATIONS + ["CREATE TABLE extra (x); CREATE TABLE broken ("])
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", len(migrations.MIGRATIONS))
     with pytest.raises(sqlite3.OperationalError):
         connect(tmp_path / "project.db")
     conn = sqlite3.connect(tmp_path / "project.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == released
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchone() is None
 
 
@@ -206,3 +207,42 @@ def test_deleted_class_and_frames_come_back_under_their_ids(project):
     frames_repo.delete_frames(project.conn, [frame.id])
     frames_repo.restore_frames(project.conn, [frame])
     assert frames_repo.get_frame(project.conn, frame.id) == frame
+
+
+def test_class_kind_migration_infers_tags_from_annotations(tmp_path, monkeypatch):
+    """A v1 store: a class used only by tags becomes a tag; used by a shape (even mixed) or
+    unused, an object class."""
+    step = migrations.MIGRATIONS.index(migrations._CLASS_KIND)
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", step)
+    old = Project.open(tmp_path / "p")
+    conn = old.conn
+    frame = _frame(old)
+    ids = {}
+    for name in ("night", "car", "mixed", "unused"):
+        ids[name] = conn.execute("INSERT INTO label_classes (name, color) VALUES (?, '#ffffff')",
+                                 (name,)).lastrowid
+    for name, kind, geometry in (("night", "tag", None), ("car", "box", "[1,1,5,5]"),
+                                 ("mixed", "tag", None), ("mixed", "box", "[1,1,5,5]")):
+        conn.execute("INSERT INTO annotations (frame_id, class_id, kind, geometry)"
+                     " VALUES (?, ?, ?, ?)", (frame.id, ids[name], kind, geometry))
+    conn.commit()
+    old.close()
+    monkeypatch.undo()
+    with Project.open(tmp_path / "p") as project:
+        kinds = {c.name: c.kind for c in classes_repo.list_classes(project.conn)}
+    assert kinds == {"night": "tag", "car": "object", "mixed": "object", "unused": "object"}
+
+
+def test_class_kinds_keep_boxes_and_tags_apart(project):
+    day = classes_repo.add_class(project.conn, "day", kind="tag")
+    car = classes_repo.ensure_class(project.conn, "car")
+    assert (car.kind, classes_repo.list_classes(project.conn, "tag")) == ("object", [day])
+    with pytest.raises(AnnotationError, match="is a frame tag"):
+        classes_repo.ensure_class(project.conn, "DAY", "object")
+    with pytest.raises(AnnotationError, match="invalid class kind"):
+        classes_repo.add_class(project.conn, "x", kind="scene")
+    frame = _frame(project)
+    annotations_repo.add_annotation(project.conn, Annotation(frame.id, day.id, "tag", None))
+    with pytest.raises(AnnotationError, match="labels 1 annotation"):
+        classes_repo.set_kind(project.conn, day.id, "object")
+    assert classes_repo.set_kind(project.conn, car.id, "tag").kind == "tag"

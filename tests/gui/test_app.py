@@ -101,3 +101,30 @@ def test_opencv_qt_plugin_paths_are_dropped_before_the_app_starts(monkeypatch):
 
 def test_time_label_shows_the_position_as_soon_as_a_source_opens(window):
     assert window.player_bar.time_label.text().startswith("frame 0 / 39")
+
+
+def test_the_real_app_survives_an_exception_in_a_slot(tmp_path):
+    """In a child process, through run_gui: without the hook PyQt6 aborts (exit 134)."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from PyQt6.QtCore import QTimer\n"
+        "from PyQt6.QtWidgets import QApplication\n"
+        "app = QApplication(sys.argv)\n"
+        "def broken():\n"
+        "    raise RuntimeError('bug in a slot')\n"
+        "def done():\n"
+        "    shown = [w for w in app.topLevelWidgets()"
+        " if w.objectName() == 'unexpectedErrorDialog' and w.isVisible()]\n"
+        "    print('dialog shown' if shown else 'no dialog', flush=True)\n"
+        "    app.quit()\n"
+        "QTimer.singleShot(300, broken)\n"
+        "QTimer.singleShot(900, done)\n"
+        "from src.gui.app import run_gui\n"
+        f"sys.exit(run_gui(Path({str(tmp_path / 'p')!r})))\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "dialog shown" in out.stdout
+    assert "RuntimeError: bug in a slot" in (tmp_path / "p" / "logs" / "errors.log").read_text()

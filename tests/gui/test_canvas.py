@@ -5,7 +5,7 @@ import pytest
 from PyQt6.QtCore import QPoint, Qt
 from PyQt6.QtTest import QTest
 
-from gui_helpers import click, drag, view_point, wait_frame
+from gui_helpers import add_class_by_clicks, click, drag, view_point, wait_frame
 from src.db import annotations as ann_repo
 from src.db import frames as frame_repo
 from src.db.records import Annotation
@@ -238,18 +238,20 @@ def test_proposals_are_dashed_and_accepted_or_rejected(window, gui_project):
     assert [a.id for a in _shapes(project)] == [proposals[0].id]
 
 
-def test_frame_tags_toggle_with_alt_keys(window, gui_project):
+def test_frame_tags_toggle_with_alt_keys(qtbot, window, gui_project):
     project, _ = gui_project
+    for name in ("day", "night"):
+        add_class_by_clicks(qtbot, window, name, "tag")
     window.actions["tag_2"].trigger()
     [tag] = ann_repo.list_annotations(project.conn)
-    person = window.session.classes()[1]
-    assert (tag.kind, tag.class_id, tag.geometry) == ("tag", person.id, None)
-    assert window.annotator.tag_bar.tagged() == {person.id}
+    night = window.session.classes("tag")[1]
+    assert (tag.kind, tag.class_id, tag.geometry) == ("tag", night.id, None)
+    assert window.annotator.tag_bar.tagged() == {night.id}
     window.actions["tag_2"].trigger()
     assert ann_repo.list_annotations(project.conn) == []
     window.actions["undo"].trigger()
     assert [a.id for a in ann_repo.list_annotations(project.conn)] == [tag.id]
-    assert window.annotator.tag_bar.tagged() == {person.id}
+    assert window.annotator.tag_bar.tagged() == {night.id}
 
 
 def test_nothing_can_be_drawn_while_playing(window, gui_project, qtbot):

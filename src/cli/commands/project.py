@@ -5,6 +5,7 @@ import argparse
 import json
 
 from src.db import annotations as annotations_repo
+from src.db import classes as classes_repo
 from src.db import frames as frames_repo
 from src.db import sources as sources_repo
 from src.db.project import Project
@@ -89,12 +90,16 @@ def _capture(args) -> int:
 def project_info(project: Project) -> dict:
     conn = project.conn
     sources = sources_repo.list_sources(conn)
+    counts = classes_repo.annotation_counts(conn)
     return {
         "project": str(project.root),
         "sources": len(sources),
         "frames": frames_repo.count_frames(conn),
         "annotations": annotations_repo.count_annotations(conn),
         "classes": annotations_repo.counts_by_class_name(conn),
+        "class_list": [{"id": c.id, "name": c.name, "kind": c.kind, "color": c.color,
+                        "annotations": counts.get(c.id, 0)}
+                       for c in classes_repo.list_classes(conn)],
         "source_list": [{"id": s.id, "name": s.name, "kind": s.kind, "fps": s.fps,
                          "frame_count": s.frame_count, "width": s.width, "height": s.height}
                         for s in sources],
@@ -112,8 +117,9 @@ def _info(args) -> int:
     for s in info["source_list"]:
         print(f"  source {s['id']}: {s['name']} ({s['kind']}, {s['width']}x{s['height']}, "
               f"{s['frame_count']} frames)")
-    for name, count in info["classes"].items():
-        print(f"  class {name}: {count}")
+    for c in info["class_list"]:
+        kind = "frame tag" if c["kind"] == "tag" else "object class"
+        print(f"  class {c['name']} ({kind}): {c['annotations']}")
     return 0
 
 

@@ -78,7 +78,8 @@ def select(project: Project, spec: DatasetSpec) -> Selection:
     skipped: Counter = Counter()
     labelled, background = [], []
     for index, source in enumerate(loaded):
-        targets = {cid: resolve(name) for cid, name in source.classes.items()}
+        targets = {cid: resolve(name) if _kind_fits(source.class_kinds[cid], name, spec) else None
+                   for cid, name in source.classes.items()}
         for frame, rank in source.frames:
             group = group_key(spec.group_by, index, frame.source_id, rank, frame.id,
                               spec.block_size)
@@ -103,6 +104,15 @@ def select(project: Project, spec: DatasetSpec) -> Selection:
     return Selection(samples, used, mapping, dropped, skipped, roots)
 
 
+def _kind_fits(class_kind: str, name: str, spec: DatasetSpec) -> bool:
+    """Detect, segment and crops builds use object classes; classify builds use frame tags,
+    and an object class only when asked for by name (--classes)."""
+    if spec.task != "classify":
+        return class_kind == "object"
+    named = {n.casefold() for n in spec.classes or []}
+    return class_kind == "tag" or name.casefold() in named
+
+
 def _names_with_kinds(loaded: list[_Source], kinds) -> list[str]:
     """Source class names (first spelling) with an accepted annotation of these kinds."""
     seen: dict[str, str] = {}
@@ -120,6 +130,7 @@ class _Source:
     """What a build reads from one project."""
     root: Path
     classes: dict[int, str]
+    class_kinds: dict[int, str]              # class id -> 'object' | 'tag'
     frames: list[tuple[Frame, int]]          # (frame, rank among its source's frames)
     accepted: dict[int, list[Annotation]]    # frame id -> accepted annotations
     pending: set[int]                        # frames with unreviewed proposals
@@ -141,7 +152,8 @@ def _load(current: Project, root: Path) -> _Source:
 
 
 def _read(conn, root: Path) -> _Source:
-    classes = {c.id: c.name for c in classes_repo.list_classes(conn)}
+    listed = classes_repo.list_classes(conn)
+    classes = {c.id: c.name for c in listed}
     frames, ranks = [], Counter()
     for frame in frames_repo.list_frames(conn):
         frames.append((frame, ranks[frame.source_id]))
@@ -153,7 +165,8 @@ def _read(conn, root: Path) -> _Source:
             kinds.add((ann.class_id, ann.kind))
         else:
             pending.add(ann.frame_id)
-    return _Source(root, classes, frames, accepted, pending, kinds)
+    return _Source(root, classes, {c.id: c.kind for c in listed}, frames, accepted, pending,
+                   kinds)
 
 
 def _class_names(loaded) -> list[str]:

@@ -64,8 +64,8 @@ def import_annotations(project: Project, path: str | Path, fmt: str, *,
     try:
         with transaction(project.conn):
             frame_of = _register_folders(project, list(folders), created)
-            class_ids = {name.casefold(): classes_repo.ensure_class(project.conn, name).id
-                         for name in labeled.classes + [t for i in labeled.images for t in i.tags]}
+            class_ids = {name.casefold(): classes_repo.ensure_class(project.conn, name, kind).id
+                         for name, kind in _class_kinds(labeled)}
             anns = []
             for image in labeled.images:
                 anns += _annotations(image, frame_of[image.path], class_ids, skipped)
@@ -156,15 +156,23 @@ def _write(labeled: LabeledSet, tmp: Path, final: Path, fmt: str) -> dict:
     return _WRITERS[fmt](labeled, tmp)
 
 
+def _class_kinds(labeled: LabeledSet) -> list[tuple[str, str]]:
+    """Each class name with its kind: a frame tag when only image-level labels (labelme
+    flags) use it, an object class otherwise."""
+    tags = {t.casefold(): t for image in labeled.images for t in image.tags}
+    shapes = {s.label.casefold() for image in labeled.images for s in image.shapes}
+    names = list(dict.fromkeys(labeled.classes + list(tags.values())))
+    return [(n, "tag" if n.casefold() in tags and n.casefold() not in shapes else "object")
+            for n in names]
+
+
 def project_set(project: Project) -> LabeledSet:
     """Every captured frame with its accepted shapes and tags (frame/annotation ids kept)."""
     classes = classes_repo.list_classes(project.conn)
     names = {c.id: c.name for c in classes}
     by_frame: dict[int, list[Annotation]] = {}
-    kinds: dict[int, set] = {}
     for ann in annotations_repo.list_annotations(project.conn, status="accepted"):
         by_frame.setdefault(ann.frame_id, []).append(ann)
-        kinds.setdefault(ann.class_id, set()).add(ann.kind)
     images = []
     for frame in frames_repo.list_frames(project.conn):
         anns = by_frame.get(frame.id, [])
@@ -175,7 +183,7 @@ def project_set(project: Project) -> LabeledSet:
         images.append(LabeledImage(
             path, shapes, frame.width, frame.height, tags=tags, frame_id=frame.id,
             name=f"s{frame.source_id}_{frame.frame_index:06d}{path.suffix.lower()}"))
-    shape_classes = [c.name for c in classes if kinds.get(c.id, {"box"}) != {"tag"}]
+    shape_classes = [c.name for c in classes if c.kind == "object"]
     return LabeledSet(images, shape_classes)
 
 

@@ -3,15 +3,61 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PyQt6.QtCore import QPoint, pyqtSignal
-from PyQt6.QtGui import QImage
-from PyQt6.QtWidgets import QMenu, QVBoxLayout, QWidget
+from PyQt6.QtCore import QPoint, Qt, pyqtSignal
+from PyQt6.QtGui import QAction, QImage
+from PyQt6.QtWidgets import (QHBoxLayout, QLabel, QMenu, QStackedLayout, QToolButton,
+                             QVBoxLayout, QWidget)
 
 from src.db.records import Annotation, Frame
 from src.gui.canvas.tag_bar import TagBar
 from src.gui.canvas.view import AnnotationView
 from src.gui.guard import reports_errors
 from src.gui.session import ProjectSession
+
+
+HINT_NO_PROJECT = ("<h2>No project open</h2><p>Create a project (File › New project…) or open"
+                   " one (File › Open project…).</p>")
+HINT_NO_SOURCE = ("<h2>This project has no video or images yet</h2>"
+                  "<p>Import a video or a folder of images to start annotating,<br>"
+                  "or drop a video file or an image folder on this window.</p>")
+
+
+class EmptyHint(QWidget):
+    """What to do first, with buttons for it, shown instead of an empty canvas."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("emptyHint")
+        self.label = QLabel(self)
+        self.label.setObjectName("emptyHintText")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setWordWrap(True)
+        self.buttons = QHBoxLayout()
+        self.buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(self.label)
+        layout.addLayout(self.buttons)
+        layout.addStretch(1)
+        self._actions: list[QAction] = []
+
+    def show_text(self, text: str, actions: list[QAction]) -> None:
+        self.label.setText(text)
+        if actions != self._actions:
+            while self.buttons.count() > 1:
+                widget = self.buttons.takeAt(1).widget()     # the trailing stretch has none
+                if widget is not None:
+                    widget.hide()
+                    widget.setParent(None)
+                    widget.deleteLater()
+            for action in actions:
+                button = QToolButton(self)
+                button.setDefaultAction(action)
+                button.setObjectName(f"hint_{action.objectName()}")
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+                self.buttons.addWidget(button)
+            self.buttons.addStretch(1)
+            self._actions = list(actions)
 
 
 class Annotator(QWidget):
@@ -26,13 +72,19 @@ class Annotator(QWidget):
         # Set by the window: captures the frame on screen (drawing on a frame not yet
         # captured captures it first) and returns its Frame.
         self.capture_current: Callable[[], Frame | None] | None = None
+        self._pending_selection: tuple[tuple[int, int], list[int]] | None = None
         self.tag_bar = TagBar(self)
         self.view = AnnotationView(self)
-        layout = QVBoxLayout(self)
+        self.hint = EmptyHint(self)
+        canvas = QWidget(self)
+        layout = QVBoxLayout(canvas)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.tag_bar)
         layout.addWidget(self.view, 1)
+        self._pages = QStackedLayout(self)
+        self._pages.addWidget(canvas)
+        self._pages.addWidget(self.hint)
         self.view.shape_drawn.connect(self._on_view_shape_drawn)
         self.view.shape_edited.connect(self._on_view_shape_edited)
         self.view.context_requested.connect(self._on_view_context_requested)
@@ -49,8 +101,14 @@ class Annotator(QWidget):
             self._on_session_classes_changed()
 
     # ---- what is shown ------------------------------------------------------------------
+    def show_hint(self, text: str, actions: list[QAction]) -> None:
+        """Say what to do first instead of showing an empty canvas."""
+        self.hint.show_text(text, actions)
+        self._pages.setCurrentWidget(self.hint)
+
     def show_frame(self, source_id: int, index: int, image: QImage) -> None:
         """Show a decoded frame (and its annotations if it was captured)."""
+        self._pages.setCurrentIndex(0)
         self.view.set_image(image)
         if (source_id, index) != self.position:
             self.position = (source_id, index)
@@ -58,6 +116,26 @@ class Annotator(QWidget):
                 self.view.select([])
             self._lookup_frame()
             self.reload()
+        self._apply_pending_selection()
+
+    def show_preview(self, image: QImage) -> None:
+        """While scrubbing: an image near the position, without any frame's shapes."""
+        self._pages.setCurrentIndex(0)
+        self.view.set_image(image)
+        if self.position is not None:
+            self.position, self.frame = None, None
+            self.reload()
+
+    def select_when_shown(self, source_id: int, index: int, ann_ids: list[int]) -> None:
+        """Select these shapes once frame `index` of the source is on screen (now if it is)."""
+        self._pending_selection = ((source_id, index), list(ann_ids))
+        self._apply_pending_selection()
+
+    def _apply_pending_selection(self) -> None:
+        if self._pending_selection and self._pending_selection[0] == self.position:
+            ids = self._pending_selection[1]
+            self._pending_selection = None
+            self.view.select([i for i in ids if i in self.view.items_by_id])
 
     def _lookup_frame(self) -> None:
         self.frame = self.session.frame_at(*self.position) if self.position else None
@@ -94,10 +172,29 @@ class Annotator(QWidget):
 
     @reports_errors
     def _on_view_shape_drawn(self, kind: str, geometry) -> None:
-        frame = self._ensure_frame()
-        if frame is not None:
-            ann = self.session.add_shape(frame.id, kind, geometry)
+        if self.frame is not None:
+            ann = self.session.add_shape(self.frame.id, kind, geometry)
+        else:
+            ann = self._draw_capturing(kind, geometry)
+        if ann is not None:
             self.view.select([ann.id])
+
+    def _draw_capturing(self, kind: str, geometry) -> Annotation | None:
+        """A shape drawn on a frame not yet captured captures it: one undo entry for both,
+        and when the shape is refused no empty frame is left behind."""
+        cls = self.session.class_by_id(self.session.require_class())
+        stack = self.session.undo_stack
+        ann = None
+        stack.beginMacro(f"Add {kind} '{cls.name}' (captures the frame)")
+        try:
+            self._ensure_frame()
+            if self.frame is not None:
+                ann = self.session.add_shape(self.frame.id, kind, geometry, cls.id)
+        finally:
+            stack.endMacro()
+            if ann is None:     # refused or failed: undo the capture (or the empty macro)
+                stack.undo()
+        return ann
 
     @reports_errors
     def _on_view_shape_edited(self, ann_id: int, geometry) -> None:
@@ -142,8 +239,8 @@ class Annotator(QWidget):
             self.session.toggle_tag(frame.id, class_id)
 
     def toggle_tag_number(self, number: int) -> None:
-        """Alt+1..9: toggle the tag of the n-th class."""
-        classes = self.session.classes() if self.session else []
+        """Alt+1..9: toggle the n-th frame tag."""
+        classes = self.session.classes("tag") if self.session else []
         if 1 <= number <= len(classes):
             self.toggle_tag(classes[number - 1].id)
 
@@ -151,7 +248,7 @@ class Annotator(QWidget):
         menu = QMenu(self)
         menu.setObjectName("shapeMenu")
         class_menu = menu.addMenu("Class")
-        for cls in self.session.classes():
+        for cls in self.session.classes("object"):
             class_menu.addAction(cls.name, lambda cid=cls.id: self.set_class_of_selection(cid))
         if self._proposal_ids(selected_only=True):
             menu.addAction("Accept proposal", self.accept_proposals)

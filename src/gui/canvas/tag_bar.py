@@ -1,4 +1,4 @@
-"""The row of frame tags above the canvas: one toggle per class (Alt+1..9)."""
+"""The row of frame tags above the canvas: one toggle per tag class (Alt+1..9)."""
 from __future__ import annotations
 
 from PyQt6.QtCore import pyqtSignal
@@ -16,16 +16,24 @@ class TagBar(QWidget):
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(4, 2, 4, 2)
         self._layout.addWidget(QLabel("Frame tags:"))
+        self.empty_hint = QLabel("none yet: add a frame tag in the class panel", self)
+        self.empty_hint.setObjectName("noTagsHint")
+        self.empty_hint.setEnabled(False)
+        self._layout.addWidget(self.empty_hint)
         self._layout.addStretch(1)
         self.buttons: dict[int, QToolButton] = {}
 
     def set_classes(self, classes: list[LabelClass]) -> None:
+        """Show a toggle for each frame-tag class among `classes` (object classes have none)."""
         for button in self.buttons.values():
             self._layout.removeWidget(button)
             button.deleteLater()
         self.buttons = {}
-        for n, cls in enumerate(classes):
+        tags = [c for c in classes if c.kind == "tag"]
+        self.empty_hint.setVisible(not tags)
+        for n, cls in enumerate(tags):
             button = QToolButton(self)
+            button.setObjectName(f"tagButton_{cls.id}")
             button.setText(f"{cls.name}" + (f"  (Alt+{n + 1})" if n < 9 else ""))
             button.setCheckable(True)
             button.setStyleSheet(f"QToolButton:checked {{ background: {cls.color}; color: black;"

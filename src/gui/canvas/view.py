@@ -68,6 +68,7 @@ class AnnotationView(QGraphicsView):
         self._preview.setPen(pen)
         self.scene().addItem(self._preview)
         self.image_size: tuple[int, int] | None = None
+        self._image_key: int | None = None          # QImage.cacheKey of the image shown
         self.items_by_id: dict[int, ShapeItem] = {}
         self.mode = "box"
         self.editable = True
@@ -81,6 +82,9 @@ class AnnotationView(QGraphicsView):
     # ---- image and shapes ---------------------------------------------------------------
     def set_image(self, image: QImage | QPixmap) -> None:
         """Show a frame; zoom and pan stay as they are unless the image size changes."""
+        if isinstance(image, QImage) and image.cacheKey() == self._image_key:
+            return                  # the same image again (scrubbing near one keyframe)
+        self._image_key = image.cacheKey() if isinstance(image, QImage) else None
         pixmap = image if isinstance(image, QPixmap) else QPixmap.fromImage(image)
         self._pixmap.setPixmap(pixmap)
         size = (pixmap.width(), pixmap.height())
@@ -92,6 +96,7 @@ class AnnotationView(QGraphicsView):
             self.zoom_to_fit()
 
     def clear_image(self) -> None:
+        self._image_key = None
         self._pixmap.setPixmap(QPixmap())
         self.image_size = None
         self.set_shapes([], {})
@@ -152,6 +157,11 @@ class AnnotationView(QGraphicsView):
         return bool(self._polygon) or (self._drag is not None and self._drag.kind == "draw_box")
 
     # ---- zoom and pan -------------------------------------------------------------------
+    @property
+    def auto_fit(self) -> bool:
+        """True until the user zooms or pans (the image is refitted on resize)."""
+        return self._auto_fit
+
     def scale_factor(self) -> float:
         return self.transform().m11()
 

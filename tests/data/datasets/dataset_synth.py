@@ -37,7 +37,8 @@ def add_source(project: Project, name: str, frames: list[list[tuple]], *,
             for item in shapes:
                 cls_name, kind, geometry = item[:3]
                 status = item[3] if len(item) > 3 else "accepted"
-                cls = classes_repo.ensure_class(project.conn, cls_name)
+                cls = classes_repo.ensure_class(project.conn, cls_name,
+                                                classes_repo.kind_of_annotation(kind))
                 _paint(image, kind, geometry, cls.color)
                 anns.append((cls.id, kind, geometry, status))
             path = folder / f"{index:06d}.png"

@@ -331,3 +331,20 @@ def test_bulk_annotation_reader_matches_the_repository(mixed_project):
                           key=lambda a: a.id)
         assert list(annotations_repo.iter_annotations(mixed_project.conn,
                                                       status=status)) == expected
+
+
+def test_builds_keep_object_classes_and_frame_tags_apart(project):
+    from src.db import annotations as annotations_repo
+    from src.db import classes as classes_repo
+    from src.db.records import Annotation
+    frames = [[tag("day"), box("car", 5, 5)] for _ in range(12)]
+    frames += [[tag("night"), box("car", 9, 9)] for _ in range(12)]
+    made = add_source(project, "a", frames)
+    night = classes_repo.get_class_by_name(project.conn, "night")
+    # A box given a frame tag's class, as older versions allowed: detect builds ignore it.
+    annotations_repo.add_annotation(project.conn,
+                                    Annotation(made[0].id, night.id, "box", [1, 1, 20, 20]))
+    _, det = build_dataset(project, DatasetSpec(name="det", task="detect", group_by="none"))
+    assert yaml.safe_load((det / "data.yaml").read_text())["names"] == {0: "car"}
+    _, cls = build_dataset(project, DatasetSpec(name="cls", task="classify", group_by="none"))
+    assert yaml.safe_load((cls / "data.yaml").read_text())["names"] == {0: "day", 1: "night"}
