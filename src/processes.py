@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -17,3 +18,10 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:  # it exists, it just belongs to someone else
         return True
     return True
+
+
+def crash_point(stage: str) -> None:
+    """Test hook: SIGKILL this process at `stage` when $LABELLOOP_CRASH_AT names it, so the
+    kill tests can stop a write at each step and check that nothing is left half-done."""
+    if os.environ.get("LABELLOOP_CRASH_AT") == stage:
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))

@@ -1,0 +1,166 @@
+"""What a killed process leaves in a project folder, and the sweep that removes it at open.
+
+Every multi-step write stages its files under a name that carries the writing process's
+id (`.<kind>-<pid>-...`, made by `staging_dir`), and renames its result into place inside
+the write transaction that inserts the rows. So after a SIGKILL:
+- a staging entry whose process is gone is garbage (a live one is never touched);
+- a `frames/<id>` or `datasets/<name>/v<N>` folder without its row is garbage, once the
+  sweep holds the write lock: a live writer renames such folders only while it holds it;
+- a capture staging folder names the frame file it was placing: kept if the frame's row
+  was committed, removed with the file otherwise;
+- an export records its temporary folder (outside the project) in a marker file in the
+  project folder, so that folder is removed too.
+Only names matching these patterns are ever removed.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from src.db.connection import transaction
+from src.processes import pid_alive
+
+KINDS = ("import", "capture", "build", "stale", "export")
+_STAGING = re.compile(r"^\.(?P<kind>import|capture|build|stale|export)-(?P<pid>\d+)-(?P<rest>.*)$")
+_OLD_BUILD_TMP = re.compile(r"^\.tmp-v\d+-(?P<pid>\d+)-[0-9a-f]+$")  # before staging_dir
+_CAPTURE_REST = re.compile(r"^(?P<source>\d+)-(?P<index>\d{6})(?P<suffix>\.[A-Za-z0-9]{1,8})-")
+_VERSION_DIR = re.compile(r"^v(\d+)$")
+_SOURCE_DIR = re.compile(r"^\d+$")
+# A sweep waits this long for the write lock, then leaves the work to a later open.
+_SWEEP_WAIT_MS = 2000
+
+
+def staging_dir(parent: Path, kind: str, tag: str = "") -> Path:
+    """A new staging folder in `parent` named after this process (swept once it is gone)."""
+    assert kind in KINDS, kind
+    parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{kind}-{os.getpid()}-" + (f"{tag}-" if tag else "")
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+def capture_tag(source_id: int, index: int, suffix: str) -> str:
+    """The tag of a capture staging folder: which frame file it is placing."""
+    return f"{source_id}-{index:06d}{suffix}"
+
+
+def staging_owner(name: str) -> int | None:
+    """The process id in a staging name, or None when `name` is not one of ours."""
+    match = _STAGING.match(name) or _OLD_BUILD_TMP.match(name)
+    return int(match.group("pid")) if match else None
+
+
+def remove_dead_staging(folder: Path) -> None:
+    """Remove the staging entries in `folder` whose process is gone (plain staging only:
+    capture and export entries need the sweep, which knows the rows)."""
+    for path in _entries(folder):
+        pid = staging_owner(path.name)
+        kind = _kind(path.name)
+        if pid is not None and kind not in ("capture", "export") and not pid_alive(pid):
+            _remove(path)
+
+
+def sweep(root: Path, conn: sqlite3.Connection) -> list[Path]:
+    """Remove what killed processes left in project `root`; returns what was removed.
+
+    A cheap scan finds candidates first; only when there are some is the write lock taken
+    and each candidate checked again under it."""
+    if not _candidates(root, conn):
+        return []
+    timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {_SWEEP_WAIT_MS}")
+    try:
+        with transaction(conn):
+            found = _candidates(root, conn)
+            for path in found:
+                _remove_leftover(path, root, conn)
+    except sqlite3.OperationalError:  # busy or read-only: the next open sweeps instead
+        return []
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    return found
+
+
+def _candidates(root: Path, conn: sqlite3.Connection) -> list[Path]:
+    found = [p for p in _entries(root) if _dead_staging(p)]
+    frames = root / "frames"
+    sources = {str(r[0]) for r in conn.execute("SELECT id FROM media_sources")}
+    for path in _entries(frames):
+        if _dead_staging(path) or (_SOURCE_DIR.match(path.name) and path.is_dir()
+                                   and path.name not in sources):
+            found.append(path)
+    versions = set(conn.execute("SELECT name, version FROM datasets").fetchall())
+    for folder in _entries(root / "datasets"):
+        if not folder.is_dir() or _STAGING.match(folder.name):
+            continue
+        for path in _entries(folder):
+            match = _VERSION_DIR.match(path.name)
+            if _dead_staging(path) or (match and path.is_dir()
+                                       and (folder.name, int(match.group(1))) not in versions):
+                found.append(path)
+    return found
+
+
+def _remove_leftover(path: Path, root: Path, conn: sqlite3.Connection) -> None:
+    kind = _kind(path.name)
+    if kind == "capture":
+        _undo_capture(path, root, conn)
+    elif kind == "export" and path.parent == root:
+        _undo_export(path)
+    _remove(path)
+    folder = path.parent
+    if folder.parent == root / "datasets" and not any(_entries(folder)):
+        known = conn.execute("SELECT 1 FROM datasets WHERE name = ?", (folder.name,)).fetchone()
+        if known is None:
+            folder.rmdir()
+
+
+def _undo_capture(staging: Path, root: Path, conn: sqlite3.Connection) -> None:
+    """Remove the frame file a killed capture placed if its row was never committed."""
+    match = _CAPTURE_REST.match(_STAGING.match(staging.name).group("rest"))
+    if not match:
+        return
+    source, index = int(match.group("source")), int(match.group("index"))
+    row = conn.execute("SELECT 1 FROM frames WHERE source_id = ? AND frame_index = ?",
+                       (source, index)).fetchone()
+    if row is None:
+        target = root / "frames" / str(source) / f"{index:06d}{match.group('suffix')}"
+        target.unlink(missing_ok=True)
+
+
+def _undo_export(marker: Path) -> None:
+    """An export marker holds the path of its temporary folder beside the export target."""
+    try:
+        tmp = Path(marker.read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        return
+    if tmp.is_absolute() and staging_owner(tmp.name) == staging_owner(marker.name) \
+            and _kind(tmp.name) == "export":
+        _remove(tmp)
+
+
+def _dead_staging(path: Path) -> bool:
+    pid = staging_owner(path.name)
+    return pid is not None and not pid_alive(pid)
+
+
+def _kind(name: str) -> str | None:
+    match = _STAGING.match(name)
+    return match.group("kind") if match else ("build" if _OLD_BUILD_TMP.match(name) else None)
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
