@@ -19,7 +19,10 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from src.db.connection import transaction
 from src.processes import pid_alive
@@ -82,6 +85,42 @@ def sweep(root: Path, conn: sqlite3.Connection) -> list[Path]:
     finally:
         conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
     return found
+
+
+@contextmanager
+def export_folder(project_root: Path, out: Path) -> Iterator[Path]:
+    """Yield a temp folder beside `out`, renamed to `out` (absent or empty) when the block
+    succeeds and removed when it fails. A marker in the project names the temp folder
+    first, so the sweep removes it if the export is killed."""
+    _remove_dead_exports(out.parent)
+    pid = os.getpid()
+    tmp = out.parent / f".export-{pid}-{uuid.uuid4().hex[:12]}"
+    marker = project_root / tmp.name
+    marker.write_text(str(tmp), encoding="utf-8")
+    try:
+        tmp.mkdir()
+        yield tmp
+        _rename_over_empty(tmp, out)
+    finally:
+        _remove(tmp)
+        marker.unlink(missing_ok=True)
+
+
+def _rename_over_empty(tmp: Path, out: Path) -> None:
+    """POSIX rename replaces an empty folder in one step: `out` is never missing half-way."""
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        if not (out.is_dir() and not any(out.iterdir())):
+            raise
+        out.rmdir()  # where a folder cannot replace another (Windows)
+        os.replace(tmp, out)
+
+
+def _remove_dead_exports(folder: Path) -> None:
+    for path in _entries(folder):
+        if _kind(path.name) == "export" and path.is_dir() and _dead_staging(path):
+            _remove(path)
 
 
 def _candidates(root: Path, conn: sqlite3.Connection) -> list[Path]:

@@ -23,11 +23,13 @@ from src.data.video import list_image_files
 from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
 from src.db import frames as frames_repo
+from src.db import leftovers
 from src.db import sources as sources_repo
 from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import Annotation, Frame
 from src.errors import DatasetError
+from src.processes import crash_point
 
 FORMATS = ("yolo", "coco", "voc", "labelme")
 _WRITERS = {"yolo": yolo.write, "coco": coco.write, "voc": voc.write, "labelme": labelme.write}
@@ -138,15 +140,9 @@ def export_annotations(project: Project, out: str | Path, fmt: str, *,
                            hint="choose a new folder")
     labeled = _dataset_set(project, dataset) if dataset else project_set(project)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
-    try:
+    with leftovers.export_folder(project.root, out) as tmp:  # swept if the export is killed
         summary = _write(labeled, tmp, out, fmt)
-        if out.exists():
-            out.rmdir()
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        crash_point("export:written")
     return {"format": fmt, "path": str(out), "classes": len(labeled.classes), **summary}
 
 
