@@ -200,22 +200,56 @@ def _exif_orientation(path: Path) -> int | None:
 
 
 def _import_image_folder(project: Project, record: MediaSource) -> tuple[MediaSource, list[Frame]]:
+    staged = stage_image_folder(project, record)
+    try:
+        return register_staged_folder(project, staged)
+    finally:
+        staged.discard()
+
+
+@dataclass
+class StagedFolder:
+    """An image folder decoded and linked into a staging folder, not yet in the store."""
+    record: MediaSource
+    plans: list[_ImagePlan]
+    names: list[str]
+    staging: Path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def stage_image_folder(project: Project, record: MediaSource) -> StagedFolder:
+    """Decode every image of the folder and stage its frames, holding no database lock (the
+    slow part of an import: other writers go on meanwhile). Call `discard()` when done."""
     reader = ImageFolderReader(record.path, cache_bytes=0)
     plans = [_plan_image(f) for f in reader.files]
     staging = leftovers.staging_dir(project.frames_dir, "import")
-    placed: Path | None = None
     try:
         names = [f"{i:06d}{plan.suffix}" for i, plan in enumerate(plans)]
         for plan, name in zip(plans, names):
             os.replace(_stage(plan, staging), staging / name)
-        crash_point("import:staged")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    crash_point("import:staged")
+    return StagedFolder(record, plans, names, staging)
+
+
+def register_staged_folder(project: Project,
+                           staged: StagedFolder) -> tuple[MediaSource, list[Frame]]:
+    """Insert the source and frame rows and rename the staged folder into place, in one
+    short transaction (nested in the caller's, if any)."""
+    record, plans, names = staged.record, staged.plans, staged.names
+    placed: Path | None = None
+    try:
         with transaction(project.conn):
             existing = sources_db.get_source_by_path(project.conn, record.path)
             if existing is not None:  # another process imported it while we staged
                 return existing, frames_db.list_frames(project.conn, existing.id)
             source = sources_db.add_source(project.conn, record)
             placed = project.frames_dir / str(source.id)
-            _move_into_place(project, staging, placed)
+            _move_into_place(project, staged.staging, placed)
             crash_point("import:placed")
             frames = [frames_db.add_frame(project.conn, Frame(
                 source_id=source.id, frame_index=i, image_path=project.relpath(placed / name),
@@ -225,8 +259,6 @@ def _import_image_folder(project: Project, record: MediaSource) -> tuple[MediaSo
         if placed is not None:
             shutil.rmtree(placed, ignore_errors=True)
         raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return source, frames
 
 

@@ -7,19 +7,22 @@ An export is written into a temporary folder and renamed into place.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from src.data.capture import import_media
+from src.data.capture import StagedFolder, register_staged_folder, stage_image_folder
 from src.data.formats import coco, labelme, voc, yolo
+from src.data.formats.files import place_file
 from src.data.formats.model import LabeledImage, LabeledSet, LabeledShape
 from src.data.geometry import Box, clip_box, clip_polygon, shape_of
-from src.data.video import list_image_files
+from src.data.video import list_image_files, probe_media
 from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
 from src.db import frames as frames_repo
@@ -27,7 +30,7 @@ from src.db import leftovers
 from src.db import sources as sources_repo
 from src.db.connection import transaction
 from src.db.project import Project
-from src.db.records import Annotation, Frame
+from src.db.records import Annotation, Frame, MediaSource
 from src.errors import DatasetError
 from src.processes import crash_point
 
@@ -43,29 +46,42 @@ def _check_format(fmt: str) -> str:
 
 
 def read_annotations(path: str | Path, fmt: str, *, images: Path | None = None) -> LabeledSet:
-    """Parse a dataset in `fmt` without touching any project."""
+    """Parse a dataset in `fmt` without touching any project; its images must lie inside
+    the dataset folder or `images`."""
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise DatasetError("no such file or folder", path=path)
     _check_format(fmt)
-    if fmt == "coco":
-        return coco.read(path, images)
-    return {"yolo": yolo.read, "voc": voc.read, "labelme": labelme.read}[fmt](path)
+    if images is not None:
+        images = Path(images).expanduser().resolve()
+        if not images.is_dir():
+            raise DatasetError("not a folder", path=images, field="--images",
+                               hint="pass the folder that holds the dataset's images")
+    if fmt == "yolo":
+        return yolo.read(path, images_dir=images)
+    return {"coco": coco.read, "voc": voc.read, "labelme": labelme.read}[fmt](path, images)
 
 
 def import_annotations(project: Project, path: str | Path, fmt: str, *,
                        images: str | Path | None = None) -> dict:
-    """Import a YOLO/COCO/VOC/labelme dataset into `project`; returns summary counts."""
+    """Import a YOLO/COCO/VOC/labelme dataset into `project`; returns summary counts.
+
+    Only the images the annotations name are imported. Decoding and staging them happens
+    before the write transaction, which then only inserts rows and renames staged folders:
+    other writers (the GUI saving an edit) are never kept waiting for the whole import."""
     labeled = read_annotations(path, fmt, images=Path(images) if images else None)
-    folders: dict[Path, None] = {}
+    folders: dict[Path, list[Path]] = {}
     for image in labeled.images:
-        folders.setdefault(image.path.parent, None)
-    created: list[int] = []
+        folders.setdefault(image.path.parent, []).append(image.path)
     skipped = Counter(labeled.skipped)
     before = {c.name.casefold() for c in classes_repo.list_classes(project.conn)}
+    plans: list[_FolderPlan] = []
     try:
+        plans += [_plan_folder(project, folder, files) for folder, files in folders.items()]
         with transaction(project.conn):
-            frame_of = _register_folders(project, list(folders), created)
+            frame_of = {}
+            for plan in plans:
+                frame_of.update(plan.register(project))
             class_ids = {name.casefold(): classes_repo.ensure_class(project.conn, name).id
                          for name in labeled.classes + [t for i in labeled.images for t in i.tags]}
             anns = []
@@ -73,30 +89,101 @@ def import_annotations(project: Project, path: str | Path, fmt: str, *,
                 anns += _annotations(image, frame_of[image.path], class_ids, skipped)
             annotations_repo.add_annotations(project.conn, anns)
     except BaseException:
-        for source_id in created:
-            shutil.rmtree(project.frames_dir / str(source_id), ignore_errors=True)
+        for plan in plans:
+            plan.undo(project)
         raise
-    new = [n for n in dict.fromkeys(labeled.classes) if n.casefold() not in before]
+    finally:
+        for plan in plans:
+            plan.discard()
+    new = list({n.casefold(): n for n in reversed(labeled.classes)
+                if n.casefold() not in before}.values())[::-1]
     return {"format": fmt, "images": len(labeled.images), "annotations": len(anns),
             "classes_created": len(new), "new_classes": new, "sources": len(folders),
             "skipped": dict(skipped)}
 
 
-def _register_folders(project: Project, folders: list[Path], created: list[int]) -> dict:
-    """Image file -> frame, registering each folder as an image source."""
-    frame_of: dict[Path, Frame] = {}
-    for folder in folders:
-        existed = sources_repo.get_source_by_path(project.conn, str(folder)) is not None
-        source, frames = import_media(project, folder)
-        if not existed:
-            created.append(source.id)
-        files = list_image_files(folder)
-        if len(files) != len(frames):
+@dataclass
+class _FolderPlan:
+    """The images one folder contributes: frames of a registered source, or a staged one."""
+    originals: list[Path]                 # the image files, in frame order
+    source: MediaSource | None = None     # already registered
+    staged: StagedFolder | None = None    # to register
+    links: Path | None = None             # folder of links to a subset, made by this import
+    placed: Path | None = None            # frames/<id> this import created
+
+    def register(self, project: Project) -> dict[Path, Frame]:
+        """Image file -> frame, registering the staged source (inside the transaction)."""
+        if self.source is not None:
+            frames = frames_repo.list_frames(project.conn, self.source.id)
+        else:
+            existed = sources_repo.get_source_by_path(project.conn, self.staged.record.path)
+            source, frames = register_staged_folder(project, self.staged)
+            if existed is None:
+                self.placed = project.frames_dir / str(source.id)
+        if len(frames) != len(self.originals):
             raise DatasetError(f"the folder was imported before with {len(frames)} images and"
-                               f" now holds {len(files)}", path=folder,
+                               f" now holds {len(self.originals)}",
+                               path=self.originals[0].parent,
                                hint="import the annotations into a new project")
-        frame_of.update({f.resolve(): frame for f, frame in zip(files, frames)})
-    return frame_of
+        return dict(zip(self.originals, frames))
+
+    def undo(self, project: Project) -> None:
+        if self.placed is not None:
+            shutil.rmtree(self.placed, ignore_errors=True)
+        if self.links is not None:
+            shutil.rmtree(self.links, ignore_errors=True)
+
+    def discard(self) -> None:
+        if self.staged is not None:
+            self.staged.discard()
+
+
+def _plan_folder(project: Project, folder: Path, wanted: list[Path]) -> _FolderPlan:
+    """Reuse the folder's source when it holds every wanted image; else stage the folder
+    (every image wanted) or a folder of links to just the wanted ones."""
+    wanted_set = set(wanted)
+    every = [f.resolve() for f in list_image_files(folder)]
+    existing = sources_repo.get_source_by_path(project.conn, str(folder))
+    if existing is not None and wanted_set <= set(every):
+        return _FolderPlan(every, source=existing)
+    if set(every) == wanted_set:
+        return _FolderPlan(every, staged=stage_image_folder(project, probe_media(folder)))
+    links, made = _subset_links(project, folder, sorted(wanted_set))
+    plan = _FolderPlan([folder / f.name for f in list_image_files(links)],
+                       links=links if made else None)
+    registered = sources_repo.get_source_by_path(project.conn, str(links))
+    if registered is not None:
+        plan.source = registered
+        return plan
+    try:
+        record = probe_media(links)
+        record.name = folder.name
+        plan.staged = stage_image_folder(project, record)
+    except BaseException:
+        plan.undo(project)
+        raise
+    return plan
+
+
+def _subset_links(project: Project, folder: Path, files: list[Path]) -> tuple[Path, bool]:
+    """A folder under imports/ holding links to (or copies of) just `files` of `folder`,
+    so that its image source is exactly the images the annotations name; True if made now."""
+    names = [f.name for f in files]
+    key = hashlib.sha256("\n".join([str(folder), *names]).encode()).hexdigest()[:12]
+    final = project.root / "imports" / f"{folder.name[:100]}-{key}"
+    if final.is_dir() and sorted(p.name for p in final.iterdir()) == sorted(names):
+        return final, False
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+    try:
+        for file in files:
+            place_file(file, tmp / file.name)
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final, True
 
 
 def _annotations(image: LabeledImage, frame: Frame, class_ids: dict[str, int],
