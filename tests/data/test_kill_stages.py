@@ -1,0 +1,179 @@
+"""SIGKILL at each stage of import, capture, dataset build and export: once the project is
+opened again, no file or folder is left without its row and no row without its files.
+
+The writer kills itself at a named stage ($LABELLOOP_CRASH_AT, see src/processes.py), in a
+forked process, so each kill lands exactly between the two steps under test.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from src.data.capture import capture_frames, import_media
+from src.data.datasets import DatasetSpec, build_dataset
+from src.data.formats import export_annotations
+from src.db import annotations as annotations_repo
+from src.db import classes as classes_repo
+from src.db import datasets as datasets_repo
+from src.db import frames as frames_repo
+from src.db import sources as sources_repo
+from src.db.project import Project
+from src.db.records import Annotation
+from tests.data.conftest import write_cv2_video
+
+_ctx = multiprocessing.get_context("fork")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                                 reason="forks the writer to kill it")]
+
+
+def _crash_at(stage: str, work, args) -> None:
+    os.environ["LABELLOOP_CRASH_AT"] = stage
+    work(*args)
+
+
+def run_killed_at(stage: str, work, *args) -> None:
+    proc = _ctx.Process(target=_crash_at, args=(stage, work, args))
+    proc.start()
+    proc.join(timeout=120)
+    assert proc.exitcode == -signal.SIGKILL, f"the writer was not killed at {stage}"
+
+
+def leftovers(root: Path, *elsewhere: Path) -> list[str]:
+    """Everything in the project (and `elsewhere`) that is not backed by a row, or a row
+    whose files are missing, after opening the project (which sweeps)."""
+    with Project.open(root, create=False) as project:
+        conn = project.conn
+        frames = {f.image_path for f in frames_repo.list_frames(conn)}
+        sources = {str(s.id) for s in sources_repo.list_sources(conn)}
+        datasets = {d.path for d in datasets_repo.list_datasets(conn)}
+    found = [f"hidden entry {p}" for p in root.iterdir() if p.name.startswith(".")]
+    for folder in (root / "frames").glob("*"):
+        if folder.name not in sources:
+            found.append(f"not a source's folder: {folder}")
+        found += [f"file without a frame row: {f}" for f in folder.glob("*")
+                  if f.relative_to(root).as_posix() not in frames]
+    found += [f"frame row without its file: {f}" for f in frames if not (root / f).is_file()]
+    for folder in (root / "datasets").glob("*/*"):
+        if folder.relative_to(root).as_posix() not in datasets:
+            found.append(f"not a recorded dataset version: {folder}")
+    found += [f"dataset row without its folder: {d}" for d in datasets
+              if not (root / d / "data.yaml").is_file()]
+    for folder in elsewhere:
+        found += [f"temp entry {p}" for p in folder.iterdir() if p.name.startswith(".")]
+    return found
+
+
+# ---- the writers, run in the killed process -------------------------------------------
+
+def _import(root: Path, folder: Path) -> None:
+    with Project.open(root, create=False) as project:
+        import_media(project, folder)
+
+
+def _capture(root: Path, indices: list[int]) -> None:
+    with Project.open(root, create=False) as project:
+        capture_frames(project, sources_repo.list_sources(project.conn)[0], indices)
+
+
+def _build(root: Path) -> None:
+    with Project.open(root, create=False) as project:
+        build_dataset(project, DatasetSpec(name="ds", task="detect", split=(0.5, 0.5, 0.0),
+                                           group_by="none"))
+
+
+def _export(root: Path, out: Path) -> None:
+    with Project.open(root, create=False) as project:
+        export_annotations(project, out, "coco")
+
+
+# ---- fixtures ------------------------------------------------------------------------------
+
+@pytest.fixture
+def image_dir(tmp_path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((48, 64, 3), 40 * i, np.uint8))
+    return folder
+
+
+@pytest.fixture
+def annotated(tmp_path, image_dir) -> Path:
+    """A project with 4 frames, each holding one 'car' box."""
+    root = tmp_path / "annotated"
+    with Project.open(root) as project:
+        _, frames = import_media(project, image_dir)
+        car = classes_repo.add_class(project.conn, "car")
+        annotations_repo.add_annotations(project.conn, [
+            Annotation(f.id, car.id, "box", [5, 5, 30, 30]) for f in frames])
+    return root
+
+
+# ---- the tests -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stage", ["import:staged", "import:placed"])
+def test_killed_image_folder_import_leaves_nothing(tmp_path, image_dir, stage):
+    root = tmp_path / "p"
+    Project.open(root).close()
+    run_killed_at(stage, _import, root, image_dir)
+    assert leftovers(root) == []
+    _import(root, image_dir)
+    with Project.open(root, create=False) as project:
+        assert len(frames_repo.list_frames(project.conn)) == 4
+    assert leftovers(root) == []
+
+
+@pytest.mark.parametrize("stage", ["capture:staged", "capture:placed"])
+def test_killed_capture_leaves_nothing(tmp_path, stage):
+    root = tmp_path / "p"
+    video = write_cv2_video(tmp_path / "clip.avi", 6, "MJPG", size=(64, 48))
+    with Project.open(root) as project:
+        import_media(project, video)
+        capture_frames(project, sources_repo.list_sources(project.conn)[0], [0])
+    run_killed_at(stage, _capture, root, [3])
+    assert leftovers(root) == []
+    with Project.open(root, create=False) as project:
+        assert [f.frame_index for f in frames_repo.list_frames(project.conn)] == [0]
+    _capture(root, [3])
+    assert leftovers(root) == []
+
+
+@pytest.mark.parametrize("stage", ["build:written", "build:placed"])
+def test_killed_dataset_build_leaves_nothing_and_the_next_is_v1(annotated, stage):
+    run_killed_at(stage, _build, annotated)
+    assert leftovers(annotated) == []
+    _build(annotated)
+    with Project.open(annotated, create=False) as project:
+        assert [d.version for d in datasets_repo.list_datasets(project.conn)] == [1]
+    assert leftovers(annotated) == []
+
+
+def test_killed_export_leaves_no_temp_folder_beside_the_target(annotated, tmp_path):
+    out = tmp_path / "exports" / "coco-out"
+    run_killed_at("export:written", _export, annotated, out)
+    assert [p.name for p in out.parent.iterdir()][0].startswith(".export-")  # before the sweep
+    assert leftovers(annotated, out.parent) == []
+    assert not out.exists()
+    _export(annotated, out)
+    assert list((out / "annotations").glob("instances_*.json"))
+    assert leftovers(annotated, out.parent) == []
+
+
+def test_the_sweep_keeps_what_live_processes_and_other_programs_own(annotated):
+    """Staging named after a live process, and names LabelLoop never makes, stay."""
+    mine = os.getpid()
+    keep = [annotated / "frames" / f".import-{mine}-abc", annotated / "frames" / "notes",
+            annotated / "datasets" / "x" / f".build-{mine}-abc", annotated / "datasets" / "x" / "draft"]
+    for path in keep:
+        path.mkdir(parents=True)
+    dead = annotated / "frames" / ".import-999999999-abc"
+    dead.mkdir()
+    Project.open(annotated, create=False).close()
+    assert all(p.is_dir() for p in keep) and not dead.exists()
