@@ -50,7 +50,7 @@ def list_sources(conn: sqlite3.Connection) -> list[MediaSource]:
 def find_source(conn: sqlite3.Connection, ref: str) -> MediaSource:
     """Resolve what a user typed: a source id or a file/folder name."""
     ref = ref.strip()
-    if ref.isdigit():
+    if ref.isdigit() and ref.isascii() and len(ref) <= 18:   # SQLite's ints are 64-bit
         source = get_source(conn, int(ref))
         if source is not None:
             return source

@@ -7,6 +7,7 @@ An export is written into a temporary folder and renamed into place.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -221,16 +222,31 @@ def export_annotations(project: Project, out: str | Path, fmt: str, *,
     """Write the project's accepted annotations (or a detect/segment dataset version) in
     `fmt` into the new or empty folder `out`; returns summary counts."""
     _check_format(fmt)
-    out = Path(out).expanduser().resolve()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DatasetError("the output folder exists and is not empty", path=out,
-                           hint="choose a new folder")
+    out = _usable_output(out)
     labeled = _dataset_set(project, dataset) if dataset else project_set(project)
-    out.parent.mkdir(parents=True, exist_ok=True)
     with leftovers.export_folder(project.root, out) as tmp:  # swept if the export is killed
         summary = _write(labeled, tmp, out, fmt)
         crash_point("export:written")
     return {"format": fmt, "path": str(out), "classes": len(labeled.classes), **summary}
+
+
+def _usable_output(out: str | Path) -> Path:
+    """`out` resolved, refused unless it is a new or empty folder whose parent can be made
+    and written (not under a file, /proc, a read-only disk; not a name too long)."""
+    out = Path(out).expanduser().resolve()
+    try:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise DatasetError("the output folder exists and is not empty", path=out,
+                               hint="choose a new folder")
+        above = next(p for p in out.parents if p.exists())
+        if not above.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{above} is a file, not a folder")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=out.parent))   # /proc, read-only...
+    except OSError as exc:
+        raise DatasetError(f"cannot write the export here ({exc.strerror or exc})", path=out,
+                           field="OUT", hint="choose a folder you can create and write")
+    return out
 
 
 def _write(labeled: LabeledSet, tmp: Path, final: Path, fmt: str) -> dict:
