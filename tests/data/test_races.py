@@ -11,13 +11,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from src.data.capture import capture_frames, import_media
+from src.data.datasets import DatasetSpec, build_dataset  # imported before the forks
+from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
+from src.db import datasets as datasets_repo
 from src.db import frames as frames_repo
 from src.db import sources as sources_repo
 from src.db.migrations import SCHEMA_VERSION, schema_version
 from src.db.project import Project
+from src.db.records import Annotation
 from tests.data.conftest import write_cv2_video
 
 ROUNDS = 10
@@ -128,3 +133,35 @@ def test_processes_ensuring_one_class_at_once_get_the_same_row(tmp_path):
         with Project.open(root, create=False) as project:
             names = [c.name for c in classes_repo.list_classes(project.conn)]
         assert len(set(ids)) == 1 and len(names) == 1
+
+
+def _build(root: Path) -> int:
+    with Project.open(root, create=False) as project:
+        record, _ = build_dataset(project, DatasetSpec(
+            name="ds", task="detect", split=(0.5, 0.5, 0.0), group_by="none"))
+        return record.version
+
+
+def test_processes_building_one_dataset_at_once_get_distinct_versions(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((40, 50, 3), i * 60, np.uint8))
+    root = tmp_path / "p"
+    with Project.open(root) as project:
+        _, frames = import_media(project, folder)
+        car = classes_repo.add_class(project.conn, "car")
+        annotations_repo.add_annotations(project.conn, [
+            Annotation(f.id, car.id, "box", [5, 5, 30, 30]) for f in frames])
+    for _ in range(3):
+        race(2, _build, root)
+    with Project.open(root, create=False) as project:
+        records = datasets_repo.list_datasets(project.conn)
+    assert [r.version for r in records] == [1, 2, 3, 4, 5, 6]
+    on_disk = sorted(p.name for p in (root / "datasets" / "ds").iterdir())
+    assert on_disk == sorted(f"v{v}" for v in range(1, 7))
+    for record in records:  # each snapshot describes itself as the version its row holds
+        data = yaml.safe_load((root / record.path / "data.yaml").read_text())
+        assert data["path"] == str(root / record.path)
+        report = (root / record.path / "report.json").read_text()
+        assert f'"version": {record.version}' in report
