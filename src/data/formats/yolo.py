@@ -22,6 +22,9 @@ from src.errors import DatasetError
 
 # Ultralytics itself tolerates slightly out-of-range values; beyond this a file is wrong.
 _SLACK = 0.05
+# A data.yaml is a few KB (names of 1000 classes: ~20 KB); nesting of [ and { is 2 deep.
+_MAX_YAML_CHARS = 1_000_000
+_MAX_YAML_BRACKETS = 50
 
 
 def read(path: Path, *, root: Path | None = None, images_dir: Path | None = None) -> LabeledSet:
@@ -95,7 +98,17 @@ def _load_yaml(path: Path) -> dict:
 
 def _safe_load_bounded(text: str, path: Path):
     """yaml.safe_load, refusing a document whose aliases expand past the YAML node limit
-    (a few hundred bytes of nested aliases can stand for a billion nodes)."""
+    (a few hundred bytes of nested aliases can stand for a billion nodes), or whose size or
+    [{ nesting would cost PyYAML's scanner quadratic time."""
+    if len(text) > _MAX_YAML_CHARS:
+        raise DatasetError(f"{len(text):,} characters is too large for a data.yaml (at most "
+                           f"{_MAX_YAML_CHARS:,})", path=path)
+    depth = deepest = 0
+    for char in text:
+        depth += (char in "[{") - (char in "]}")
+        deepest = max(deepest, depth)
+    if deepest > _MAX_YAML_BRACKETS:
+        raise RecursionError   # reported as "nested too deeply"
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
