@@ -32,6 +32,7 @@ from src.db import sources as sources_repo
 from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import Annotation, Frame, MediaSource
+from src.disk_space import reports_full_disk
 from src.errors import DatasetError
 from src.processes import crash_point
 
@@ -63,6 +64,8 @@ def read_annotations(path: str | Path, fmt: str, *, images: Path | None = None) 
     return {"coco": coco.read, "voc": voc.read, "labelme": labelme.read}[fmt](path, images)
 
 
+@reports_full_disk("the imported images and annotations",
+                   lambda project, *_, **__: project.frames_dir)
 def import_annotations(project: Project, path: str | Path, fmt: str, *,
                        images: str | Path | None = None) -> dict:
     """Import a YOLO/COCO/VOC/labelme dataset into `project`; returns summary counts.
@@ -169,22 +172,31 @@ def _plan_folder(project: Project, folder: Path, wanted: list[Path]) -> _FolderP
 def _subset_links(project: Project, folder: Path, files: list[Path]) -> tuple[Path, bool]:
     """A folder under imports/ holding links to (or copies of) just `files` of `folder`,
     so that its image source is exactly the images the annotations name; True if made now."""
-    names = [f.name for f in files]
-    key = hashlib.sha256("\n".join([str(folder), *names]).encode()).hexdigest()[:12]
-    final = project.root / "imports" / f"{folder.name[:100]}-{key}"
-    if final.is_dir() and sorted(p.name for p in final.iterdir()) == sorted(names):
+    names = sorted(f.name for f in files)
+    key = hashlib.sha256("\n".join([str(folder), *names]).encode("utf-8", "surrogateescape"))
+    final = project.root / "imports" / f"{folder.name[:100]}-{key.hexdigest()[:12]}"
+    if _holds(final, names):
         return final, False
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+    if final.parent.is_dir():
+        leftovers.remove_dead_staging(final.parent)    # what a killed import left
+    tmp = leftovers.staging_dir(final.parent, "import")
     try:
         for file in files:
             place_file(file, tmp / file.name)
-        shutil.rmtree(final, ignore_errors=True)
+        if final.exists() and not _holds(final, names):  # left by an older, failed import
+            shutil.rmtree(final)
         os.rename(tmp, final)
-    except BaseException:
+    except OSError:
+        if not _holds(final, names):
+            raise
+        return final, False                    # another process made the same one meanwhile
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final, True
+
+
+def _holds(folder: Path, names: list[str]) -> bool:
+    return folder.is_dir() and sorted(p.name for p in folder.iterdir()) == names
 
 
 def _annotations(image: LabeledImage, frame: Frame, class_ids: dict[str, int],
@@ -217,6 +229,7 @@ def _annotations(image: LabeledImage, frame: Frame, class_ids: dict[str, int],
 
 # ---- export --------------------------------------------------------------------------
 
+@reports_full_disk("the export", lambda project, out, *_, **__: Path(out))
 def export_annotations(project: Project, out: str | Path, fmt: str, *,
                        dataset: str | None = None) -> dict:
     """Write the project's accepted annotations (or a detect/segment dataset version) in
