@@ -26,6 +26,7 @@ from src.db import sources as sources_db
 from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import Frame, MediaSource
+from src.disk_space import reports_full_disk
 from src.errors import MediaError
 from src.processes import crash_point
 
@@ -37,6 +38,7 @@ def frame_image_path(project: Project, source_id: int, index: int, suffix: str =
     return project.frames_dir / str(source_id) / f"{index:06d}{suffix}"
 
 
+@reports_full_disk("the imported frames", lambda project, *_, **__: project.frames_dir)
 def import_media(project: Project, path: str | Path) -> tuple[MediaSource, list[Frame]]:
     """Register a video (no frames captured) or an image folder (every image captured).
 
@@ -57,6 +59,7 @@ def import_media(project: Project, path: str | Path) -> tuple[MediaSource, list[
     return _import_image_folder(project, record)
 
 
+@reports_full_disk("the captured frames", lambda project, *_, **__: project.frames_dir)
 def capture_frames(project: Project, source: MediaSource, indices: Iterable[int],
                    reader: MediaReader | None = None) -> list[Frame]:
     """Capture frames `indices` of `source` (in that order in the result).
@@ -81,6 +84,7 @@ def capture_frames(project: Project, source: MediaSource, indices: Iterable[int]
     return [captured[i] for i in wanted]
 
 
+@reports_full_disk("the captured frame", lambda project, *_, **__: project.frames_dir)
 def capture_array(project: Project, source: MediaSource, index: int, image: np.ndarray, *,
                   timestamp_s: float | None = None) -> Frame:
     """Capture the frame the caller already has decoded (the GUI's current frame).

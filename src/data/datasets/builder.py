@@ -21,7 +21,6 @@ import cv2
 import yaml
 
 from src.atomic_files import write_text_atomic
-from src.processes import crash_point
 from src.data import augment as augment_mod
 from src.data.augment import LabelledShape
 from src.data.datasets.naming import class_folder_name
@@ -35,7 +34,9 @@ from src.db import leftovers
 from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import DatasetRecord
+from src.disk_space import reports_full_disk
 from src.errors import DatasetError
+from src.processes import crash_point
 
 Progress = Callable[[str, int, int], None]
 
@@ -61,6 +62,7 @@ class _Plan:
     counts: dict[str, Counter] = field(default_factory=dict)
 
 
+@reports_full_disk("the dataset", lambda project, spec, **_: project.datasets_dir / spec.name)
 def build_dataset(project: Project, spec: DatasetSpec, *,
                   progress: Progress | None = None) -> tuple[DatasetRecord, Path]:
     """Build the snapshot `spec` describes into `project` and record it; returns the record
