@@ -33,7 +33,7 @@ from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import Annotation, Frame, MediaSource
 from src.disk_space import reports_full_disk
-from src.errors import DatasetError
+from src.errors import DatasetError, LabelLoopError
 from src.processes import crash_point
 
 FORMATS = ("yolo", "coco", "voc", "labelme")
@@ -163,8 +163,10 @@ def _plan_folder(project: Project, folder: Path, wanted: list[Path]) -> _FolderP
         record = probe_media(links)
         record.name = folder.name
         plan.staged = stage_image_folder(project, record)
-    except BaseException:
+    except BaseException as exc:
         plan.undo(project)
+        if isinstance(exc, LabelLoopError) and exc.path and Path(exc.path).parent == links:
+            exc.path = str(folder / Path(exc.path).name)    # name the user's file, not ours
         raise
     return plan
 

@@ -151,8 +151,10 @@ def test_the_pixel_limit_is_configurable(project, layout, monkeypatch):
     (layout / "ds" / "link.png").unlink()
     path = _write_dataset(layout, "coco", "a.png")
     monkeypatch.setenv("LABELLOOP_MAX_IMAGE_PIXELS", str(48 * 32 - 1))
-    with pytest.raises(LabelLoopError, match="1,536 pixels is over the limit of 1,535"):
+    with pytest.raises(LabelLoopError, match="1,536 pixels is over the limit of 1,535") as err:
         import_annotations(project, path, "coco")
+    assert err.value.path == str(layout / "ds" / "a.png")       # the user's file, not a link
+    assert not any((project.root / "imports").iterdir())
     monkeypatch.setenv("LABELLOOP_MAX_IMAGE_PIXELS", str(48 * 32))
     assert import_annotations(project, path, "coco")["images"] == 1
 
