@@ -125,6 +125,7 @@ def _remove_dead_exports(folder: Path) -> None:
 
 def _candidates(root: Path, conn: sqlite3.Connection) -> list[Path]:
     found = [p for p in _entries(root) if _dead_staging(p)]
+    found += [p for p in _entries(root / "imports") if _dead_staging(p)]
     frames = root / "frames"
     sources = {str(r[0]) for r in conn.execute("SELECT id FROM media_sources")}
     for path in _entries(frames):

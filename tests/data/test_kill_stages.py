@@ -17,7 +17,7 @@ import pytest
 
 from src.data.capture import capture_frames, import_media
 from src.data.datasets import DatasetSpec, build_dataset
-from src.data.formats import export_annotations
+from src.data.formats import export_annotations, import_annotations
 from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
 from src.db import datasets as datasets_repo
@@ -51,9 +51,13 @@ def leftovers(root: Path, *elsewhere: Path) -> list[str]:
     with Project.open(root, create=False) as project:
         conn = project.conn
         frames = {f.image_path for f in frames_repo.list_frames(conn)}
-        sources = {str(s.id) for s in sources_repo.list_sources(conn)}
+        sources_list = sources_repo.list_sources(conn)
+        sources = {str(s.id) for s in sources_list}
         datasets = {d.path for d in datasets_repo.list_datasets(conn)}
     found = [f"hidden entry {p}" for p in root.iterdir() if p.name.startswith(".")]
+    paths = {s.path for s in sources_list}
+    found += [f"import folder without a source: {p}" for p in root.glob("imports/*")
+              if str(p) not in paths]
     for folder in (root / "frames").glob("*"):
         if folder.name not in sources:
             found.append(f"not a source's folder: {folder}")
@@ -75,6 +79,11 @@ def leftovers(root: Path, *elsewhere: Path) -> list[str]:
 def _import(root: Path, folder: Path) -> None:
     with Project.open(root, create=False) as project:
         import_media(project, folder)
+
+
+def _import_yolo(root: Path, data_yaml: Path) -> None:
+    with Project.open(root, create=False) as project:
+        import_annotations(project, data_yaml, "yolo")
 
 
 def _capture(root: Path, indices: list[int]) -> None:
@@ -127,6 +136,44 @@ def test_killed_image_folder_import_leaves_nothing(tmp_path, image_dir, stage):
     _import(root, image_dir)
     with Project.open(root, create=False) as project:
         assert len(frames_repo.list_frames(project.conn)) == 4
+    assert leftovers(root) == []
+
+
+def write_yolo(image_dir: Path, listed: int) -> Path:
+    """data.yaml listing the first `listed` images of image_dir, one box each."""
+    labels = image_dir.parent / "labels"
+    labels.mkdir(exist_ok=True)
+    for i in range(listed):
+        (labels / f"{i}.txt").write_text("0 0.5 0.5 0.25 0.25\n")
+    lines = "".join(f"images/{i}.png\n" for i in range(listed))
+    (image_dir.parent / "train.txt").write_text(lines)
+    data = image_dir.parent / "data.yaml"
+    data.write_text("train: train.txt\nnames: [car]\n")
+    return data
+
+
+@pytest.mark.parametrize("stage", ["import:staged", "import:placed"])
+def test_killed_annotation_import_leaves_nothing(tmp_path, image_dir, stage):
+    root = tmp_path / "p"
+    Project.open(root).close()
+    data = write_yolo(image_dir, 4)
+    run_killed_at(stage, _import_yolo, root, data)
+    assert leftovers(root) == []
+    _import_yolo(root, data)
+    with Project.open(root, create=False) as project:
+        assert len(frames_repo.list_frames(project.conn)) == 4
+        assert len(annotations_repo.list_annotations(project.conn)) == 4
+    assert leftovers(root) == []
+
+
+@pytest.mark.xfail(strict=True, reason="imports/<folder>-<key> (links to the subset of a folder"
+                   " the annotations name) is made before the write transaction, so a kill"
+                   " leaves it without a source row; the sweep cannot tell it from a live"
+                   " import's (a re-import reuses it)")
+def test_killed_subset_import_leaves_no_link_folder(tmp_path, image_dir):
+    root = tmp_path / "p"
+    Project.open(root).close()
+    run_killed_at("import:staged", _import_yolo, root, write_yolo(image_dir, 3))
     assert leftovers(root) == []
 
 
