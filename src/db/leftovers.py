@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from src.db.connection import transaction
+from src.errors import DatasetError
 from src.processes import pid_alive
 
 KINDS = ("import", "capture", "build", "stale", "export")
@@ -110,9 +111,11 @@ def _rename_over_empty(tmp: Path, out: Path) -> None:
     """POSIX rename replaces an empty folder in one step: `out` is never missing half-way."""
     try:
         os.replace(tmp, out)
-    except OSError:
+    except OSError as exc:
         if not (out.is_dir() and not any(out.iterdir())):
-            raise
+            raise DatasetError("the output folder was filled by something else during the"
+                               " export; it was left as it is", path=out,
+                               hint="choose a new folder") from exc
         out.rmdir()  # where a folder cannot replace another (Windows)
         os.replace(tmp, out)
 
