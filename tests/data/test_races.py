@@ -41,8 +41,15 @@ def _racer(barrier, results, work, args):
 
 def race(n: int, work, *args) -> list:
     """Run work(*args) in `n` processes released at once; the values they returned."""
-    barrier, results = _ctx.Barrier(n), _ctx.Queue()
-    procs = [_ctx.Process(target=_racer, args=(barrier, results, work, args)) for _ in range(n)]
+    return race_each(work, [args] * n)
+
+
+def race_each(work, arg_lists: list[tuple]) -> list:
+    """Run work(*args) for each args in its own process, all released at once; the values
+    they returned, in no particular order."""
+    barrier, results = _ctx.Barrier(len(arg_lists)), _ctx.Queue()
+    procs = [_ctx.Process(target=_racer, args=(barrier, results, work, args))
+             for args in arg_lists]
     for proc in procs:
         proc.start()
     outcomes = [results.get(timeout=60) for _ in procs]
