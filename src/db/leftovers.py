@@ -19,6 +19,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +31,12 @@ from src.processes import pid_alive
 
 KINDS = ("import", "capture", "build", "stale", "export")
 _STAGING = re.compile(r"^\.(?P<kind>import|capture|build|stale|export)-(?P<pid>\d+)-(?P<rest>.*)$")
-_OLD_BUILD_TMP = re.compile(r"^\.tmp-v\d+-(?P<pid>\d+)-[0-9a-f]+$")  # before staging_dir
+# Names of earlier LabelLoop versions: a build's temp folder and a replaced frames/<id>
+# carried the pid; an import's staging folder did not, so it counts as dead once it is old.
+_OLD_BUILD_TMP = re.compile(r"^\.tmp-v\d+-(?P<pid>\d+)-[0-9a-f]+$")
+_OLD_STALE = re.compile(r"^\.stale-\d+-(?P<pid>\d+)$")
+_OLD_IMPORT = re.compile(r"^\.import-[a-z0-9_]{8}$")
+_OLD_IMPORT_AGE_S = 24 * 3600
 _CAPTURE_REST = re.compile(r"^(?P<source>\d+)-(?P<index>\d{6})(?P<suffix>\.[A-Za-z0-9]{1,8})-")
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 _SOURCE_DIR = re.compile(r"^\d+$")
@@ -53,7 +59,7 @@ def capture_tag(source_id: int, index: int, suffix: str) -> str:
 
 def staging_owner(name: str) -> int | None:
     """The process id in a staging name, or None when `name` is not one of ours."""
-    match = _STAGING.match(name) or _OLD_BUILD_TMP.match(name)
+    match = _OLD_STALE.match(name) or _STAGING.match(name) or _OLD_BUILD_TMP.match(name)
     return int(match.group("pid")) if match else None
 
 
@@ -187,6 +193,11 @@ def _undo_export(marker: Path) -> None:
 
 def _dead_staging(path: Path) -> bool:
     pid = staging_owner(path.name)
+    if pid is None and _OLD_IMPORT.match(path.name):
+        try:
+            return time.time() - path.stat().st_mtime > _OLD_IMPORT_AGE_S
+        except OSError:
+            return False
     return pid is not None and not pid_alive(pid)
 
 

@@ -224,3 +224,18 @@ def test_the_sweep_keeps_what_live_processes_and_other_programs_own(annotated):
     dead.mkdir()
     Project.open(annotated, create=False).close()
     assert all(p.is_dir() for p in keep) and not dead.exists()
+
+
+def test_the_sweep_removes_what_earlier_versions_left(annotated):
+    """Staging names of earlier LabelLoop versions: pid-named ones when the pid is gone, the
+    pid-less import staging once it is a day old."""
+    frames = annotated / "frames"
+    old_import, young_import = frames / ".import-ab12_cd3", frames / ".import-zz99_yy8"
+    stale, build = frames / ".stale-7-999999999", annotated / "datasets" / "d" / ".tmp-v3-999999999-ab12"
+    for path in (old_import, young_import, stale, build):
+        path.mkdir(parents=True)
+        (path / "000000.png").write_bytes(b"x")
+    os.utime(old_import, (0, 0))
+    Project.open(annotated, create=False).close()
+    assert young_import.is_dir()
+    assert not old_import.exists() and not stale.exists() and not build.exists()
