@@ -444,15 +444,15 @@ def _check_pixels(data: bytes, path: Path) -> None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 width, height = im.size
-        pixels, size = width * height, f"{width}x{height} pixels"
+        pixels, size = width * height, f"{width}x{height} = "
     except Image.DecompressionBombError as exc:   # over PIL's own limit, 2 x 89 megapixels
         found = re.search(r"\((\d+) pixels\)", str(exc))
         pixels = int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0)
-        size = f"{pixels:,} pixels"
+        size = ""
     except Exception:  # noqa: BLE001 - not something PIL reads: OpenCV decides below
         return
     if pixels > limit:
-        raise MediaError(f"the image declares {size}: "
+        raise MediaError(f"the image is too large to decode: {size}"
                          f"{limits.IMAGE_PIXELS.exceeded(pixels)}", path=path,
                          hint="downscale the image, or raise the limit if it is genuine")
 

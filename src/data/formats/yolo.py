@@ -35,12 +35,7 @@ def read(path: Path, *, root: Path | None = None, images_dir: Path | None = None
     data = _load_yaml(yaml_path)
     classes = _names(data, yaml_path)
     scope = _Scope(root or yaml_path.parent, images_dir, yaml_path)
-    if root is None:
-        root = Path(str(data.get("path") or yaml_path.parent))
-        if not root.is_absolute():
-            root = (yaml_path.parent / root).resolve()
-        if not _is_dir(root, yaml_path, "path"):   # a dataset moved since data.yaml was written
-            root = yaml_path.parent
+    root = root or _dataset_root(data, yaml_path)
     images: list[LabeledImage] = []
     seen: set[Path] = set()
     for split in SPLIT_NAMES:
@@ -54,6 +49,14 @@ def read(path: Path, *, root: Path | None = None, images_dir: Path | None = None
         raise DatasetError("the dataset lists no images", path=yaml_path, field="train",
                            hint="point train/val/test at folders of images")
     return LabeledSet(images, classes)
+
+
+def _dataset_root(data: dict, yaml_path: Path) -> Path:
+    """data.yaml's `path` (relative to its folder), else its folder."""
+    root = yaml_path.parent / str(data.get("path") or ".")
+    if not _is_dir(root, yaml_path, "path"):   # a dataset moved since data.yaml was written
+        return yaml_path.parent
+    return root.resolve()
 
 
 def _find_yaml(path: Path) -> Path:

@@ -170,7 +170,7 @@ def test_voc_fuzz(project, ds, data):
 def test_yolo_fuzz(project, ds, data):
     if not (ds / "images").exists():
         write_image(ds / "images" / "c.png", 48, 32, 4)
-    config = data.draw(mutated_tree({"train": "images", "val": "list.txt",
+    config = data.draw(mutated_tree({"path": ".", "train": "images", "val": "list.txt",
                                      "names": {0: "car", 1: "person"}}))
     tokens = ["0", "0.5", "0.5", "0.2", "0.3"]
     for _ in range(data.draw(st.integers(0, 2))):
