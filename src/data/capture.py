@@ -223,10 +223,12 @@ class StagedFolder:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
-def stage_image_folder(project: Project, record: MediaSource) -> StagedFolder:
-    """Decode every image of the folder and stage its frames, holding no database lock (the
-    slow part of an import: other writers go on meanwhile). Call `discard()` when done."""
-    reader = ImageFolderReader(record.path, cache_bytes=0)
+def stage_image_folder(project: Project, record: MediaSource,
+                       folder: Path | None = None) -> StagedFolder:
+    """Decode every image of the folder (`record.path`, or `folder` when its files are still
+    elsewhere) and stage its frames, holding no database lock (the slow part of an import:
+    other writers go on meanwhile). Call `discard()` when done."""
+    reader = ImageFolderReader(folder or record.path, cache_bytes=0)
     plans = [_plan_image(f) for f in reader.files]
     staging = leftovers.staging_dir(project.frames_dir, "import")
     try:

@@ -135,6 +135,7 @@ def _remove_dead_exports(folder: Path) -> None:
 def _candidates(root: Path, conn: sqlite3.Connection) -> list[Path]:
     found = [p for p in _entries(root) if _dead_staging(p)]
     found += [p for p in _entries(root / "imports") if _dead_staging(p)]
+    found += _unregistered_link_folders(root, conn)
     frames = root / "frames"
     sources = {str(r[0]) for r in conn.execute("SELECT id FROM media_sources")}
     for path in _entries(frames):
@@ -151,6 +152,15 @@ def _candidates(root: Path, conn: sqlite3.Connection) -> list[Path]:
                                        and (folder.name, int(match.group(1))) not in versions):
                 found.append(path)
     return found
+
+
+def _unregistered_link_folders(root: Path, conn: sqlite3.Connection) -> list[Path]:
+    """imports/<folder>-<key> folders no source row names: an import renames one into place
+    inside the transaction that inserts its row, so without the row it is garbage."""
+    paths = {r[0] for r in conn.execute("SELECT path FROM media_sources WHERE kind = 'images'")}
+    imports = root / "imports"
+    return [p for p in _entries(imports) if p.is_dir() and not p.name.startswith(".")
+            and str(imports.resolve() / p.name) not in paths]
 
 
 def _remove_leftover(path: Path, root: Path, conn: sqlite3.Connection) -> None:

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -107,13 +107,32 @@ def import_annotations(project: Project, path: str | Path, fmt: str, *,
 
 
 @dataclass
+class _SubsetLinks:
+    """Links to (or copies of) just the images of a folder that the annotations name, staged
+    under imports/ and renamed to imports/<folder>-<key> inside the write transaction that
+    registers them: a killed import leaves a pid-named staging folder (swept), never a link
+    folder without its source row."""
+    staging: Path
+    final: Path
+
+    def place(self) -> None:
+        """Rename into place; call under the write lock, with no source row at `final`."""
+        if self.final.exists():       # no row names it, and we hold the lock: a leftover
+            shutil.rmtree(self.final)
+        os.rename(self.staging, self.final)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+@dataclass
 class _FolderPlan:
     """The images one folder contributes: frames of a registered source, or a staged one."""
     originals: list[Path]                 # the image files, in frame order
     source: MediaSource | None = None     # already registered
     staged: StagedFolder | None = None    # to register
-    links: Path | None = None             # folder of links to a subset, made by this import
-    placed: Path | None = None            # frames/<id> this import created
+    links: _SubsetLinks | None = None     # the staged source's folder, for a subset
+    placed: list[Path] = field(default_factory=list)   # folders this import renamed in
 
     def register(self, project: Project) -> dict[Path, Frame]:
         """Image file -> frame, registering the staged source (inside the transaction)."""
@@ -121,9 +140,12 @@ class _FolderPlan:
             frames = frames_repo.list_frames(project.conn, self.source.id)
         else:
             existed = sources_repo.get_source_by_path(project.conn, self.staged.record.path)
+            if existed is None and self.links is not None:
+                self.links.place()
+                self.placed.append(self.links.final)
             source, frames = register_staged_folder(project, self.staged)
             if existed is None:
-                self.placed = project.frames_dir / str(source.id)
+                self.placed.append(project.frames_dir / str(source.id))
         if len(frames) != len(self.originals):
             raise DatasetError(f"the folder was imported before with {len(frames)} images and"
                                f" now holds {len(self.originals)}",
@@ -132,19 +154,18 @@ class _FolderPlan:
         return dict(zip(self.originals, frames))
 
     def undo(self, project: Project) -> None:
-        if self.placed is not None:
-            shutil.rmtree(self.placed, ignore_errors=True)
-        if self.links is not None:
-            shutil.rmtree(self.links, ignore_errors=True)
+        for folder in self.placed:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def discard(self) -> None:
-        if self.staged is not None:
-            self.staged.discard()
+        for staged in (self.staged, self.links):
+            if staged is not None:
+                staged.discard()
 
 
 def _plan_folder(project: Project, folder: Path, wanted: list[Path]) -> _FolderPlan:
     """Reuse the folder's source when it holds every wanted image; else stage the folder
-    (every image wanted) or a folder of links to just the wanted ones."""
+    (every image wanted) or links to just the wanted ones."""
     wanted_set = set(wanted)
     every = [f.resolve() for f in list_image_files(folder)]
     existing = sources_repo.get_source_by_path(project.conn, str(folder))
@@ -152,49 +173,45 @@ def _plan_folder(project: Project, folder: Path, wanted: list[Path]) -> _FolderP
         return _FolderPlan(every, source=existing)
     if set(every) == wanted_set:
         return _FolderPlan(every, staged=stage_image_folder(project, probe_media(folder)))
-    links, made = _subset_links(project, folder, sorted(wanted_set))
-    plan = _FolderPlan([folder / f.name for f in list_image_files(links)],
-                       links=links if made else None)
-    registered = sources_repo.get_source_by_path(project.conn, str(links))
-    if registered is not None:
-        plan.source = registered
-        return plan
+    names = sorted(f.name for f in wanted_set)
+    final = _links_folder(project, folder, names)
+    registered = sources_repo.get_source_by_path(project.conn, str(final))
+    if registered is not None and _holds(final, names):
+        return _FolderPlan([folder / f.name for f in list_image_files(final)], source=registered)
+    links = _SubsetLinks(_stage_links(project, sorted(wanted_set)), final)
+    plan = _FolderPlan([folder / f.name for f in list_image_files(links.staging)], links=links)
     try:
-        record = probe_media(links)
-        record.name = folder.name
-        plan.staged = stage_image_folder(project, record)
+        record = probe_media(links.staging)
+        record.path, record.name = str(final), folder.name
+        plan.staged = stage_image_folder(project, record, links.staging)
     except BaseException as exc:
-        plan.undo(project)
-        if isinstance(exc, LabelLoopError) and exc.path and Path(exc.path).parent == links:
+        plan.discard()
+        if isinstance(exc, LabelLoopError) and exc.path and \
+                Path(exc.path).parent == links.staging:
             exc.path = str(folder / Path(exc.path).name)    # name the user's file, not ours
         raise
     return plan
 
 
-def _subset_links(project: Project, folder: Path, files: list[Path]) -> tuple[Path, bool]:
-    """A folder under imports/ holding links to (or copies of) just `files` of `folder`,
-    so that its image source is exactly the images the annotations name; True if made now."""
-    names = sorted(f.name for f in files)
+def _links_folder(project: Project, folder: Path, names: list[str]) -> Path:
+    """imports/<folder>-<key>: one per (folder, set of names), so a repeat import reuses it."""
     key = hashlib.sha256("\n".join([str(folder), *names]).encode("utf-8", "surrogateescape"))
-    final = project.root / "imports" / f"{folder.name[:100]}-{key.hexdigest()[:12]}"
-    if _holds(final, names):
-        return final, False
-    if final.parent.is_dir():
-        leftovers.remove_dead_staging(final.parent)    # what a killed import left
-    tmp = leftovers.staging_dir(final.parent, "import")
+    return (project.root / "imports").resolve() / f"{folder.name[:100]}-{key.hexdigest()[:12]}"
+
+
+def _stage_links(project: Project, files: list[Path]) -> Path:
+    """A pid-named staging folder under imports/ holding links to (or copies of) `files`."""
+    imports = project.root / "imports"
+    if imports.is_dir():
+        leftovers.remove_dead_staging(imports)    # what a killed import left
+    staging = leftovers.staging_dir(imports, "import")
     try:
         for file in files:
-            place_file(file, tmp / file.name)
-        if final.exists() and not _holds(final, names):  # left by an older, failed import
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    except OSError:
-        if not _holds(final, names):
-            raise
-        return final, False                    # another process made the same one meanwhile
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final, True
+            place_file(file, staging / file.name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
 
 
 def _holds(folder: Path, names: list[str]) -> bool:
