@@ -25,7 +25,7 @@ from src.db import sources as sources_repo
 from src.db.project import Project
 from src.db.records import Annotation
 from tests.data.conftest import write_cv2_video
-from tests.data.test_kill_stages import leftovers
+from tests.data.orphans import leftovers
 
 
 @pytest.fixture
