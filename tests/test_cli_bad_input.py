@@ -120,3 +120,9 @@ def test_other_os_errors_stay_internal_errors(proj, tmp_path, monkeypatch):
     monkeypatch.setattr(formats, "import_annotations", fail)
     with pytest.raises(OSError):
         run("--project", str(proj), "import", str(tmp_path), "--format", "coco")
+
+
+def test_a_run_id_too_large_for_sqlite_is_a_usage_error(proj):
+    with pytest.raises(SystemExit) as exit_:
+        run("--project", str(proj), "train", "--resume", "99999999999999999999")
+    assert exit_.value.code == 2
