@@ -157,10 +157,13 @@ def _candidates(root: Path, conn: sqlite3.Connection) -> list[Path]:
 def _unregistered_link_folders(root: Path, conn: sqlite3.Connection) -> list[Path]:
     """imports/<folder>-<key> folders no source row names: an import renames one into place
     inside the transaction that inserts its row, so without the row it is garbage."""
-    paths = {r[0] for r in conn.execute("SELECT path FROM media_sources WHERE kind = 'images'")}
-    imports = root / "imports"
-    return [p for p in _entries(imports) if p.is_dir() and not p.name.startswith(".")
-            and str(imports.resolve() / p.name) not in paths]
+    # By name, not by full path: source paths are stored absolute, and a moved project's
+    # rows still name its imports/ folders by their old location.
+    paths = [Path(r[0]) for r in conn.execute("SELECT path FROM media_sources"
+                                              " WHERE kind = 'images'")]
+    registered = {p.name for p in paths if p.parent.name == "imports"}
+    return [p for p in _entries(root / "imports") if p.is_dir() and not p.name.startswith(".")
+            and p.name not in registered]
 
 
 def _remove_leftover(path: Path, root: Path, conn: sqlite3.Connection) -> None:

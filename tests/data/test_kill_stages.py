@@ -208,3 +208,17 @@ def test_the_sweep_removes_what_earlier_versions_left(annotated):
     Project.open(annotated, create=False).close()
     assert young_import.is_dir()
     assert not old_import.exists() and not stale.exists() and not build.exists()
+
+
+def test_a_moved_project_keeps_its_import_link_folders(tmp_path, image_dir):
+    """Source paths are stored absolute: after a move they name the old location, and the
+    sweep must still know the imports/ folders as registered."""
+    root = tmp_path / "p"
+    Project.open(root).close()
+    _import_yolo(root, write_yolo(image_dir, 3))      # 3 of 4 images: a link folder
+    linked = [p.name for p in (root / "imports").iterdir()]
+    assert len(linked) == 1
+    moved = tmp_path / "moved"
+    root.rename(moved)
+    Project.open(moved, create=False).close()
+    assert [p.name for p in (moved / "imports").iterdir()] == linked
