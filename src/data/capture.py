@@ -257,10 +257,11 @@ def register_staged_folder(project: Project,
             placed = project.frames_dir / str(source.id)
             _move_into_place(project, staged.staging, placed)
             crash_point("import:placed")
-            frames = [frames_db.add_frame(project.conn, Frame(
-                source_id=source.id, frame_index=i, image_path=project.relpath(placed / name),
-                width=plan.width, height=plan.height))
-                for i, (plan, name) in enumerate(zip(plans, names))]
+            folder = project.relpath(placed)      # resolved once: it costs syscalls per call
+            frames = frames_db.add_source_frames(project.conn, source.id, [Frame(
+                source_id=source.id, frame_index=i, image_path=f"{folder}/{name}",
+                width=plan.width, height=plan.height)
+                for i, (plan, name) in enumerate(zip(plans, names))])
     except BaseException:
         if placed is not None:
             shutil.rmtree(placed, ignore_errors=True)
