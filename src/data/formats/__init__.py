@@ -81,7 +81,8 @@ def import_annotations(project: Project, path: str | Path, fmt: str, *,
     before = {c.name.casefold() for c in classes_repo.list_classes(project.conn)}
     plans: list[_FolderPlan] = []
     try:
-        plans += [_plan_folder(project, folder, files) for folder, files in folders.items()]
+        for folder, files in folders.items():       # one at a time: a failure discards all
+            plans.append(_plan_folder(project, folder, files))
         with transaction(project.conn):
             frame_of = {}
             for plan in plans:
@@ -99,8 +100,11 @@ def import_annotations(project: Project, path: str | Path, fmt: str, *,
     finally:
         for plan in plans:
             plan.discard()
-    new = list({n.casefold(): n for n in reversed(labeled.classes)
-                if n.casefold() not in before}.values())[::-1]
+    created: dict[str, str] = {}              # 'Car' and 'car' are one class, created once
+    for name in labeled.classes:
+        if name.casefold() not in before:
+            created.setdefault(name.casefold(), name)
+    new = list(created.values())
     return {"format": fmt, "images": len(labeled.images), "annotations": len(anns),
             "classes_created": len(new), "new_classes": new, "sources": len(folders),
             "skipped": dict(skipped)}

@@ -43,7 +43,8 @@ def resolve_image_ref(root: Path, ref, images_dir: Path | None = None, *, path: 
     that are not images. `path`/`field` name the entry in the errors.
     """
     if not isinstance(ref, str) or not ref.strip() or "\0" in ref:
-        raise DatasetError(f"expected an image file name, got {ref!r}", path=path, field=field)
+        raise DatasetError(f"expected an image file name, got {_shown(ref)}", path=path,
+                           field=field)
     bounds = [b.resolve() for b in (images_dir, root) if b is not None]
     tries = [images_dir / ref, images_dir / Path(ref).name] if images_dir is not None else []
     tries += [root / sub / ref for sub in subdirs]
@@ -57,12 +58,13 @@ def resolve_image_ref(root: Path, ref, images_dir: Path | None = None, *, path: 
             continue
         return _check_image_name(found, ref, path, field)
     if outside is not None:
-        raise DatasetError(f"image '{ref}' is outside the dataset folder (it resolves to "
+        raise DatasetError(f"image {_shown(ref)} is outside the dataset folder (it resolves to "
                            f"{outside})", path=path, field=field,
                            hint="copy the image into the dataset folder, or pass the folder "
                                 "that holds it with --images DIR")
     looked = ", ".join(dict.fromkeys(str(c.parent) for c in tries))
-    raise DatasetError(f"image '{ref}' not found (looked in {looked})", path=path, field=field,
+    raise DatasetError(f"image {_shown(ref)} not found (looked in {looked})", path=path,
+                       field=field,
                        hint="pass the folder holding the images with --images DIR")
 
 
@@ -78,12 +80,18 @@ def _existing_file(candidate: Path, path: Path, field: str) -> Path | None:
 
 def _check_image_name(found: Path, ref: str, path: Path, field: str) -> Path:
     if found.name.startswith("."):
-        raise DatasetError(f"image '{ref}' is a hidden file", path=path, field=field,
+        raise DatasetError(f"image {_shown(ref)} is a hidden file", path=path, field=field,
                            hint="rename it without the leading dot")
     if found.suffix.lower() not in IMAGE_EXTENSIONS:
-        raise DatasetError(f"'{ref}' is not a supported image", path=path, field=field,
+        raise DatasetError(f"{_shown(ref)} is not a supported image", path=path, field=field,
                            hint=f"use {', '.join(IMAGE_EXTENSIONS)} files")
     return found
+
+
+def _shown(ref) -> str:
+    """A reference as the messages quote it: repr (no raw newline), cut at 300 characters."""
+    text = repr(ref) if not isinstance(ref, int) or abs(ref) < 10 ** 100 else "a huge number"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def place_file(source: Path, target: Path) -> None:

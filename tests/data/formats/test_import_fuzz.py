@@ -79,7 +79,8 @@ def raw_mutation(draw, text: str) -> bytes:
         return data[:at] + b"[" * 3000 + b"]" * 3000 + data[at:]
     if kind == "byte" and data:
         at = draw(st.integers(0, len(data) - 1))
-        return data[:at] + bytes([draw(st.sampled_from([0, 0xFF, 0xC3, ord("\n")]))]) + data[at + 1:]
+        broken = draw(st.sampled_from([0, 0xFF, 0xC3, ord("\n")]))
+        return data[:at] + bytes([broken]) + data[at + 1:]
     return data
 
 

@@ -142,7 +142,8 @@ def test_a_decompression_bomb_is_refused_from_its_header(project, tmp_path):
     _png_header(tmp_path / "ds" / "bomb.png", 20000, 20000)
     (tmp_path / "ds" / "x.json").write_text(json.dumps(_coco("bomb.png", width=20000,
                                                              height=20000)))
-    with pytest.raises(LabelLoopError, match="400,000,000 pixels is over .*LABELLOOP_MAX_IMAGE_PIXELS"):
+    with pytest.raises(LabelLoopError,
+                       match="400,000,000 pixels is over .*LABELLOOP_MAX_IMAGE_PIXELS"):
         import_annotations(project, tmp_path / "ds" / "x.json", "coco")
     assert frames_repo.list_frames(project.conn) == []
 
