@@ -133,37 +133,43 @@ def _remove_dead_exports(folder: Path) -> None:
 
 
 def _candidates(root: Path, conn: sqlite3.Connection) -> list[Path]:
-    found = [p for p in _entries(root) if _dead_staging(p)]
-    found += [p for p in _entries(root / "imports") if _dead_staging(p)]
-    found += _unregistered_link_folders(root, conn)
-    frames = root / "frames"
+    """Cheap on a big project (it runs at every open): one listing per folder, names first
+    (no Path per entry), a stat only for a name that is not registered."""
+    found = [root / n for n in _names(root) if _dead(root, n)]
+    imports = root / "imports"
+    names = _names(imports)
+    found += [imports / n for n in names if _dead(imports, n)]
+    if names:
+        found += _unregistered_link_folders(imports, names, conn)
     sources = {str(r[0]) for r in conn.execute("SELECT id FROM media_sources")}
-    for path in _entries(frames):
-        if _dead_staging(path) or (_SOURCE_DIR.match(path.name) and path.is_dir()
-                                   and path.name not in sources):
-            found.append(path)
-    versions = set(conn.execute("SELECT name, version FROM datasets").fetchall())
-    for folder in _entries(root / "datasets"):
-        if not folder.is_dir() or _STAGING.match(folder.name):
-            continue
-        for path in _entries(folder):
-            match = _VERSION_DIR.match(path.name)
-            if _dead_staging(path) or (match and path.is_dir()
-                                       and (folder.name, int(match.group(1))) not in versions):
-                found.append(path)
+    frames = root / "frames"
+    for name in _names(frames):
+        if _dead(frames, name) or (
+                name not in sources and _SOURCE_DIR.match(name) and (frames / name).is_dir()):
+            found.append(frames / name)
+    datasets = root / "datasets"
+    names = [n for n in _names(datasets) if not n.startswith(".")]
+    versions = set(conn.execute("SELECT name, 'v' || version FROM datasets")) if names else ()
+    for folder in (datasets / n for n in names):
+        for name in _names(folder):
+            if _dead(folder, name) or (
+                    (folder.name, name) not in versions and _VERSION_DIR.match(name)
+                    and (folder / name).is_dir()):
+                found.append(folder / name)
     return found
 
 
-def _unregistered_link_folders(root: Path, conn: sqlite3.Connection) -> list[Path]:
+def _unregistered_link_folders(imports: Path, names: list[str],
+                               conn: sqlite3.Connection) -> list[Path]:
     """imports/<folder>-<key> folders no source row names: an import renames one into place
     inside the transaction that inserts its row, so without the row it is garbage."""
     # By name, not by full path: source paths are stored absolute, and a moved project's
     # rows still name its imports/ folders by their old location.
-    paths = [Path(r[0]) for r in conn.execute("SELECT path FROM media_sources"
-                                              " WHERE kind = 'images'")]
-    registered = {p.name for p in paths if p.parent.name == "imports"}
-    return [p for p in _entries(root / "imports") if p.is_dir() and not p.name.startswith(".")
-            and p.name not in registered]
+    registered = {os.path.basename(path) for (path,) in conn.execute(
+        "SELECT path FROM media_sources WHERE kind = 'images'")
+        if os.path.basename(os.path.dirname(path)) == "imports"}
+    return [imports / n for n in names if not n.startswith(".") and n not in registered
+            and (imports / n).is_dir()]
 
 
 def _remove_leftover(path: Path, root: Path, conn: sqlite3.Connection) -> None:
@@ -204,6 +210,11 @@ def _undo_export(marker: Path) -> None:
         _remove(tmp)
 
 
+def _dead(folder: Path, name: str) -> bool:
+    """Whether `name` in `folder` is staging whose process is gone (cheap for other names)."""
+    return name.startswith(".") and _dead_staging(folder / name)
+
+
 def _dead_staging(path: Path) -> bool:
     pid = staging_owner(path.name)
     if pid is None and _OLD_IMPORT.match(path.name):
@@ -219,11 +230,15 @@ def _kind(name: str) -> str | None:
     return match.group("kind") if match else ("build" if _OLD_BUILD_TMP.match(name) else None)
 
 
-def _entries(folder: Path) -> list[Path]:
+def _names(folder: Path) -> list[str]:
     try:
-        return list(folder.iterdir())
+        return os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _entries(folder: Path) -> list[Path]:
+    return [folder / name for name in _names(folder)]
 
 
 def _remove(path: Path) -> None:
