@@ -52,3 +52,7 @@ class ConfigError(LabelLoopError):
 
 class TrainingError(LabelLoopError):
     """A training run cannot start or continue for a reason the user can act on."""
+
+
+class StorageError(LabelLoopError):
+    """A file or the project database could not be written (the disk is full)."""

@@ -85,3 +85,10 @@ def stop_signals() -> tuple[int, ...]:
     """The signals that ask a process to stop gracefully here (SIGINT, and SIGTERM where a
     handler for it can be installed, i.e. everywhere Python runs, Windows included)."""
     return tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
+
+
+def hard_kill_self() -> None:
+    """End this process at once, as a crash would (SIGKILL; TerminateProcess on Windows)."""
+    if IS_WINDOWS:
+        os._exit(137)
+    os.kill(os.getpid(), signal.SIGKILL)

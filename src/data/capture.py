@@ -12,21 +12,23 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from src.atomic_files import write_bytes_atomic
 from src.data.video import (FrameIndexError, ImageFolderReader, MediaReader, decode_image_file,
                             open_media, probe_media)
 from src.db import frames as frames_db
+from src.db import leftovers
 from src.db import sources as sources_db
 from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import Frame, MediaSource
+from src.disk_space import reports_full_disk
 from src.errors import MediaError
+from src.processes import crash_point
 
 _EXIF_ORIENTATION = 0x0112
 
@@ -36,6 +38,7 @@ def frame_image_path(project: Project, source_id: int, index: int, suffix: str =
     return project.frames_dir / str(source_id) / f"{index:06d}{suffix}"
 
 
+@reports_full_disk("the imported frames", lambda project, *_, **__: project.frames_dir)
 def import_media(project: Project, path: str | Path) -> tuple[MediaSource, list[Frame]]:
     """Register a video (no frames captured) or an image folder (every image captured).
 
@@ -48,13 +51,15 @@ def import_media(project: Project, path: str | Path) -> tuple[MediaSource, list[
         return existing, frames_db.list_frames(project.conn, existing.id)
     record = probe_media(resolved)
     if record.kind == "video":
-        source = sources_db.add_source(project.conn, record)
-        if not frames_db.list_frames(project.conn, source.id):
-            _remove_stale(project.frames_dir / str(source.id))
-        return source, []
+        with transaction(project.conn):
+            source, created = sources_db.add_source_if_new(project.conn, record)
+            if created:
+                _remove_stale(project, project.frames_dir / str(source.id))
+        return source, [] if created else frames_db.list_frames(project.conn, source.id)
     return _import_image_folder(project, record)
 
 
+@reports_full_disk("the captured frames", lambda project, *_, **__: project.frames_dir)
 def capture_frames(project: Project, source: MediaSource, indices: Iterable[int],
                    reader: MediaReader | None = None) -> list[Frame]:
     """Capture frames `indices` of `source` (in that order in the result).
@@ -79,6 +84,7 @@ def capture_frames(project: Project, source: MediaSource, indices: Iterable[int]
     return [captured[i] for i in wanted]
 
 
+@reports_full_disk("the captured frame", lambda project, *_, **__: project.frames_dir)
 def capture_array(project: Project, source: MediaSource, index: int, image: np.ndarray, *,
                   timestamp_s: float | None = None) -> Frame:
     """Capture the frame the caller already has decoded (the GUI's current frame).
@@ -111,32 +117,50 @@ def _capture_one(project: Project, source: MediaSource, index: int, reader: Medi
 
 def _store_png(project: Project, source: MediaSource, index: int, image: np.ndarray,
                timestamp_s: float | None) -> Frame:
-    target = frame_image_path(project, source.id, index)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(target, _encode_png(image))
-    return _add_frame_row(project, source, index, target, image.shape[1], image.shape[0],
-                          timestamp_s)
+    data = _encode_png(image)
+    frame = Frame(source_id=source.id, frame_index=index, image_path="",
+                  width=image.shape[1], height=image.shape[0], timestamp_s=timestamp_s)
+    return _place_frame(project, frame, ".png", lambda staged: staged.write_bytes(data))
 
 
 def _store_image_file(project: Project, source: MediaSource, index: int,
                       plan: "_ImagePlan") -> Frame:
-    target = frame_image_path(project, source.id, index, plan.suffix)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = _stage(plan, target.parent)
-    os.replace(staged, target)
-    return _add_frame_row(project, source, index, target, plan.width, plan.height, None)
+    frame = Frame(source_id=source.id, frame_index=index, image_path="",
+                  width=plan.width, height=plan.height)
+    return _place_frame(project, frame, plan.suffix,
+                        lambda staged: os.replace(_stage(plan, staged.parent), staged))
 
 
-def _add_frame_row(project: Project, source: MediaSource, index: int, target: Path,
-                   width: int, height: int, timestamp_s: float | None) -> Frame:
+def _place_frame(project: Project, frame: Frame, suffix: str,
+                 write: Callable[[Path], object]) -> Frame:
+    """Write the frame's file into a staging folder named after it, then rename it into
+    place and insert its row in one transaction. A killed capture leaves only the staging
+    folder, which the next project open uses to undo the rename if the row never landed."""
+    target = frame_image_path(project, frame.source_id, frame.frame_index, suffix)
+    staging = leftovers.staging_dir(project.frames_dir, "capture", leftovers.capture_tag(
+        frame.source_id, frame.frame_index, suffix))
+    placed = False
     try:
-        return frames_db.add_frame(project.conn, Frame(
-            source_id=source.id, frame_index=index, image_path=project.relpath(target),
-            width=width, height=height, timestamp_s=timestamp_s))
+        staged = staging / target.name
+        write(staged)
+        crash_point("capture:staged")
+        with transaction(project.conn):
+            existing = frames_db.get_frame_at(project.conn, frame.source_id, frame.frame_index)
+            if existing is not None:  # another process captured it while we decoded
+                return existing
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+            placed = True
+            crash_point("capture:placed")
+            frame.image_path = project.relpath(target)
+            return frames_db.add_frame(project.conn, frame)
     except BaseException:
-        if frames_db.get_frame_at(project.conn, source.id, index) is None:
+        if placed and frames_db.get_frame_at(project.conn, frame.source_id,
+                                             frame.frame_index) is None:
             target.unlink(missing_ok=True)
         raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 # --- image folders -------------------------------------------------------------------------
@@ -180,25 +204,65 @@ def _exif_orientation(path: Path) -> int | None:
 
 
 def _import_image_folder(project: Project, record: MediaSource) -> tuple[MediaSource, list[Frame]]:
-    reader = ImageFolderReader(record.path, cache_bytes=0)
+    staged = stage_image_folder(project, record)
+    try:
+        return register_staged_folder(project, staged)
+    finally:
+        staged.discard()
+
+
+@dataclass
+class StagedFolder:
+    """An image folder decoded and linked into a staging folder, not yet in the store."""
+    record: MediaSource
+    plans: list[_ImagePlan]
+    names: list[str]
+    staging: Path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def stage_image_folder(project: Project, record: MediaSource,
+                       folder: Path | None = None) -> StagedFolder:
+    """Decode every image of the folder (`record.path`, or `folder` when its files are still
+    elsewhere) and stage its frames, holding no database lock (the slow part of an import:
+    other writers go on meanwhile). Call `discard()` when done."""
+    reader = ImageFolderReader(folder or record.path, cache_bytes=0)
     plans = [_plan_image(f) for f in reader.files]
-    project.frames_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=project.frames_dir))
-    placed: Path | None = None
+    staging = leftovers.staging_dir(project.frames_dir, "import")
     try:
         names = [f"{i:06d}{plan.suffix}" for i, plan in enumerate(plans)]
         for plan, name in zip(plans, names):
             os.replace(_stage(plan, staging), staging / name)
-        with transaction(project.conn):
-            source = sources_db.add_source(project.conn, record)
-            placed = project.frames_dir / str(source.id)
-            _move_into_place(staging, placed)
-            frames = [frames_db.add_frame(project.conn, Frame(
-                source_id=source.id, frame_index=i, image_path=project.relpath(placed / name),
-                width=plan.width, height=plan.height))
-                for i, (plan, name) in enumerate(zip(plans, names))]
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    crash_point("import:staged")
+    return StagedFolder(record, plans, names, staging)
+
+
+def register_staged_folder(project: Project,
+                           staged: StagedFolder) -> tuple[MediaSource, list[Frame]]:
+    """Insert the source and frame rows and rename the staged folder into place, in one
+    short transaction (nested in the caller's, if any)."""
+    record, plans, names = staged.record, staged.plans, staged.names
+    placed: Path | None = None
+    try:
+        with transaction(project.conn):
+            existing = sources_db.get_source_by_path(project.conn, record.path)
+            if existing is not None:  # another process imported it while we staged
+                return existing, frames_db.list_frames(project.conn, existing.id)
+            source = sources_db.add_source(project.conn, record)
+            placed = project.frames_dir / str(source.id)
+            _move_into_place(project, staged.staging, placed)
+            crash_point("import:placed")
+            folder = project.relpath(placed)      # resolved once: it costs syscalls per call
+            frames = frames_db.add_source_frames(project.conn, source.id, [Frame(
+                source_id=source.id, frame_index=i, image_path=f"{folder}/{name}",
+                width=plan.width, height=plan.height)
+                for i, (plan, name) in enumerate(zip(plans, names))])
+    except BaseException:
         if placed is not None:
             shutil.rmtree(placed, ignore_errors=True)
         raise
@@ -225,17 +289,18 @@ def _stage(plan: _ImagePlan, folder: Path) -> Path:
         raise
 
 
-def _move_into_place(staging: Path, target: Path) -> None:
+def _move_into_place(project: Project, staging: Path, target: Path) -> None:
     """Rename the staged folder to frames/<id>; a stale folder left by a deleted source with
     the same id (SQLite may reuse it) is replaced."""
-    _remove_stale(target)
+    _remove_stale(project, target)
     os.replace(staging, target)
 
 
-def _remove_stale(folder: Path) -> None:
+def _remove_stale(project: Project, folder: Path) -> None:
     """Remove frames/<id> left by a deleted source whose id SQLite handed out again."""
     if folder.exists():
-        stale = folder.with_name(f".stale-{folder.name}-{os.getpid()}")
+        stale = leftovers.staging_dir(project.frames_dir, "stale", folder.name)
+        stale.rmdir()  # only the unique name is wanted: a folder cannot replace another
         os.replace(folder, stale)
         shutil.rmtree(stale, ignore_errors=True)
 

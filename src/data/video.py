@@ -27,17 +27,21 @@ last decodable frame, and if it succeeds it keeps grabbing in case the header un
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import re
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
+from src.data import limits
 from src.data.video_vfr import PtsCapture, is_variable_frame_rate
 from src.db.records import MediaSource
 from src.errors import MediaError
@@ -423,6 +427,7 @@ def list_image_files(folder: Path) -> list[Path]:
 def decode_image_file(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """Decode one image file; MediaError naming the file if it is unreadable or corrupt."""
     data = _read_bytes(path)
+    _check_pixels(data, path)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
     if image is None:
         raise MediaError("this image cannot be decoded (corrupt or not a supported image)",
@@ -432,6 +437,28 @@ def decode_image_file(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
         raise MediaError("this JPEG is truncated (no end-of-image marker)", path=path,
                          hint="replace the file with a complete copy, then import again")
     return _as_bgr(image) if flags == cv2.IMREAD_COLOR else image
+
+
+def _check_pixels(data: bytes, path: Path) -> None:
+    """Refuse an image whose header declares more pixels than the limit, before decoding it:
+    a few hundred KB of PNG can declare 20000x20000 pixels (1.2 GB once decoded)."""
+    limit = limits.IMAGE_PIXELS.value()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+        pixels, size = width * height, f"{width}x{height} = "
+    except Image.DecompressionBombError as exc:   # over PIL's own limit, 2 x 89 megapixels
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        size = ""
+    except Exception:  # noqa: BLE001 - not something PIL reads: OpenCV decides below
+        return
+    if pixels > limit:
+        raise MediaError(f"the image is too large to decode: {size}"
+                         f"{limits.IMAGE_PIXELS.exceeded(pixels)}", path=path,
+                         hint="downscale the image, or raise the limit if it is genuine")
 
 
 def _read_bytes(path: Path) -> bytes:

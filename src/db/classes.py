@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import unicodedata
 
 from src.db._rows import select
 from src.db.connection import transaction
@@ -14,10 +15,26 @@ KINDS = ("object", "tag")
 # Which annotation kinds a class of each kind labels.
 ANNOTATION_KINDS = {"object": ("box", "polygon"), "tag": ("tag",)}
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# A class name becomes a crops folder name (%XX-encoded, 3 bytes per byte at worst): 80
+# bytes keep that under the 255-byte file name limit of every common file system.
+MAX_NAME_BYTES = 80
 # Distinct colours (Sasha Trubetskoy's list) handed out to new classes in turn.
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
            "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#800000", "#aaffc3",
            "#808000", "#000075")
+
+
+def class_name_problem(name: str) -> str | None:
+    """Why `name` (stripped) cannot be a class name, or None. Control characters would
+    split the CLI's one-line messages and cannot be written in XML (VOC)."""
+    if not name:
+        return "a class name cannot be empty"
+    if any(unicodedata.category(c) in ("Cc", "Cs") or c in "\u2028\u2029" for c in name):
+        return f"class name {name[:80]!r} holds control characters"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        return f"class name {name[:40]!r}... is too long ({size} bytes, at most {MAX_NAME_BYTES})"
+    return None
 
 
 def _check(name: str, color: str, kind: str = "object") -> str:
@@ -25,9 +42,9 @@ def _check(name: str, color: str, kind: str = "object") -> str:
         raise AnnotationError(f"invalid class kind '{kind}'", field="kind",
                               hint="use 'object' (boxes, polygons) or 'tag' (whole frame)")
     name = name.strip()
-    if not name:
-        raise AnnotationError("a class name cannot be empty", field="name",
-                              hint="type a name such as 'car'")
+    problem = class_name_problem(name)
+    if problem:
+        raise AnnotationError(problem, field="name", hint="type a name such as 'car'")
     if not _COLOR.match(color):
         raise AnnotationError(f"invalid colour '{color}'", field="color",
                               hint="use the form #rrggbb")
@@ -38,25 +55,29 @@ def add_class(conn: sqlite3.Connection, name: str, color: str | None = None, *,
               class_id: int | None = None, kind: str = "object") -> LabelClass:
     """Create a class of `kind` ('object' or 'tag'); a name already used (case-insensitively)
     is refused. `class_id` re-creates a deleted class under its old id (undo of a deletion)."""
-    if color is None:
-        count = conn.execute("SELECT COUNT(*) FROM label_classes").fetchone()[0]
-        color = PALETTE[count % len(PALETTE)]
-    name = _check(name, color, kind)
-    if get_class_by_name(conn, name) is not None:
-        raise AnnotationError(f"a class named '{name}' already exists", field="name",
-                              hint="choose another name")
-    with transaction(conn):
-        cur = conn.execute("INSERT INTO label_classes (id, name, color, kind) VALUES (?, ?, ?, ?)",
-                           (class_id, name, color, kind))
+    with transaction(conn):  # checked under the write lock: another process may add it
+        if color is None:
+            count = conn.execute("SELECT COUNT(*) FROM label_classes").fetchone()[0]
+            color = PALETTE[count % len(PALETTE)]
+        name = _check(name, color, kind)
+        if get_class_by_name(conn, name) is not None:
+            raise AnnotationError(f"a class named '{name}' already exists", field="name",
+                                  hint="choose another name")
+        cur = conn.execute("INSERT INTO label_classes (id, name, color, kind)"
+                           " VALUES (?, ?, ?, ?)", (class_id, name, color, kind))
     return get_class(conn, cur.lastrowid)
 
 
 def ensure_class(conn: sqlite3.Connection, name: str, kind: str = "object") -> LabelClass:
     """The class called `name`, created as `kind` if missing (imports match classes by name);
-    an existing class of the other kind is refused, so a box never gets a frame tag's class."""
+    an existing class of the other kind is refused, so a box never gets a frame tag's class.
+
+    Looked up again under the write lock, so two processes ensuring the same name get
+    the same row."""
     cls = get_class_by_name(conn, name)
     if cls is None:
-        return add_class(conn, name, kind=kind)
+        with transaction(conn):
+            cls = get_class_by_name(conn, name) or add_class(conn, name, kind=kind)
     check_kind(cls, kind)
     return cls
 

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from src.db import migrations
-from src.errors import ProjectError
+from src.errors import ProjectError, StorageError
 
 _savepoints = itertools.count()
+_NEARLY_FULL = 64 * 1024  # bytes free under which a 'disk I/O error' is read as a full disk
 
 
 def connect(db_path: str | Path, *, create: bool = True) -> sqlite3.Connection:
@@ -36,6 +38,10 @@ def connect(db_path: str | Path, *, create: bool = True) -> sqlite3.Connection:
                                hint="put the project on a local disk, not a network share")
         conn.execute("PRAGMA synchronous = NORMAL")
         migrations.migrate(conn, str(path))
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        _raise_if_disk_full(path, exc)
+        raise
     except BaseException:
         conn.close()
         raise
@@ -56,6 +62,7 @@ def _check_readable_database(path: Path) -> None:
     try:
         migrations.check_supported(conn, str(path))
     except sqlite3.DatabaseError as exc:
+        _raise_if_disk_full(path, exc)
         if "not a database" in str(exc):
             raise ProjectError("this file is not a LabelLoop project database (not SQLite)",
                                path=path, hint="choose another project folder; the file was "
@@ -64,6 +71,21 @@ def _check_readable_database(path: Path) -> None:
                            hint="restore it from a backup; the file was not modified") from exc
     finally:
         conn.close()
+
+
+def _raise_if_disk_full(path: Path, exc: sqlite3.DatabaseError) -> None:
+    """SQLite reports a full disk as 'database or disk is full', or as a 'disk I/O error'
+    when it cannot even create the WAL index: neither means the file is damaged."""
+    full = "disk is full" in str(exc)
+    if not full and "disk I/O error" in str(exc):
+        try:
+            full = shutil.disk_usage(path.parent).free < _NEARLY_FULL
+        except OSError:
+            full = False
+    if full:
+        raise StorageError("the disk is full: the project database cannot be opened or grow",
+                           path=path, hint="free some space on that disk and run it again;"
+                                           " the file was not modified") from exc
 
 
 @contextmanager

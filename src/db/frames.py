@@ -30,6 +30,19 @@ def add_frame(conn: sqlite3.Connection, frame: Frame) -> Frame:
     return get_frame_at(conn, frame.source_id, frame.frame_index)
 
 
+def add_source_frames(conn: sqlite3.Connection, source_id: int,
+                      frames: list[Frame]) -> list[Frame]:
+    """Insert the frames of a source that has none yet, in one statement (an import holds
+    the write lock meanwhile); returns every frame of the source, by index."""
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO frames (source_id, frame_index, timestamp_s, image_path, width, height)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(source_id, f.frame_index, f.timestamp_s, f.image_path, f.width, f.height)
+             for f in frames])
+    return list_frames(conn, source_id)
+
+
 def restore_frames(conn: sqlite3.Connection, frames: list[Frame]) -> None:
     """Re-insert deleted frames under their old ids (undo of a deletion), all or nothing."""
     with transaction(conn):

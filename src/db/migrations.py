@@ -144,6 +144,11 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
     for step in range(version, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another process may have applied this step while we waited for the write
+            # lock (two opening a brand-new project at once): re-read under the lock.
+            if check_supported(conn, path) > step:
+                conn.execute("COMMIT")
+                continue
             for statement in _statements(MIGRATIONS[step]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {step + 1}")

@@ -11,11 +11,15 @@ _COLUMNS = "id, task, name, version, run_id, path, format, metrics_json, is_acti
 _JSON = {"metrics_json": "metrics"}
 
 
+def next_version(conn: sqlite3.Connection, task: str, name: str) -> int:
+    return conn.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions"
+                        " WHERE task = ? AND name = ?", (task, name)).fetchone()[0]
+
+
 def add_model_version(conn: sqlite3.Connection, mv: ModelVersion) -> ModelVersion:
     """Register a model; its version number is the next one for (task, name)."""
     with transaction(conn):
-        version = conn.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions"
-                               " WHERE task = ? AND name = ?", (mv.task, mv.name)).fetchone()[0]
+        version = next_version(conn, mv.task, mv.name)
         cur = conn.execute(
             "INSERT INTO model_versions (task, name, version, run_id, path, format, metrics_json)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from src.db import leftovers
 from src.db.connection import connect
 from src.errors import ProjectError
 
@@ -42,11 +43,17 @@ class Project:
             if not create:
                 raise ProjectError("project folder does not exist", path=root)
             try:
-                root.mkdir(parents=True)
+                root.mkdir(parents=True, exist_ok=True)  # another process may race us
             except OSError as exc:
                 raise ProjectError(f"cannot create the project folder ({exc.strerror})",
                                    path=root, hint="choose a folder you can write to") from exc
-        return cls(root=root, conn=connect(root / DB_NAME, create=create))
+        project = cls(root=root, conn=connect(root / DB_NAME, create=create))
+        try:
+            leftovers.sweep(root, project.conn)  # what a killed process left behind
+        except BaseException:
+            project.close()
+            raise
+        return project
 
     @property
     def db_path(self) -> Path:

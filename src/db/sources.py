@@ -13,16 +13,22 @@ _COLUMNS = "id, kind, path, name, sha256, size_bytes, fps, frame_count, width, h
 
 def add_source(conn: sqlite3.Connection, source: MediaSource) -> MediaSource:
     """Register a source, or return the one already registered at the same path."""
-    existing = get_source_by_path(conn, source.path)
-    if existing is not None:
-        return existing
+    return add_source_if_new(conn, source)[0]
+
+
+def add_source_if_new(conn: sqlite3.Connection,
+                      source: MediaSource) -> tuple[MediaSource, bool]:
+    """(the source registered at `source.path`, whether this call created it).
+
+    Safe when processes race to register the same path: the insert is a no-op for the
+    loser, which gets the winner's row."""
     with transaction(conn):
         cur = conn.execute(
             "INSERT INTO media_sources (kind, path, name, sha256, size_bytes, fps, frame_count,"
-            " width, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " width, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING",
             (source.kind, source.path, source.name, source.sha256, source.size_bytes,
              source.fps, source.frame_count, source.width, source.height))
-    return get_source(conn, cur.lastrowid)
+        return get_source_by_path(conn, source.path), cur.rowcount == 1
 
 
 def get_source(conn: sqlite3.Connection, source_id: int) -> MediaSource | None:
@@ -44,7 +50,7 @@ def list_sources(conn: sqlite3.Connection) -> list[MediaSource]:
 def find_source(conn: sqlite3.Connection, ref: str) -> MediaSource:
     """Resolve what a user typed: a source id or a file/folder name."""
     ref = ref.strip()
-    if ref.isdigit():
+    if ref.isdigit() and ref.isascii() and len(ref) <= 18:   # SQLite's ints are 64-bit
         source = get_source(conn, int(ref))
         if source is not None:
             return source

@@ -27,6 +27,7 @@ from filelock import Timeout as FileLockTimeout
 from src.atomic_files import write_text_atomic
 from src.processes import pid_alive
 from src.db import model_versions, runs
+from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import DatasetRecord, ModelVersion, TrainingRun
 from src.errors import DatasetError, LabelLoopError, TrainingError
@@ -364,29 +365,40 @@ def register_model(project: Project, conn, run: TrainingRun, cfg: TrainConfig,
                    outcome: TrainOutcome) -> ModelVersion:
     """Copy the merged model (and adapters) to models/<task>/<name>/v<N>/ and register it;
     it becomes the task's active model when the task has none."""
-    existing = [m.version for m in model_versions.list_model_versions(conn, cfg.task)
-                if m.name == cfg.name]
-    version = max(existing, default=0) + 1
-    # models/ is shared by every project on the machine: another project's v<N> may be there.
-    dest = project.models_dir / cfg.task / cfg.name / f"v{version}"
-    if dest.exists():
-        dest = dest.with_name(f"v{version}-{project.root.name}-run{run.id}-{uuid.uuid4().hex[:6]}")
     merged = Path(outcome.merged_model)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".v{version}."))
-    for item in [merged, merged.with_name("model_config.json"), project.abspath(run.run_dir)
-                 / "metadata.json"]:
-        if item.is_file():
-            shutil.copy2(item, tmp / item.name)
-    if outcome.adapter_dir and Path(outcome.adapter_dir).is_dir():
-        shutil.copytree(outcome.adapter_dir, tmp / "adapters")
-    os.replace(tmp, dest)
-    first = model_versions.active_model(conn, cfg.task) is None
-    metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))}
-    return model_versions.add_model_version(conn, ModelVersion(
-        task=cfg.task, name=cfg.name, version=version, run_id=run.id,
-        path=project.relpath(dest / merged.name), format=merged.suffix.lstrip("."),
-        metrics=metrics, is_active=first))
+    parent = project.models_dir / cfg.task / cfg.name
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".register-{os.getpid()}-"))
+    dest = placed = None
+    try:
+        for item in [merged, merged.with_name("model_config.json"),
+                     project.abspath(run.run_dir) / "metadata.json"]:
+            if item.is_file():
+                shutil.copy2(item, tmp / item.name)
+        if outcome.adapter_dir and Path(outcome.adapter_dir).is_dir():
+            shutil.copytree(outcome.adapter_dir, tmp / "adapters")
+        metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))}
+        # The version, the folder and the row are taken together under the write lock, so
+        # two runs registering the same name at once get distinct versions and folders.
+        with transaction(conn):
+            version = model_versions.next_version(conn, cfg.task, cfg.name)
+            # models/ is shared by every project on the machine: another's v<N> may be there.
+            dest = parent / f"v{version}"
+            if dest.exists():
+                dest = dest.with_name(f"v{version}-{project.root.name}-run{run.id}-"
+                                      f"{uuid.uuid4().hex[:6]}")
+            os.replace(tmp, dest)
+            placed = dest
+            return model_versions.add_model_version(conn, ModelVersion(
+                task=cfg.task, name=cfg.name, version=version, run_id=run.id,
+                path=project.relpath(dest / merged.name), format=merged.suffix.lstrip("."),
+                metrics=metrics, is_active=model_versions.active_model(conn, cfg.task) is None))
+    except BaseException:
+        if placed is not None:
+            shutil.rmtree(placed, ignore_errors=True)  # its row was rolled back
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- resume, stale runs, other ranks -------------------------------------------------------

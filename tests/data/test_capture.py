@@ -211,15 +211,13 @@ def test_corrupt_image_fails_the_import_and_writes_nothing(project, image_folder
 
 def test_a_failure_while_registering_frames_rolls_files_and_rows_back(project, image_folder,
                                                                       monkeypatch):
-    real_add, calls = frames_db.add_frame, []
+    real_add = frames_db.add_source_frames
 
-    def failing_add(conn, frame):
-        calls.append(frame.frame_index)
-        if len(calls) == 3:
-            raise RuntimeError("simulated crash mid-import")
-        return real_add(conn, frame)
+    def failing_add(conn, source_id, frames):
+        real_add(conn, source_id, frames)        # the rows are in: the rollback must undo them
+        raise RuntimeError("simulated crash mid-import")
 
-    monkeypatch.setattr(frames_db, "add_frame", failing_add)
+    monkeypatch.setattr(frames_db, "add_source_frames", failing_add)
     with pytest.raises(RuntimeError):
         import_media(project, image_folder)
     assert_nothing_written(project)

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", help="video file, image folder, or annotation file/folder with --format")
     p.add_argument("--format", choices=IMPORT_FORMATS, default=None,
                    help="import images with their annotations from this format")
+    p.add_argument("--images", metavar="DIR", default=None,
+                   help="with --format: the folder holding the images, when they are not"
+                        " inside the annotation folder (images elsewhere are refused)")
     p.set_defaults(handler=_import)
 
     p = sub.add_parser("frames", help="captured frames")
@@ -47,10 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _import(args) -> int:
     from src.data.capture import import_media
+    if args.images and not args.format:
+        raise LabelLoopError("--images goes with --format", field="--images",
+                             hint="to import an image folder itself: import DIR")
     with Project.open(args.project) as project:
         if args.format:
             from src.data.formats import import_annotations
-            summary = import_annotations(project, args.path, args.format)
+            summary = import_annotations(project, args.path, args.format, images=args.images)
             print(json.dumps(summary, indent=2, sort_keys=True))
             return 0
         source, frames = import_media(project, args.path)

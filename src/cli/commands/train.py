@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 
+from src.cli.arguments import row_id
 from src.db import runs as runs_repo
 from src.db.project import Project
 from src.errors import ConfigError
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="dataset NAME or NAME:vN of the project, or a dataset folder")
-    p.add_argument("--resume", type=int, metavar="RUN_ID",
+    p.add_argument("--resume", type=row_id, metavar="RUN_ID",
                    help="continue a cancelled or interrupted run from its last checkpoint")
     p.add_argument("--events", action="store_true",
                    help="print one JSON event per line on stdout instead of a progress bar")

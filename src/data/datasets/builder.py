@@ -10,9 +10,7 @@ import gc
 import hashlib
 import json
 import os
-import re
 import shutil
-import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +21,6 @@ import cv2
 import yaml
 
 from src.atomic_files import write_text_atomic
-from src.processes import pid_alive
 from src.data import augment as augment_mod
 from src.data.augment import LabelledShape
 from src.data.datasets.naming import class_folder_name
@@ -33,13 +30,15 @@ from src.data.datasets.spec import SPLITS, DatasetSpec
 from src.data.datasets.splits import SplitItem, split_items
 from src.data.geometry import Box, Polygon, box_to_yolo, polygon_to_yolo
 from src.db import datasets as datasets_repo
+from src.db import leftovers
+from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import DatasetRecord
+from src.disk_space import reports_full_disk
 from src.errors import DatasetError
+from src.processes import crash_point
 
 Progress = Callable[[str, int, int], None]
-_TMP = re.compile(r"^\.tmp-v\d+-(?P<pid>\d+)-[0-9a-f]+$")
-_VERSION_DIR = re.compile(r"^v(\d+)$")
 
 
 @dataclass
@@ -63,6 +62,7 @@ class _Plan:
     counts: dict[str, Counter] = field(default_factory=dict)
 
 
+@reports_full_disk("the dataset", lambda project, spec, **_: project.datasets_dir / spec.name)
 def build_dataset(project: Project, spec: DatasetSpec, *,
                   progress: Progress | None = None) -> tuple[DatasetRecord, Path]:
     """Build the snapshot `spec` describes into `project` and record it; returns the record
@@ -89,36 +89,51 @@ def _build(project: Project, spec: DatasetSpec,
     plan = _plan(project, spec)
     dataset_dir = project.datasets_dir / spec.name
     dataset_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_tmp(dataset_dir)
-    version = _next_version(project, spec.name, dataset_dir)
-    final = dataset_dir / f"v{version}"
-    tmp = dataset_dir / f".tmp-v{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    leftovers.remove_dead_staging(dataset_dir)
+    version = datasets_repo.next_version(project.conn, spec.name)
+    tmp = leftovers.staging_dir(dataset_dir, "build")
     try:
-        report = _write_snapshot(tmp, final, plan, spec, version, progress)
-        _rename_into_place(tmp, final)
-    except BaseException:
+        content = _write_snapshot(tmp, plan, spec, progress)
+        report = _write_meta(content, dataset_dir / f"v{version}", version)
+        crash_point("build:written")
+        return _record_version(project, content, version, report)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+
+def _record_version(project: Project, content: "_Content", version: int,
+                    report: dict) -> tuple[DatasetRecord, Path]:
+    """Rename the snapshot to v<N> and insert its row in one transaction. N is checked again
+    under the write lock; when a concurrent build took it, the meta files are rewritten."""
+    spec, placed = content.spec, None
     try:
-        record = datasets_repo.add_dataset(project.conn, DatasetRecord(
-            name=spec.name, version=version, task=spec.task, path=project.relpath(final),
-            config=spec.to_config(), content_hash=report["content_hash"],
-            summary=_summary(report)))
+        with transaction(project.conn):
+            latest = datasets_repo.next_version(project.conn, spec.name)
+            if latest != version:
+                version, report = latest, _write_meta(
+                    content, content.root.parent / f"v{latest}", latest)
+            final = content.root.parent / f"v{version}"
+            _rename_into_place(content.root, final)
+            placed = final
+            crash_point("build:placed")
+            record = datasets_repo.add_dataset(project.conn, DatasetRecord(
+                name=spec.name, version=version, task=spec.task, path=project.relpath(final),
+                config=spec.to_config(), content_hash=report["content_hash"],
+                summary=_summary(report)))
     except BaseException:
-        shutil.rmtree(final, ignore_errors=True)
+        if placed is not None and datasets_repo.get_dataset(
+                project.conn, spec.name, version) is None:
+            shutil.rmtree(placed, ignore_errors=True)
         raise
     return record, final
 
 
 def _rename_into_place(tmp: Path, final: Path) -> None:
-    try:
-        os.rename(tmp, final)
-    except OSError as exc:
-        if final.exists():
-            raise DatasetError(f"another build wrote {final.name} at the same time",
-                               path=final, hint="run the build again") from exc
-        raise
+    """Called under the write lock: a v<N> folder without a row can only be what a killed
+    build left (a live one renames under the lock too), so it is replaced."""
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(tmp, final)
 
 
 def _plan(project: Project, spec: DatasetSpec) -> _Plan:
@@ -191,25 +206,23 @@ def _check_minimum(plan: _Plan, spec: DatasetSpec) -> None:
                      " smaller block, or drop/merge the class")
 
 
-def _next_version(project: Project, name: str, dataset_dir: Path) -> int:
-    on_disk = [int(m.group(1)) for p in dataset_dir.iterdir()
-               if (m := _VERSION_DIR.match(p.name))]
-    return max([datasets_repo.next_version(project.conn, name), *(v + 1 for v in on_disk)])
-
-
-def _remove_stale_tmp(dataset_dir: Path) -> None:
-    """Temporary folders of builds whose process is gone (killed) are deleted."""
-    for path in dataset_dir.iterdir():
-        match = _TMP.match(path.name)
-        if match and not pid_alive(int(match.group("pid"))):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 # ---- writing -------------------------------------------------------------------------
 
-def _write_snapshot(root: Path, final: Path, plan: _Plan, spec: DatasetSpec, version: int,
-                    progress: Progress | None) -> dict:
-    """Write everything into `root`, which will be renamed to `final`."""
+@dataclass
+class _Content:
+    """A snapshot's images, labels and split lists, written; its meta files still to come."""
+    root: Path
+    plan: _Plan
+    spec: DatasetSpec
+    writer: "_Writer"
+    report: ReportBuilder
+    entries: list[_Entry]
+    content_hash: str
+
+
+def _write_snapshot(root: Path, plan: _Plan, spec: DatasetSpec,
+                    progress: Progress | None) -> _Content:
+    """Write the images, labels and split lists into `root`."""
     writer = _WRITERS[spec.task](root, plan, spec)
     report = ReportBuilder(plan.classes)
     entries: list[_Entry] = []
@@ -224,10 +237,17 @@ def _write_snapshot(root: Path, final: Path, plan: _Plan, spec: DatasetSpec, ver
     if spec.augment is not None:
         entries += _oversample(writer, plan, spec, report, progress)
     _write_split_lists(writer, entries)
-    content_hash = writer.content_hash()
-    meta = _meta(plan, spec, version, content_hash, writer)
-    full = report.to_dict(**meta)
-    write_text_atomic(root / "data.yaml", yaml.safe_dump(writer.data_yaml(final), sort_keys=False))
+    return _Content(root, plan, spec, writer, report, entries, writer.content_hash())
+
+
+def _write_meta(content: _Content, final: Path, version: int) -> dict:
+    """Write data.yaml, the manifest and the reports for version `version` at `final`
+    (again if a concurrent build took the version first); returns the full report."""
+    root, writer, entries = content.root, content.writer, content.entries
+    data_yaml = writer.data_yaml(final)
+    meta = _meta(content.plan, content.spec, version, content.content_hash, writer)
+    full = content.report.to_dict(**meta)
+    write_text_atomic(root / "data.yaml", yaml.safe_dump(data_yaml, sort_keys=False))
     # Compact on purpose: json's C encoder is only used without indent (10k+ entries).
     write_text_atomic(root / "manifest.json", json.dumps(
         {**meta, "entries": [e.__dict__ for e in entries]}, separators=(",", ":")))
@@ -367,7 +387,9 @@ class _YoloWriter(_Writer):
         val = "images/val"
         if self.spec.split[1] == 0:
             val = "images/train"
-            self.notes.append("val ratio is 0: data.yaml's val points to the training images")
+            note = "val ratio is 0: data.yaml's val points to the training images"
+            if note not in self.notes:  # written again when a concurrent build took the version
+                self.notes.append(note)
         return {"path": str(final), "train": "images/train", "val": val,
                 "test": "images/test", "nc": len(self.plan.classes),
                 "names": dict(enumerate(self.plan.classes))}

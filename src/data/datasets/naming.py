@@ -49,4 +49,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
         raise DatasetError(f"'{ref}' is not a dataset reference", field="dataset",
                            hint="write NAME or NAME:vN, e.g. demo-det:v2")
     version = match.group("version")
+    if version and (len(version) > 9 or not version.isascii()):   # SQLite's ints are 64-bit
+        raise DatasetError(f"version {version[:20]} is not a version number", field="dataset",
+                           hint="write NAME:vN with N as 'dataset list' shows it")
     return match.group("name"), int(version) if version else None

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from src.atomic_files import write_text_atomic as write_text
-from src.data.formats.files import place_file, read_json
-from src.data.formats.model import SPLIT_NAMES, LabeledImage, LabeledSet, LabeledShape, number
+from src.data.formats.files import place_file, read_json, resolve_image_ref
+from src.data.formats.model import (SPLIT_NAMES, LabeledImage, LabeledSet, LabeledShape,
+                                     class_name, image_size, number)
 from src.data.geometry import Box, Polygon, box_to_coco, coco_to_box
 from src.errors import DatasetError
 
@@ -74,41 +75,32 @@ def _categories(items: list, path: Path) -> dict[int, str]:
         if not isinstance(cat, dict):
             raise DatasetError("expected an object", path=path, field=where)
         cat_id = _id(cat, "id", where, path)
-        name = cat.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise DatasetError(f"expected a class name, got {name!r}", path=path,
-                               field=f"{where}.name")
+        name = class_name(cat.get("name"), f"{where}.name", path)
         if cat_id in out:
             raise DatasetError(f"duplicate category id {cat_id}", path=path, field=f"{where}.id")
-        out[cat_id] = name.strip()
+        out[cat_id] = name
     return dict(sorted(out.items()))
 
 
 def _images(items: list, path: Path, images_dir: Path | None) -> dict[int, LabeledImage]:
     split = path.stem.removeprefix("instances_")   # LabelLoop's and COCO's own layout
-    roots = [d for d in (images_dir, path.parent, path.parent / "images",
-                         path.parent.parent / "images" / split, path.parent.parent / "images")
-             if d is not None]
+    root = path.parent.parent if path.parent.name == "annotations" else path.parent
+    subdirs = tuple(dict.fromkeys(str(d.relative_to(root)) for d in (
+        path.parent, path.parent / "images", root / "images" / split, root / "images")))
     out: dict[int, LabeledImage] = {}
     for i, img in enumerate(items):
         where = f"images[{i}]"
         if not isinstance(img, dict):
             raise DatasetError("expected an object", path=path, field=where)
         img_id = _id(img, "id", where, path)
-        name = img.get("file_name")
-        if not isinstance(name, str) or not name:
-            raise DatasetError(f"expected a file name, got {name!r}", path=path,
-                               field=f"{where}.file_name")
         width = number(img.get("width"), f"{where}.width", path)
         height = number(img.get("height"), f"{where}.height", path)
-        file = next((r / name for r in roots if (r / name).is_file()), None)
-        if file is None:
-            raise DatasetError(f"image '{name}' not found (looked in "
-                               f"{', '.join(str(r) for r in roots)})", path=path,
-                               field=f"{where}.file_name", hint="pass the images folder too")
+        file = resolve_image_ref(root, img.get("file_name"), images_dir, path=path,
+                                 field=f"{where}.file_name", subdirs=subdirs)
         if img_id in out:
             raise DatasetError(f"duplicate image id {img_id}", path=path, field=f"{where}.id")
-        out[img_id] = LabeledImage(file.resolve(), [], int(width), int(height))
+        out[img_id] = LabeledImage(file, [], image_size(width, f"{where}.width", path),
+                                   image_size(height, f"{where}.height", path))
     return out
 
 

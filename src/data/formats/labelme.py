@@ -6,16 +6,18 @@ import json
 from pathlib import Path
 
 from src.atomic_files import write_text_atomic as write_text
-from src.data.formats.files import place_file, read_json
-from src.data.formats.model import LabeledImage, LabeledSet, LabeledShape, number
+from src.data.formats.files import place_file, read_json, resolve_image_ref
+from src.data.formats.model import (LabeledImage, LabeledSet, LabeledShape, class_name,
+                                    image_size, number)
 from src.data.geometry import Box, Polygon
 from src.errors import DatasetError
 
 LABELME_VERSION = "5.5.0"
 
 
-def read(path: Path) -> LabeledSet:
-    """Read every labelme .json file of the folder `path` (or the one file `path`)."""
+def read(path: Path, images_dir: Path | None = None) -> LabeledSet:
+    """Read every labelme .json file of the folder `path` (or the one file `path`); images
+    are found beside the JSON files or in `images_dir`."""
     files = [path] if path.is_file() else sorted(path.glob("*.json")) if path.is_dir() else []
     if not files:
         raise DatasetError("no labelme .json files here", path=path,
@@ -23,40 +25,39 @@ def read(path: Path) -> LabeledSet:
     images, classes = [], {}
     skipped: dict[str, int] = {}
     for file in files:
-        image = _read_file(file, skipped)
+        image = _read_file(file, images_dir, skipped)
         for label in [s.label for s in image.shapes] + image.tags:
             classes.setdefault(label.casefold(), label)
         images.append(image)
     return LabeledSet(images, list(classes.values()), skipped)
 
 
-def _read_file(file: Path, skipped: dict) -> LabeledImage:
+def _read_file(file: Path, images_dir: Path | None, skipped: dict) -> LabeledImage:
     data = read_json(file)
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise DatasetError("not a labelme file (no 'shapes' list)", path=file, field="shapes")
-    name = data.get("imagePath")
-    if not isinstance(name, str) or not (file.parent / name).is_file():
-        raise DatasetError(f"image {name!r} not found next to the JSON file", path=file,
-                           field="imagePath", hint="keep the image beside its labelme JSON")
-    width = int(number(data.get("imageWidth"), "imageWidth", file))
-    height = int(number(data.get("imageHeight"), "imageHeight", file))
+    width = image_size(number(data.get("imageWidth"), "imageWidth", file), "imageWidth", file)
+    height = image_size(number(data.get("imageHeight"), "imageHeight", file), "imageHeight",
+                        file)
+    image = resolve_image_ref(file.parent, data.get("imagePath"), images_dir, path=file,
+                              field="imagePath")
     shapes = [s for i, raw in enumerate(data["shapes"])
               if (s := _shape(raw, f"shapes[{i}]", file, skipped)) is not None]
     flags = data.get("flags") or {}
     if not isinstance(flags, dict):
         raise DatasetError("expected an object of flags", path=file, field="flags")
-    tags = [str(k) for k, v in flags.items() if v is True]
-    return LabeledImage((file.parent / name).resolve(), shapes, width, height, tags=tags)
+    tags = [class_name(k, "flags", file) for k, v in flags.items() if v is True]
+    return LabeledImage(image, shapes, width, height, tags=tags)
 
 
 def _shape(raw, where: str, file: Path, skipped: dict) -> LabeledShape | None:
     if not isinstance(raw, dict):
         raise DatasetError("expected an object", path=file, field=where)
     label, kind, points = raw.get("label"), raw.get("shape_type", "polygon"), raw.get("points")
-    if not isinstance(label, str) or not label.strip():
-        raise DatasetError(f"expected a label, got {label!r}", path=file, field=f"{where}.label")
+    label = class_name(label, f"{where}.label", file)
     if kind not in ("rectangle", "polygon"):
-        key = f"labelme '{kind}' shapes"
+        key = (f"labelme {kind[:40]!r} shapes" if isinstance(kind, str)
+               else "labelme shapes of no known type")
         skipped[key] = skipped.get(key, 0) + 1
         return None
     if not isinstance(points, list) or not all(isinstance(p, list) and len(p) == 2
@@ -69,11 +70,11 @@ def _shape(raw, where: str, file: Path, skipped: dict) -> LabeledShape | None:
         if len(pts) != 2:
             raise DatasetError(f"a rectangle needs 2 points, got {len(pts)}", path=file,
                                field=f"{where}.points")
-        return LabeledShape(label.strip(), Box.from_corners(*pts))
+        return LabeledShape(label, Box.from_corners(*pts))
     if len(pts) < 3:
         raise DatasetError(f"a polygon needs at least 3 points, got {len(pts)}", path=file,
                            field=f"{where}.points")
-    return LabeledShape(label.strip(), Polygon(tuple(pts)))
+    return LabeledShape(label, Polygon(tuple(pts)))
 
 
 def write(labeled: LabeledSet, out: Path) -> dict:

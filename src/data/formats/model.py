@@ -6,9 +6,11 @@ from math import isfinite
 from pathlib import Path
 
 from src.data.geometry import Box, Polygon
+from src.db.classes import class_name_problem
 from src.errors import DatasetError
 
 SPLIT_NAMES = ("train", "val", "test")
+_MAX_SIDE = 1_000_000        # pixels; no camera comes near, a typo or an attack does
 
 
 @dataclass
@@ -59,11 +61,40 @@ def number(value, where: str, path: Path, *, line: int | None = None) -> float:
     """`value` as a finite float, or a DatasetError naming the file and place."""
     try:
         result = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):   # OverflowError: an int beyond 1e308
         result = None
     if result is None or not isfinite(result) or isinstance(value, bool):
         if line is not None:
-            raise DatasetError(f"line {line}: {where}: expected a number, got {value!r}",
+            raise DatasetError(f"line {line}: {where}: expected a number, got {_short(value)}",
                                path=path)
-        raise DatasetError(f"expected a number, got {value!r}", path=path, field=where)
+        raise DatasetError(f"expected a number, got {_short(value)}", path=path, field=where)
     return result
+
+
+def image_size(value: float, where: str, path: Path) -> int:
+    """A width or height read by `number`, as the whole pixel count it must be."""
+    if not 1 <= value <= _MAX_SIDE or value != int(value):
+        raise DatasetError(f"expected a whole number of pixels 1..{_MAX_SIDE}, got "
+                           f"{_short(value)}", path=path, field=where)
+    return int(value)
+
+
+def class_name(value, where: str, path: Path) -> str:
+    """`value` as a class name (stripped), or a DatasetError naming the file and place."""
+    if not isinstance(value, str):
+        raise DatasetError(f"expected a class name, got {_short(value)}", path=path,
+                           field=where)
+    name = value.strip()
+    problem = class_name_problem(name)
+    if problem:
+        raise DatasetError(problem, path=path, field=where, hint="rename the class")
+    return name
+
+
+def _short(value) -> str:
+    """repr() of a value for a one-line message: a 5000-digit number is cut short."""
+    try:
+        text = repr(value)
+    except ValueError:                  # an int too large to print (Python's 4300 digits)
+        text = f"a {type(value).__name__} too large to print"
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -2,19 +2,22 @@
 ImageSets/Main/<split>.txt. VOC has no polygons: they are exported as their boxes."""
 from __future__ import annotations
 
+import unicodedata
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from src.atomic_files import write_text_atomic as write_text
-from src.data.formats.files import place_file
-from src.data.formats.model import LabeledImage, LabeledSet, LabeledShape, number
+from src.data.formats.files import place_file, resolve_image_ref
+from src.data.formats.model import (LabeledImage, LabeledSet, LabeledShape, class_name,
+                                    image_size, number)
 from src.data.geometry import Box, Polygon
 from src.errors import DatasetError
 
 
-def read(path: Path) -> LabeledSet:
-    """Read every .xml of Annotations/ (or of `path` itself)."""
+def read(path: Path, images_dir: Path | None = None) -> LabeledSet:
+    """Read every .xml of Annotations/ (or of `path` itself); images are found in
+    JPEGImages/, beside the .xml files, in `path` or in `images_dir`."""
     folder = path / "Annotations" if (path / "Annotations").is_dir() else path
     files = sorted(folder.glob("*.xml")) if folder.is_dir() else []
     if not files:
@@ -22,32 +25,31 @@ def read(path: Path) -> LabeledSet:
                            hint="pass the folder holding Annotations/ and JPEGImages/")
     images, classes = [], {}
     for file in files:
-        image = _read_file(file, path)
+        image = _read_file(file, path, images_dir)
         for item in image.shapes:
             classes.setdefault(item.label.casefold(), item.label)
         images.append(image)
     return LabeledSet(images, list(classes.values()))
 
 
-def _read_file(file: Path, root: Path) -> LabeledImage:
+def _read_file(file: Path, root: Path, images_dir: Path | None) -> LabeledImage:
     try:
         tree = ET.parse(file)
     except ET.ParseError as exc:
         line, col = exc.position
         raise DatasetError(f"line {line} column {col}: invalid XML", path=file) from exc
+    except RecursionError:
+        raise DatasetError("XML nested too deeply to be an annotation file", path=file) from None
     ann = tree.getroot()
-    name = _text(ann, "filename", file)
-    candidates = [root / "JPEGImages" / name, file.parent / name, root / name]
-    image = next((c for c in candidates if c.is_file()), None)
-    if image is None:
-        raise DatasetError(f"image '{name}' not found next to the annotations or in "
-                           "JPEGImages/", path=file, field="filename")
-    width = int(number(_text(ann, "size/width", file), "size/width", file))
-    height = int(number(_text(ann, "size/height", file), "size/height", file))
+    subdirs = tuple(dict.fromkeys(["JPEGImages", str(file.parent.relative_to(root)), "."]))
+    image = resolve_image_ref(root, _text(ann, "filename", file), images_dir, path=file,
+                              field="filename", subdirs=subdirs)
+    width, height = (image_size(number(_text(ann, f"size/{k}", file), f"size/{k}", file),
+                                f"size/{k}", file) for k in ("width", "height"))
     shapes = []
     for i, obj in enumerate(ann.findall("object")):
         where = f"object[{i}]"
-        label = _text(obj, "name", file, where).strip()
+        label = class_name(_text(obj, "name", file, where), f"{where}/name", file)
         x1, y1, x2, y2 = (number(_text(obj, f"bndbox/{k}", file, where), f"{where}/bndbox/{k}",
                                  file) for k in ("xmin", "ymin", "xmax", "ymax"))
         if x2 < x1 or y2 < y1:
@@ -55,7 +57,7 @@ def _read_file(file: Path, root: Path) -> LabeledImage:
                                field=f"{where}/bndbox")
         # 1-based inclusive pixel indices -> continuous corners.
         shapes.append(LabeledShape(label, Box(x1 - 1, y1 - 1, x2, y2)))
-    return LabeledImage(image.resolve(), shapes, width, height)
+    return LabeledImage(image, shapes, width, height)
 
 
 def _text(node: ET.Element, tag: str, file: Path, where: str = "") -> str:
@@ -68,6 +70,11 @@ def _text(node: ET.Element, tag: str, file: Path, where: str = "") -> str:
 
 def write(labeled: LabeledSet, out: Path) -> dict:
     """JPEGImages/, Annotations/ and ImageSets/Main/<split>.txt under `out`."""
+    for label in dict.fromkeys(item.label for image in labeled.images for item in image.shapes):
+        if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" or
+               unicodedata.category(c) == "Cs" for c in label):
+            raise DatasetError(f"class {label!r} holds control characters, which XML cannot"
+                               " hold", field="class", hint="rename the class, then export")
     splits: dict[str, list[str]] = {}
     polygons = 0
     for image in labeled.images:

@@ -5,46 +5,58 @@ points), all normalized to 0..1 of the image.
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from src.data.formats.model import SPLIT_NAMES, LabeledImage, LabeledSet, LabeledShape, number
+from src.data import limits
+from src.data.formats.model import (SPLIT_NAMES, LabeledImage, LabeledSet, LabeledShape,
+                                    class_name, number)
 from src.atomic_files import write_text_atomic as write_text
-from src.data.formats.files import place_file
+from src.data.formats.files import place_file, resolve_image_ref
 from src.data.geometry import Box, Polygon, box_to_yolo, polygon_to_yolo
 from src.data.video import IMAGE_EXTENSIONS, list_image_files
 from src.errors import DatasetError
 
 # Ultralytics itself tolerates slightly out-of-range values; beyond this a file is wrong.
 _SLACK = 0.05
+# A data.yaml is a few KB (names of 1000 classes: ~20 KB); nesting of [ and { is 2 deep.
+_MAX_YAML_CHARS = 1_000_000
+_MAX_YAML_BRACKETS = 50
 
 
-def read(path: Path, *, root: Path | None = None) -> LabeledSet:
+def read(path: Path, *, root: Path | None = None, images_dir: Path | None = None) -> LabeledSet:
     """Read a YOLO dataset from its data.yaml (or the folder holding it); split paths are
-    relative to `root`, else to data.yaml's `path`, else to data.yaml's folder."""
+    relative to `root`, else to data.yaml's `path`, else to data.yaml's folder. Images must
+    lie inside `root` (when given) or data.yaml's folder, or in `images_dir`."""
     yaml_path = _find_yaml(path)
     data = _load_yaml(yaml_path)
     classes = _names(data, yaml_path)
-    if root is None:
-        root = Path(data.get("path") or yaml_path.parent)
-        if not root.is_absolute():
-            root = (yaml_path.parent / root).resolve()
-        if not root.is_dir():   # a dataset moved since its data.yaml was written
-            root = yaml_path.parent
+    scope = _Scope(root or yaml_path.parent, images_dir, yaml_path)
+    root = root or _dataset_root(data, yaml_path)
     images: list[LabeledImage] = []
     seen: set[Path] = set()
     for split in SPLIT_NAMES:
-        for image in _split_images(data.get(split), root, yaml_path, split):
-            if image.resolve() in seen:
+        for listed, image in _split_images(data.get(split), root, scope, split):
+            if image in seen:
                 continue
-            seen.add(image.resolve())
-            shapes = read_label_file(_label_path(image), classes)
+            seen.add(image)
+            shapes = read_label_file(_label_path(listed), classes)
             images.append(LabeledImage(image, shapes, split=split))
     if not images:
         raise DatasetError("the dataset lists no images", path=yaml_path, field="train",
                            hint="point train/val/test at folders of images")
     return LabeledSet(images, classes)
+
+
+def _dataset_root(data: dict, yaml_path: Path) -> Path:
+    """data.yaml's `path` (relative to its folder), else its folder."""
+    root = yaml_path.parent / str(data.get("path") or ".")
+    if not _is_dir(root, yaml_path, "path"):   # a dataset moved since data.yaml was written
+        return yaml_path.parent
+    return root.resolve()
 
 
 def _find_yaml(path: Path) -> Path:
@@ -59,13 +71,27 @@ def _find_yaml(path: Path) -> Path:
     return path / "data.yaml" if (path / "data.yaml").is_file() else found[0]
 
 
+@dataclass
+class _Scope:
+    """Where a dataset's images may be: inside `bound` or `images_dir` (see resolve_image_ref)."""
+    bound: Path
+    images_dir: Path | None
+    yaml_path: Path
+
+    def image(self, candidate: Path, where: Path, field: str) -> Path:
+        return resolve_image_ref(self.bound, str(candidate), self.images_dir, path=where,
+                                 field=field)
+
+
 def _load_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _safe_load_bounded(path.read_text(encoding="utf-8"), path)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         raise DatasetError(f"{where}not valid YAML", path=path) from exc
+    except RecursionError:
+        raise DatasetError("YAML nested too deeply to be a data.yaml", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read ({exc})", path=path) from exc
     if not isinstance(data, dict):
@@ -73,14 +99,55 @@ def _load_yaml(path: Path) -> dict:
     return data
 
 
+def _safe_load_bounded(text: str, path: Path):
+    """yaml.safe_load, refusing a document whose aliases expand past the YAML node limit
+    (a few hundred bytes of nested aliases can stand for a billion nodes), or whose size or
+    [{ nesting would cost PyYAML's scanner quadratic time."""
+    if len(text) > _MAX_YAML_CHARS:
+        raise DatasetError(f"{len(text):,} characters is too large for a data.yaml (at most "
+                           f"{_MAX_YAML_CHARS:,})", path=path)
+    depth = deepest = 0
+    for char in text:
+        depth += (char in "[{") - (char in "]}")
+        deepest = max(deepest, depth)
+    if deepest > _MAX_YAML_BRACKETS:
+        raise RecursionError   # reported as "nested too deeply"
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > limits.YAML_NODES.value():
+            raise DatasetError(f"aliases expand this YAML too far: "
+                               f"{limits.YAML_NODES.exceeded(size)}", path=path,
+                               hint="write the values out instead of using &anchors/*aliases")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes of `node` with every alias expanded; linear in the nodes actually written."""
+    if id(node) in memo:
+        return memo[id(node)]
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    memo[id(node)] = size
+    return size
+
+
 def _names(data: dict, path: Path) -> list[str]:
     names = data.get("names")
     if isinstance(names, dict):
-        try:
-            keys = sorted(int(k) for k in names)
-        except (TypeError, ValueError):
+        keys = [_class_index(k) for k in names]
+        if None in keys:
             raise DatasetError("names keys must be class indices 0..n-1", path=path,
-                               field="names") from None
+                               field="names")
+        keys.sort()
         if keys != list(range(len(keys))):
             raise DatasetError("names keys must be 0..n-1 without gaps", path=path,
                                field="names")
@@ -88,26 +155,53 @@ def _names(data: dict, path: Path) -> list[str]:
     if not isinstance(names, list) or not names:
         raise DatasetError("names must be a non-empty list or {index: name} mapping",
                            path=path, field="names")
-    names = [str(n).strip() for n in names]
-    if any(not n for n in names) or len({n.casefold() for n in names}) != len(names):
-        raise DatasetError("class names must be non-empty and distinct", path=path,
+    names = [class_name(n if isinstance(n, str) else _scalar_text(n, path), f"names[{i}]", path)
+             for i, n in enumerate(names)]
+    if len({n.casefold() for n in names}) != len(names):
+        raise DatasetError("class names must be distinct (ignoring case)", path=path,
                            field="names")
     return names
 
 
-def _split_images(value, root: Path, yaml_path: Path, split: str) -> list[Path]:
+def _class_index(key) -> int | None:
+    text = str(key) if isinstance(key, (int, str)) and not isinstance(key, bool) else ""
+    return int(text) if re.fullmatch(r"[0-9]{1,9}", text) else None
+
+
+def _scalar_text(value, path: Path) -> str:
+    """A number used as a class name (`names: [1, 2]`) as text; anything else is refused."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 1e15:
+        return str(value)
+    raise DatasetError(f"expected class names as text, got a {type(value).__name__}",
+                       path=path, field="names")
+
+
+def _is_dir(path: Path, where: Path, field: str) -> bool:
+    """Path.is_dir(), with a too long or NUL-holding path named as a DatasetError."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"unusable path {str(path)[:200]!r} ({exc})", path=where,
+                           field=field) from None
+
+
+def _split_images(value, root: Path, scope: _Scope, split: str) -> list[tuple[Path, Path]]:
+    """(path as listed, resolved path) of the split's images."""
     if not value:
         return []
     out = []
     for item in value if isinstance(value, list) else [value]:
-        target = Path(str(item))
+        if not isinstance(item, str):
+            raise DatasetError(f"expected a folder or list file, got a {type(item).__name__}",
+                               path=scope.yaml_path, field=split)
+        target = Path(item)
         target = target if target.is_absolute() else root / target
-        if target.is_dir():
-            out += _images_in(target)
-        elif target.is_file() and target.suffix == ".txt":
-            out += _listed_images(target, root)
+        if _is_dir(target, scope.yaml_path, split):
+            out += [(f, scope.image(f, scope.yaml_path, split)) for f in _images_in(target)]
+        elif target.suffix == ".txt" and target.is_file():
+            out += _listed_images(target, root, scope)
         else:
-            raise DatasetError(f"{split} images not found at {target}", path=yaml_path,
+            raise DatasetError(f"{split} images not found at {target}", path=scope.yaml_path,
                                field=split, hint="fix the path (relative to the dataset root)")
     return out
 
@@ -119,17 +213,19 @@ def _images_in(folder: Path) -> list[Path]:
     return list_image_files(folder)
 
 
-def _listed_images(list_file: Path, root: Path) -> list[Path]:
+def _listed_images(list_file: Path, root: Path, scope: _Scope) -> list[tuple[Path, Path]]:
+    try:
+        lines = list_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read the image list ({exc})", path=list_file) from exc
     out = []
-    for number_, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), 1):
+    for number_, line in enumerate(lines, 1):
         line = line.strip()
         if not line:
             continue
         image = Path(line)
-        image = image if image.is_absolute() else (root / image).resolve()
-        if not image.is_file() or image.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise DatasetError(f"line {number_}: no image at {image}", path=list_file)
-        out.append(image)
+        image = image if image.is_absolute() else root / image
+        out.append((image, scope.image(image, list_file, f"line {number_}")))
     return out
 
 
@@ -157,15 +253,16 @@ def read_label_file(path: Path, classes: list[str]) -> list[LabeledShape]:
 
 def _parse_line(line: str, n: int, path: Path, classes: list[str]) -> LabeledShape:
     parts = line.split()
-    if not parts[0].isdigit() or int(parts[0]) >= len(classes):
-        raise DatasetError(f"line {n}: class '{parts[0]}' is not an index 0..{len(classes) - 1}",
-                           path=path, hint="check the names in data.yaml")
+    index = _class_index(parts[0])
+    if index is None or index >= len(classes):
+        raise DatasetError(f"line {n}: class {parts[0][:20]!r} is not an index "
+                           f"0..{len(classes) - 1}", path=path, hint="check the names in data.yaml")
     values = [number(v, "coordinate", path, line=n) for v in parts[1:]]
     if any(not -_SLACK <= v <= 1 + _SLACK for v in values):
         raise DatasetError(f"line {n}: coordinates must be normalized to 0..1", path=path,
                            hint="divide pixel coordinates by the image width/height")
     values = [min(max(v, 0.0), 1.0) for v in values]
-    label = classes[int(parts[0])]
+    label = classes[index]
     if len(values) == 4:
         cx, cy, w, h = values
         if w <= 0 or h <= 0:

@@ -271,7 +271,7 @@ def test_a_killed_build_leaves_no_version_and_the_next_build_cleans_up(mixed_pro
     assert result.returncode == -9
     folder = mixed_project.datasets_dir / "killed"
     leftovers = [p.name for p in folder.iterdir()]
-    assert len(leftovers) == 1 and leftovers[0].startswith(".tmp-v1-")
+    assert len(leftovers) == 1 and leftovers[0].startswith(".build-")
     assert datasets_repo.list_datasets(mixed_project.conn) == []
     record, path = build_dataset(mixed_project, DatasetSpec(name="killed", task="detect"))
     assert record.version == 1 and [p.name for p in folder.iterdir()] == ["v1"]
@@ -289,11 +289,13 @@ def test_resolve_dataset_by_name_and_version(mixed_project):
         resolve_dataset(mixed_project, "nope")
 
 
-def test_versions_skip_folders_left_without_a_record(mixed_project):
+def test_a_version_folder_left_without_a_record_is_replaced_not_skipped(mixed_project):
+    """A killed build could leave v1 without its row; versions must not skip past it."""
     (mixed_project.datasets_dir / "v" / "v1").mkdir(parents=True)
+    (mixed_project.datasets_dir / "v" / "v1" / "half-written.txt").write_text("x")
     record, path = build_dataset(mixed_project, DatasetSpec(name="v", task="detect"))
-    assert record.version == 2 and path.name == "v2"
-    assert os.path.isdir(mixed_project.datasets_dir / "v" / "v1")
+    assert record.version == 1 and path.name == "v1"
+    assert (path / "data.yaml").is_file() and not (path / "half-written.txt").exists()
 
 
 @pytest.mark.parametrize("task", ["segment", "crops", "classify"])
