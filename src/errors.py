@@ -52,3 +52,16 @@ class ConfigError(LabelLoopError):
 
 class TrainingError(LabelLoopError):
     """A training run cannot start or continue for a reason the user can act on."""
+
+
+class ModelError(LabelLoopError):
+    """A model version cannot be found, used, imported or exported as asked."""
+
+
+class ModelIntegrityError(ModelError):
+    """A model file is missing or its content differs from the sha256 recorded for it."""
+
+
+class UntrustedModelError(ModelError):
+    """A file that can run code when loaded (a pickle) was not written by LabelLoop here
+    and has not been trusted by the user."""

@@ -25,6 +25,7 @@ import torch
 
 from src.atomic_files import write_text_atomic
 from src.processes import pid_alive
+from src.db import datasets as datasets_repo
 from src.db import model_versions, runs
 from src.db.project import Project
 from src.db.records import DatasetRecord, ModelVersion, TrainingRun
@@ -357,13 +358,18 @@ def _record_outcome(project, conn, run, cfg, dataset, outcome: TrainOutcome, tim
 
 def register_model(project: Project, conn, run: TrainingRun, cfg: TrainConfig,
                    outcome: TrainOutcome) -> ModelVersion:
-    """Copy the merged model (and adapters) to models/<task>/<name>/v<N>/ and register it;
-    it becomes the task's active model when the task has none."""
-    existing = [m.version for m in model_versions.list_model_versions(conn, cfg.task)
+    """Copy the merged model (and adapters) to models/<task>/<name>/v<N>/ and register it
+    with the sha256 of each file, its classes, dataset and lineage; it becomes the task's
+    active model when the task has none."""
+    from src.training.models.registry import model_task, record_trained_version
+
+    dataset = datasets_repo.get_dataset_by_id(conn, run.dataset_id) if run.dataset_id else None
+    task = model_task(cfg.task, dataset.task if dataset else None)
+    existing = [m.version for m in model_versions.list_model_versions(conn, task)
                 if m.name == cfg.name]
     version = max(existing, default=0) + 1
     # models/ is shared by every project on the machine: another project's v<N> may be there.
-    dest = project.models_dir / cfg.task / cfg.name / f"v{version}"
+    dest = project.models_dir / task / cfg.name / f"v{version}"
     if dest.exists():
         dest = dest.with_name(f"v{version}-{project.root.name}-run{run.id}-{uuid.uuid4().hex[:6]}")
     merged = Path(outcome.merged_model)
@@ -376,12 +382,9 @@ def register_model(project: Project, conn, run: TrainingRun, cfg: TrainConfig,
     if outcome.adapter_dir and Path(outcome.adapter_dir).is_dir():
         shutil.copytree(outcome.adapter_dir, tmp / "adapters")
     os.replace(tmp, dest)
-    first = model_versions.active_model(conn, cfg.task) is None
     metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))}
-    return model_versions.add_model_version(conn, ModelVersion(
-        task=cfg.task, name=cfg.name, version=version, run_id=run.id,
-        path=project.relpath(dest / merged.name), format=merged.suffix.lstrip("."),
-        metrics=metrics, is_active=first))
+    return record_trained_version(project, conn, run, cfg, dest, dest / merged.name, metrics,
+                                  list(outcome.metrics.get("class_names") or []))
 
 
 # -- resume, stale runs, other ranks -------------------------------------------------------

@@ -63,13 +63,14 @@ def test_newer_schema_is_refused_and_untouched(tmp_path):
 
 
 def test_failed_migration_step_leaves_previous_version(tmp_path, monkeypatch):
+    released = migrations.SCHEMA_VERSION
     monkeypatch.setattr(migrations, "MIGRATIONS",
                         migrations.MIGRATIONS + ["CREATE TABLE extra (x); CREATE TABLE broken ("])
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", len(migrations.MIGRATIONS))
     with pytest.raises(sqlite3.OperationalError):
         connect(tmp_path / "project.db")
     conn = sqlite3.connect(tmp_path / "project.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == released
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchone() is None
 
 
