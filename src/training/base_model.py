@@ -92,6 +92,8 @@ def _download(target: Path) -> str:
     path = Path(attempt_download_asset(target))
     if not path.is_file():
         raise ConnectionError(f"ultralytics has no downloadable {target.name}")
+    from src.training.trust import record_if_gated
+    record_if_gated(path, "download")   # fetched by LabelLoop itself: trusted in the project
     return str(path)
 
 

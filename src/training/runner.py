@@ -31,6 +31,7 @@ from src.db.project import Project
 from src.db.records import DatasetRecord, ModelVersion, TrainingRun
 from src.errors import DatasetError, LabelLoopError, TrainingError
 from src.training import distributed as dist
+from src.training import trust
 from src.training.config import TrainConfig, config_from_dict, config_to_dict, save_config
 from src.training.control import RunControl
 from src.training.device import is_out_of_memory, resolve_device
@@ -109,7 +110,11 @@ def start_training(project: Project, cfg: TrainConfig | None, dataset_ref: str |
     try:
         if resume_run_id is not None:
             run = _check_resumable(project, conn, resume_run_id)
+            trust.check_training_inputs(conn, trust.training_inputs(
+                run_dir=project.abspath(run.run_dir), model_type=run.model_type),
+                resume_run=run.id)
         else:
+            _check_base_weights(project, conn, cfg)
             run = enqueue(project, conn, cfg, dataset_ref)
         if not lock.try_acquire():
             if world.size > 1 or resume_run_id is not None:
@@ -281,7 +286,8 @@ def _execute(project, conn, run: TrainingRun, bus: EventBus, control: RunControl
         def record_hold(held: bool) -> None:  # a paused run shows as 'paused' in the store
             runs.update_run(conn, run.id, status="paused" if held else "running")
 
-        with control.hold_listener(record_hold):
+        _record_checkpoints(conn, run_dir, run_bus)
+        with control.hold_listener(record_hold), trust.gate(conn):
             outcome = _train_with_oom_retry(project, cfg, data, run_dir, run_bus, control,
                                             resume)
     except BaseException as exc:
@@ -319,6 +325,26 @@ def _dispatch(project, cfg, data, run_dir, bus, control, resume) -> TrainOutcome
     weights, message = resolve_timm_base(cfg, project.base_weights_dir, project)
     return train_timm(cfg, data, run_dir, bus, control, resume, base_weights=weights,
                       base_message=message)
+
+
+def _check_base_weights(project, conn, cfg: TrainConfig) -> None:
+    """A base weights file must be trusted (pickles run code), a registered version verified."""
+    if cfg.weights and cfg.weights.startswith("model:"):
+        from src.training.models import ModelManager
+        manager = ModelManager(project, conn)
+        manager.weights_path(manager.get(cfg.weights))
+    trust.check_training_inputs(conn, trust.training_inputs(weights=cfg.weights))
+
+
+def _record_checkpoints(conn, run_dir: Path, bus: EventBus) -> None:
+    """Every checkpoint this run writes is LabelLoop's own: a later resume may load it."""
+    def record(_event: str, _payload: dict) -> None:
+        for path in [*(run_dir / "weights").glob("*.pt"), run_dir / "model.pt"]:
+            if path.is_file():
+                trust.record_written(conn, path, "run")
+
+    bus.on("on_model_save", record)
+    bus.on("on_train_end", record)
 
 
 def _attach_callbacks(conn, run, cfg, run_dir, bus) -> TensorBoardLogger | None:
@@ -361,7 +387,8 @@ def register_model(project: Project, conn, run: TrainingRun, cfg: TrainConfig,
     """Copy the merged model (and adapters) to models/<task>/<name>/v<N>/ and register it
     with the sha256 of each file, its classes, dataset and lineage; it becomes the task's
     active model when the task has none."""
-    from src.training.models.registry import model_task, record_trained_version
+    from src.training.models.registry import (model_task, record_trained_version,
+                                              trained_classes)
 
     dataset = datasets_repo.get_dataset_by_id(conn, run.dataset_id) if run.dataset_id else None
     task = model_task(cfg.task, dataset.task if dataset else None)
@@ -384,7 +411,7 @@ def register_model(project: Project, conn, run: TrainingRun, cfg: TrainConfig,
     os.replace(tmp, dest)
     metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))}
     return record_trained_version(project, conn, run, cfg, dest, dest / merged.name, metrics,
-                                  list(outcome.metrics.get("class_names") or []))
+                                  trained_classes(cfg.task, outcome))
 
 
 # -- resume, stale runs, other ranks -------------------------------------------------------

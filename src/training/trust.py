@@ -125,6 +125,41 @@ def record_if_gated(path: str | Path, origin: str = "run") -> None:
         record_written(current.conn, path, origin)
 
 
+# -- what a training would unpickle ---------------------------------------------------------
+
+RESUME_CHECKPOINTS = ("interrupted.pt", "last.pt")   # what a YOLO resume may unpickle
+
+
+def training_inputs(weights: str | None = None, run_dir: Path | None = None,
+                    model_type: str = "yolo") -> list[Path]:
+    """Pickles a training would load: its explicit base `weights` file, or (resume) the
+    run's checkpoints. timm checkpoints load with weights_only=True and need no trust."""
+    if run_dir is not None:
+        if model_type != "yolo":
+            return []
+        return [p for p in (Path(run_dir) / "weights" / n for n in RESUME_CHECKPOINTS)
+                if p.is_file()]
+    if weights and not weights.startswith("model:"):
+        path = Path(weights).expanduser()
+        return [path] if path.is_file() and needs_trust(path) else []
+    return []
+
+
+def check_training_inputs(conn: sqlite3.Connection, paths: list[Path], *,
+                          resume_run: int | None = None) -> None:
+    """Refuse, before the run is recorded or started, any untrusted file it would unpickle."""
+    flag = f"train --resume {resume_run} --trust" if resume_run is not None else \
+        "train ... --trust"
+    for path in paths:
+        require_trusted(conn, path, hint=f"if you know where this file comes from, run "
+                                         f"`python main.py {flag}` to trust it")
+
+
+def trust_paths(conn: sqlite3.Connection, paths: list[Path]) -> None:
+    for path in paths:
+        trust_file(conn, path)
+
+
 def load_tensors(path: str | Path, map_location="cpu"):
     """A state dict or checkpoint of tensors and plain values, never running pickled code."""
     path = Path(path)

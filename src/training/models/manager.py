@@ -158,6 +158,11 @@ class ModelManager:
         for f in version.files:
             trust.verify_sha256(self.path_of(f), f.sha256)
             repo.add_trusted(self.conn, f.sha256, "user", str(self.path_of(f)))
+        if version.model_type == "yolo" and not version.classes:
+            # a bare imported .pt: its class names could only be read once it was trusted
+            from src.training.models.bundle import read_yolo_classes
+            classes, _task = read_yolo_classes(self.weights_path(version))
+            repo.update_classes(self.conn, version.id, classes)
         return self.get(version.id)
 
     def delete(self, ref: str | int, *, force: bool = False) -> ModelVersion:

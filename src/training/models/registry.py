@@ -34,6 +34,16 @@ def readable_name(task: str, metrics: dict, when: datetime | None = None) -> str
     return f"{task}-{stamp}"
 
 
+def trained_classes(cfg_task: str, outcome) -> list[str]:
+    """The model's class names in index order (a detection confusion matrix's extra
+    'background' row is not a class)."""
+    names = list(outcome.metrics.get("class_names") or [])
+    if cfg_task in ("detect", "segment") and names[-1:] == ["background"] and \
+            len(names) == len(outcome.metrics.get("confusion_matrix") or []):
+        names = names[:-1]
+    return [str(n) for n in names]
+
+
 def parent_of(project: Project, conn: sqlite3.Connection,
               weights: str | None) -> ModelVersion | None:
     """The registered version a training started from: 'model:<id>', or a file whose
