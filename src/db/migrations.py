@@ -180,13 +180,19 @@ CREATE TABLE trusted_files (
 MIGRATIONS.append(_MODEL_REGISTRY)
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# Model proposals: the track id of propagated boxes and a relabelled box's detector class
+# Model proposals: tracks (AUTOINCREMENT: a rejected track's id is never handed out again)
+# and the track id of propagated boxes and a relabelled box's detector class
 # (src/db/proposals.py), and the corrections users make to proposals, kept for learning
 # from corrections. A correction outlives its annotation (a rejected proposal is deleted).
 _PROPOSALS = """
+CREATE TABLE tracks (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_source TEXT NOT NULL CHECK (model_source LIKE 'model:%'),
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
 CREATE TABLE proposal_details (
     annotation_id       INTEGER PRIMARY KEY REFERENCES annotations(id) ON DELETE CASCADE,
-    track_id            INTEGER CHECK (track_id IS NULL OR track_id >= 1),
+    track_id            INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
     detector_class      TEXT,
     detector_confidence REAL CHECK (detector_confidence IS NULL
                                     OR (detector_confidence >= 0 AND detector_confidence <= 1))

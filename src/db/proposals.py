@@ -50,7 +50,9 @@ def replace_proposals(conn: sqlite3.Connection, model_source: str, frame_ids: li
                       details: list[ProposalDetail | None] | None = None) -> list[Annotation]:
     """Drop `model_source`'s earlier proposals on `frame_ids` and store `anns` instead.
 
-    Accepted annotations (whatever their source) are never touched. All or nothing.
+    Accepted annotations (whatever their source) are never touched. A detail's `track_id`
+    is the tracker's own number: each distinct one becomes a new track of the project, and
+    the details are updated in place to the stored ids. All or nothing.
     """
     if any(a.source != model_source or a.status != "proposed" for a in anns):
         raise AnnotationError("proposals must be 'proposed' and from the model replacing them",
@@ -60,6 +62,7 @@ def replace_proposals(conn: sqlite3.Connection, model_source: str, frame_ids: li
         conn.executemany("DELETE FROM annotations WHERE frame_id = ? AND source = ?"
                          " AND status = 'proposed'", [(f, model_source) for f in frame_ids])
         stored = annotations_repo.add_annotations(conn, anns) if anns else []
+        _new_tracks(conn, model_source, [d for d in details if d is not None])
         rows = [(a.id, d.track_id, d.detector_class, d.detector_confidence)
                 for a, d in zip(stored, details) if d is not None]
         conn.executemany("INSERT INTO proposal_details (annotation_id, track_id, detector_class,"
@@ -79,10 +82,15 @@ def get_details(conn: sqlite3.Connection, ann_ids: list[int]) -> dict[int, Propo
     return out
 
 
-def next_track_id(conn: sqlite3.Connection) -> int:
-    """A track id no stored proposal uses yet (track ids are unique in the project)."""
-    row = conn.execute("SELECT COALESCE(MAX(track_id), 0) + 1 FROM proposal_details").fetchone()
-    return int(row[0])
+def _new_tracks(conn: sqlite3.Connection, model_source: str,
+                details: list[ProposalDetail]) -> None:
+    ids: dict[int, int] = {}
+    for d in details:
+        if d.track_id is not None and d.track_id not in ids:
+            ids[d.track_id] = conn.execute("INSERT INTO tracks (model_source) VALUES (?)",
+                                           (model_source,)).lastrowid
+        if d.track_id is not None:
+            d.track_id = ids[d.track_id]
 
 
 def find_proposals(conn: sqlite3.Connection, *, source_id: int | None = None,

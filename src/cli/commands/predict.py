@@ -189,7 +189,6 @@ def _summary_dict(summary) -> dict | None:
 def _propagate(args) -> int:
     from src.cli.commands.train import quiet_ultralytics
     quiet_ultralytics()
-    from src.db import proposals as proposals_repo
     from src.training.inference.media import open_input, parse_frames
     from src.training.inference.propagate import propagate
     from src.training.inference.run import ProposalWriter
@@ -201,16 +200,11 @@ def _propagate(args) -> int:
         with open_input(args.source, project, register=True) as media:
             indices = parse_frames(f"{args.from_frame}:{args.to_frame + 1}", media.frame_count)
             writer = ProposalWriter(project, media.source, version)
-            offset = proposals_repo.next_track_id(project.conn) - 1
-            tracks: dict[int, list] = {}
             for pred, image in propagate(predictor, media, indices, tracker=args.tracker,
-                                         id_offset=offset, progress=_progress("tracking"),
-                                         should_stop=stop):
+                                         progress=_progress("tracking"), should_stop=stop):
                 writer.add(pred, image)
-                for det in pred.detections:
-                    tracks.setdefault(det.track_id, []).append((pred.frame_index, det.class_name))
             summary = writer.commit()
-    _report_tracks(args, summary, tracks)
+    _report_tracks(args, summary, summary.tracks)
     return EXIT_CANCELLED if stop.requested else 0
 
 

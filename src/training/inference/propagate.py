@@ -40,7 +40,7 @@ def make_tracker(name: str = "bytetrack", conf: float = 0.25):
     return TRACKER_MAP[name](args=cfg)
 
 
-def track_frame(tracker, pred: Prediction, image: np.ndarray, id_offset: int = 0) -> Prediction:
+def track_frame(tracker, pred: Prediction, image: np.ndarray) -> Prediction:
     """The prediction reduced to the detections the tracker follows, with their track ids."""
     from ultralytics.engine.results import Boxes
     data = np.array([[*d.box, d.confidence, d.class_id] for d in pred.detections],
@@ -50,23 +50,24 @@ def track_frame(tracker, pred: Prediction, image: np.ndarray, id_offset: int = 0
     tracked.detections = []
     for row in np.asarray(tracks).reshape(-1, 8):
         det = copy.deepcopy(pred.detections[int(row[7])])
-        det.track_id = int(row[4]) + id_offset
+        det.track_id = int(row[4])
         tracked.detections.append(det)
     return tracked
 
 
 def propagate(predictor: Predictor, media: MediaInput, indices: list[int], *,
-              tracker: str = "bytetrack", id_offset: int = 0,
+              tracker: str = "bytetrack",
               progress: Optional[Progress] = None, should_stop: Optional[ShouldStop] = None
               ) -> Iterator[tuple[Prediction, np.ndarray]]:
     """(tracked prediction, image) for each frame of `indices` (consecutive frames, in
-    order); track ids start after `id_offset`."""
+    order). Track ids are the tracker's own (1, 2, ...); storing them gives each a
+    project-wide id (src/db/proposals.py)."""
     state = make_tracker(tracker, predictor.conf)
     user_conf = predictor.conf
     predictor.conf = min(user_conf, LOW_THRESH)
     try:
         for pred, image in predict_media(predictor, media, indices, progress=progress,
                                          should_stop=should_stop, keep_images=True):
-            yield track_frame(state, pred, image, id_offset), image
+            yield track_frame(state, pred, image), image
     finally:
         predictor.conf = user_conf

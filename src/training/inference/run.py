@@ -55,6 +55,7 @@ class StoreSummary:
     duplicates_skipped: int = 0
     classes_created: list[str] = field(default_factory=list)
     annotation_ids: list[int] = field(default_factory=list)
+    tracks: dict[int, list[tuple[int, str]]] = field(default_factory=dict)  # id -> (frame, class)
 
 
 class ProposalWriter:
@@ -69,6 +70,7 @@ class ProposalWriter:
         self.summary = StoreSummary()
         self._frames: list[Frame] = []
         self._pending: list[tuple[Annotation, proposals_repo.ProposalDetail]] = []
+        self._seen: list[tuple[int, str]] = []       # (frame index, class name) per pending
         self._class_ids: dict[str, int] = {}
 
     def add(self, pred: Prediction, image: np.ndarray) -> None:
@@ -91,6 +93,7 @@ class ProposalWriter:
                 detector_class=det.detector.class_name if det.detector else None,
                 detector_confidence=_unit(det.detector.confidence) if det.detector else None)
             self._pending.append((ann, detail))
+            self._seen.append((pred.frame_index, det.class_name))
 
     def _queue_tag(self, frame: Frame, pred: Prediction) -> None:
         """A classifier's top class becomes a proposed frame tag."""
@@ -98,6 +101,7 @@ class ProposalWriter:
         self._pending.append((Annotation(frame.id, self._class_id(top.class_name), "tag", None,
                                          self.model_source, _unit(top.confidence), "proposed"),
                               proposals_repo.ProposalDetail()))
+        self._seen.append((pred.frame_index, top.class_name))
 
     def commit(self) -> StoreSummary:
         """Replace this model's proposals on the frames seen, in one transaction."""
@@ -108,6 +112,9 @@ class ProposalWriter:
         self.summary.frames = len(self._frames)
         self.summary.proposals = len(stored)
         self.summary.annotation_ids = [a.id for a in stored]
+        for detail, seen in zip(details, self._seen):
+            if detail.track_id is not None:
+                self.summary.tracks.setdefault(detail.track_id, []).append(seen)
         return self.summary
 
     def _frame(self, index: int, image: np.ndarray) -> Frame:

@@ -85,7 +85,8 @@ def _proposal(project, squares_video, model_id=7, box=(10.0, 10.0, 30.0, 30.0)):
 
 def test_review_of_proposals_is_recorded_as_corrections(project, squares_video):
     frame, ann, red, blue = _proposal(project, squares_video)
-    assert proposals_repo.get_details(project.conn, [ann.id])[ann.id].track_id == 3
+    # the tracker's own number 3 became the project's first track
+    assert proposals_repo.get_details(project.conn, [ann.id])[ann.id].track_id == 1
     # moved and reclassified in one edit: accepted, with both corrections
     after = Annotation(**{**ann.__dict__, "geometry": [12.0, 10.0, 34.0, 30.0],
                           "class_id": blue.id})
