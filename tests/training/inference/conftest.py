@@ -1,7 +1,8 @@
 """Fixtures of the inference tests: one tiny YOLO detector and one tiny timm crop
-classifier trained once per session (yolov8n.yaml / test_efficientnet from scratch, 64 and
-32 px, 1 epoch), registered in each test's project through the runner's own registration
-(files with sha256, trusted); and a short video of a red and a blue square moving."""
+classifier, each trained once per session when first needed (yolov8n.yaml / timm
+test_efficientnet from scratch, 64 and 32 px, 1 epoch), registered in each test's project
+through the runner's own registration (files with sha256, trusted); and a short video of
+a red and a blue square moving."""
 from __future__ import annotations
 
 import shutil
@@ -47,22 +48,30 @@ def squares_video(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> dict:
-    """{'detect': (cfg, outcome), 'crops': (cfg, outcome)} trained once."""
+def trained_detector(tmp_path_factory):
+    """(cfg, outcome) of a yolov8n detector trained for 1 epoch on 64 px squares."""
+    from src.training.yolo_trainer import train_yolo
+    root = tmp_path_factory.mktemp("inference-detector")
+    cfg = yolo_config("detect", epochs=1)
+    outcome = train_yolo(cfg, write_yolo_dataset(root / "det"), root / "run", EventBus(),
+                         RunControl(), base_dir=root / "no-base")
+    assert outcome.status == "completed"
+    return cfg, outcome
+
+
+@pytest.fixture(scope="session")
+def trained_classifier(tmp_path_factory):
+    """(cfg, outcome) of a timm test_efficientnet trained for 1 epoch on 32 px colours."""
     from src.training.config import TrainConfig
     from src.training.timm_trainer import train_timm
-    from src.training.yolo_trainer import train_yolo
-    root = tmp_path_factory.mktemp("inference-models")
-    det_cfg = yolo_config("detect", epochs=1)
-    det = train_yolo(det_cfg, write_yolo_dataset(root / "det"), root / "det-run", EventBus(),
-                     RunControl(), base_dir=root / "no-base")
-    cls_cfg = TrainConfig(name="crops-cls", model_type="timm", task="classify",
-                          model="test_efficientnet", epochs=1, batch=4, imgsz=32, device="cpu",
-                          workers=0, patience=0, tensorboard=False)
-    cls = train_timm(cls_cfg, write_image_folder(root / "cls"), root / "cls-run", EventBus(),
-                     RunControl())
-    assert det.status == cls.status == "completed"
-    return {"detect": (det_cfg, det), "crops": (cls_cfg, cls)}
+    root = tmp_path_factory.mktemp("inference-classifier")
+    cfg = TrainConfig(name="crops-cls", model_type="timm", task="classify",
+                      model="test_efficientnet", epochs=1, batch=4, imgsz=32, device="cpu",
+                      workers=0, patience=0, tensorboard=False)
+    outcome = train_timm(cfg, write_image_folder(root / "cls"), root / "run", EventBus(),
+                         RunControl())
+    assert outcome.status == "completed"
+    return cfg, outcome
 
 
 def register(project, cfg, outcome, dataset_task: str):
@@ -78,12 +87,10 @@ def register(project, cfg, outcome, dataset_task: str):
 
 
 @pytest.fixture
-def detector(project, trained):
-    cfg, outcome = trained["detect"]
-    return register(project, cfg, outcome, "detect")
+def detector(project, trained_detector):
+    return register(project, *trained_detector, "detect")
 
 
 @pytest.fixture
-def crop_classifier(project, trained):
-    cfg, outcome = trained["crops"]
-    return register(project, cfg, outcome, "crops")
+def crop_classifier(project, trained_classifier):
+    return register(project, *trained_classifier, "crops")
