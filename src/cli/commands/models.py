@@ -82,8 +82,10 @@ def _list(args, mm) -> int:
         flags = ("*" if v.is_active else " ") + (" " if mm.is_trusted(v) else "!")
         print(f"{flags} {v.id:>4}  {v.task:<15}  {v.display_name:<44}  "
               f"{v.name}:v{v.version}  {v.created_at}")
-    if rows:
+    if any(not mm.is_trusted(v) for v in rows):
         print("* active   ! not trusted (imported): `models trust ID` before using it")
+    elif rows:
+        print("* active")
     return 0
 
 
