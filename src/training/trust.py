@@ -75,7 +75,7 @@ def require_trusted(conn: sqlite3.Connection, path: str | Path, *,
         f"refusing to load this file: it {why}, and loading a .pt file runs any code it "
         f"contains", path=path,
         hint=hint or f"if you know where it comes from, trust it with `python main.py models "
-                     f"import {path}` (or pass --trust to train)")
+                     f"trust {path}` (or pass --trust to train)")
 
 
 def verify_sha256(path: str | Path, expected: str) -> None:

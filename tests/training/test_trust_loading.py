@@ -97,6 +97,7 @@ def test_a_benign_file_trains_once_trusted_and_our_own_files_are_trusted(project
     assert _train(project, *args) == 2
     assert "not written by LabelLoop" in capsys.readouterr().err
     assert _train(project, *args, "--trust") == 0
+    capsys.readouterr()
     (run,) = runs_repo.list_runs(project.conn)
     assert run.status == "completed"
     weights = project.abspath(run.run_dir) / "weights"
@@ -115,3 +116,14 @@ def test_a_benign_file_trains_once_trusted_and_our_own_files_are_trusted(project
     assert _train(project, "configs/detection.yaml", "--dataset", str(data.parent),
                   f"weights=model:{mv.id}", *TINY) == 2
     assert "changed since it was registered" in capsys.readouterr().err
+
+
+def test_models_trust_file_vouches_for_its_current_content_only(project, tmp_path, capsys):
+    from src.training import trust
+
+    path = tmp_path / "colleague.pt"
+    path.write_bytes(b"pretend checkpoint")
+    assert cli_main(["--project", str(project.root), "models", "trust", str(path)]) == 0
+    assert "trusted" in capsys.readouterr().out and trust.is_trusted(project.conn, path)
+    path.write_bytes(b"pretend checkpoint, edited")
+    assert not trust.is_trusted(project.conn, path)

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("text")
     d = _add(verbs, "delete", _delete, "delete its files and record", ref=True)
     d.add_argument("--force", action="store_true", help="also the active version")
-    _add(verbs, "trust", _trust, "trust an imported version's files as they are now",
+    _add(verbs, "trust", _trust, "trust an imported version's files (or a .pt file) as "
+                                 "they are now: loading a .pt runs code it contains",
          ref=True)
     i = _add(verbs, "import", _import, "register a bundle (.zip) or an ultralytics .pt file")
     i.add_argument("file")
@@ -137,6 +138,13 @@ def _delete(args, mm) -> int:
 
 
 def _trust(args, mm) -> int:
+    from pathlib import Path
+    path = Path(args.ref).expanduser()
+    if not args.ref.isdigit() and path.is_file():
+        from src.training import trust
+        sha = trust.trust_file(mm.conn, path)
+        print(f"trusted {path} (sha256 {sha[:16]}…) in this project")
+        return 0
     v = mm.trust(args.ref)
     print(f"version {v.id} {v.display_name} is trusted ({len(v.files)} files recorded)")
     return 0

@@ -63,7 +63,7 @@ def import_model(manager: ModelManager, path: Path, *, task: str | None = None,
     elif path.suffix.lower() == ".pt":
         if task is None and trusted:        # the user vouches for it: ask the file itself
             trust.trust_file(manager.conn, path)
-            task = read_yolo_classes(path)[1]
+            task = read_yolo_classes(manager.conn, path)[1]
         version = _import_weights(manager, path, task, name)
     else:
         raise ModelError("not a LabelLoop bundle (.zip) or an ultralytics .pt file", path=path,
@@ -252,10 +252,11 @@ def _import_weights(manager: ModelManager, path: Path, task: str | None,
         model_type="yolo", dataset={"imported_from": str(path)}, origin="imported"), files)
 
 
-def read_yolo_classes(weights: Path) -> tuple[list[str], str]:
-    """(class names, task) of a trusted ultralytics file; the caller checked trust."""
+def read_yolo_classes(conn, weights: Path) -> tuple[list[str], str]:
+    """(class names, task) of an ultralytics file, read only once it is trusted."""
     from ultralytics import YOLO
 
+    trust.require_trusted(conn, weights)
     model = YOLO(str(weights))
     names = model.names
     ordered = [str(names[i]) for i in sorted(names)] if isinstance(names, dict) else \

@@ -161,7 +161,7 @@ class ModelManager:
         if version.model_type == "yolo" and not version.classes:
             # a bare imported .pt: its class names could only be read once it was trusted
             from src.training.models.bundle import read_yolo_classes
-            classes, _task = read_yolo_classes(self.weights_path(version))
+            classes, _task = read_yolo_classes(self.conn, self.weights_path(version))
             repo.update_classes(self.conn, version.id, classes)
         return self.get(version.id)
 
