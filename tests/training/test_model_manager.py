@@ -139,3 +139,41 @@ def test_trust_gate_refuses_unknown_pickles_only_inside_the_gate(project, tmp_pa
         safe = Path(tmp_path / "w.safetensors")
         safe.write_bytes(b"x")
         trust.check_before_unpickle(safe)
+
+
+def test_deleting_a_parent_keeps_the_childs_lineage(project):
+    parent = make_version(project, display="parent-model")
+    child = make_version(project)
+    project.conn.execute("UPDATE model_versions SET parent_id = ?, lineage_json = ?"
+                         " WHERE id = ?", (parent.id, json.dumps([{"display_name":
+                                                                   "parent-model"}]),
+                                           child.id))
+    ModelManager(project).delete(parent.id)
+    kept = ModelManager(project).get(child.id)
+    assert kept.parent_id is None and kept.lineage == [{"display_name": "parent-model"}]
+
+
+def test_a_version_registered_before_the_migration_is_listed_and_can_be_trusted(tmp_path):
+    import sqlite3
+
+    from src.db import migrations
+    from src.db.project import Project
+
+    root = tmp_path / "old"
+    (root / "m").mkdir(parents=True)
+    (root / "m" / "model.pt").write_bytes(b"old weights")
+    conn = sqlite3.connect(root / "project.db")
+    for statement in migrations._statements(migrations.MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("INSERT INTO model_versions (task, name, version, path, is_active)"
+                 " VALUES ('detect', 'det', 1, 'm/model.pt', 1)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Project.open(root) as project:
+        mm = ModelManager(project)
+        (old,) = mm.list()
+        assert old.display_name == "detect-det-v1" and old.is_active and old.files == []
+        with pytest.raises(ModelIntegrityError, match="no recorded sha256"):
+            mm.weights_path(old)
+        assert mm.weights_path(mm.trust("detect-det-v1")) == root / "m" / "model.pt"

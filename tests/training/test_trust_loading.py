@@ -127,3 +127,31 @@ def test_models_trust_file_vouches_for_its_current_content_only(project, tmp_pat
     assert "trusted" in capsys.readouterr().out and trust.is_trusted(project.conn, path)
     path.write_bytes(b"pretend checkpoint, edited")
     assert not trust.is_trusted(project.conn, path)
+
+
+@pytest.mark.slow
+def test_a_runs_own_checkpoints_resume_without_trust_but_not_once_altered(project, tmp_path,
+                                                                          capsys):
+    """A stopped YOLO run resumes from the checkpoints LabelLoop recorded; an edited one is
+    refused as changed."""
+    from src.training.control import RunControl
+    from src.training.events import EventBus
+    from src.training.runner import start_training
+    from src.training.config import load_config
+
+    data = write_yolo_dataset(tmp_path / "data", n_train=8, n_val=2)
+    cfg = load_config("configs/detection.yaml", [*TINY[1:], "epochs=2"])
+    bus, control = EventBus(), RunControl()
+    bus.on("on_train_batch_end",
+           lambda _e, p: control.request_stop() if p["epoch"] == 1 else None)
+    run = start_training(project, cfg, data.parent, bus=bus, control=control)
+    assert run.status == "cancelled"
+    weights = project.abspath(run.run_dir) / "weights"
+    interrupted = weights / "interrupted.pt"
+    original = interrupted.read_bytes()
+    interrupted.write_bytes(original + b"\0")
+    assert _train(project, "--resume", str(run.id)) == 2
+    assert "changed since LabelLoop wrote it" in capsys.readouterr().err
+    interrupted.write_bytes(original)
+    assert _train(project, "--resume", str(run.id)) == 0
+    assert runs_repo.get_run(project.conn, run.id).status == "completed"

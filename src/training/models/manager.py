@@ -152,8 +152,7 @@ class ModelManager:
         """The user vouches for a version's files as they are now (imported or legacy)."""
         version = self.get(ref)
         if not version.files:
-            repo.replace_files(self.conn, version.id, scan_files(self.project,
-                                                                 self.folder(version)))
+            repo.replace_files(self.conn, version.id, self._legacy_files(version))
             version = self.get(version.id)
         for f in version.files:
             trust.verify_sha256(self.path_of(f), f.sha256)
@@ -164,6 +163,21 @@ class ModelManager:
             classes, _task = read_yolo_classes(self.conn, self.weights_path(version))
             repo.update_classes(self.conn, version.id, classes)
         return self.get(version.id)
+
+    def _legacy_files(self, version: ModelVersion) -> list[ModelFile]:
+        """A version registered before files were recorded: its own folder's files, or only
+        its weights file when it does not live in a folder of its own under models/."""
+        if self._own_folder(version) is not None:
+            return scan_files(self.project, self.folder(version))
+        weights = self.project.abspath(version.path)
+        if weights.is_dir():
+            weights = next((weights / n for n in ("model.pt", "model.safetensors")
+                            if (weights / n).is_file()), weights / "model.pt")
+        if not weights.is_file():
+            raise ModelIntegrityError("the version's weights file is missing", path=weights)
+        return [ModelFile(role="weights", path=self.project.relpath(weights),
+                          sha256=trust.sha256_file(weights),
+                          size_bytes=weights.stat().st_size)]
 
     def delete(self, ref: str | int, *, force: bool = False) -> ModelVersion:
         """Delete a version's row and its folder together; runs and datasets keep theirs."""
