@@ -333,7 +333,14 @@ def _check_base_weights(project, conn, cfg: TrainConfig) -> None:
         from src.training.models import ModelManager
         manager = ModelManager(project, conn)
         manager.weights_path(manager.get(cfg.weights))
-    trust.check_training_inputs(conn, trust.training_inputs(weights=cfg.weights))
+    trust.check_training_inputs(conn, base_weight_inputs(project, cfg))
+
+
+def base_weight_inputs(project: Project, cfg: TrainConfig) -> list[Path]:
+    """The pickles a new run of `cfg` would load before training (see trust.py)."""
+    from src.training.base_model import local_base_file
+    return trust.training_inputs(weights=cfg.weights, model_type=cfg.model_type,
+                                 base_file=local_base_file(cfg, project.base_weights_dir))
 
 
 def _record_checkpoints(conn, run_dir: Path, bus: EventBus) -> None:

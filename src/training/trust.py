@@ -131,9 +131,10 @@ RESUME_CHECKPOINTS = ("interrupted.pt", "last.pt")   # what a YOLO resume may un
 
 
 def training_inputs(weights: str | None = None, run_dir: Path | None = None,
-                    model_type: str = "yolo") -> list[Path]:
-    """Pickles a training would load: its explicit base `weights` file, or (resume) the
-    run's checkpoints. timm checkpoints load with weights_only=True and need no trust."""
+                    model_type: str = "yolo", base_file: Path | None = None) -> list[Path]:
+    """Pickles a training would load: its explicit base `weights` file or the models/base/
+    file it falls back to, or (resume) the run's checkpoints. timm checkpoints and base
+    weights load with weights_only=True and need no trust."""
     if run_dir is not None:
         if model_type != "yolo":
             return []
@@ -141,8 +142,8 @@ def training_inputs(weights: str | None = None, run_dir: Path | None = None,
                 if p.is_file()]
     if weights and not weights.startswith("model:"):
         path = Path(weights).expanduser()
-        return [path] if path.is_file() and needs_trust(path) else []
-    return []
+        return [path] if path.is_file() and needs_trust(path) and model_type == "yolo" else []
+    return [base_file] if base_file is not None and base_file.is_file() else []
 
 
 def check_training_inputs(conn: sqlite3.Connection, paths: list[Path], *,

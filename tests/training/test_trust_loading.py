@@ -155,3 +155,21 @@ def test_a_runs_own_checkpoints_resume_without_trust_but_not_once_altered(projec
     interrupted.write_bytes(original)
     assert _train(project, "--resume", str(run.id)) == 0
     assert runs_repo.get_run(project.conn, run.id).status == "completed"
+
+
+def test_a_base_file_dropped_into_models_base_needs_trust_once(project, tmp_path, capsys):
+    from src.training import trust
+    from src.training.config import load_config
+    from src.training.runner import base_weight_inputs
+
+    data = write_yolo_dataset(tmp_path / "data", n_train=2, n_val=1)
+    marker = tmp_path / "pwned"
+    base = evil_pickle(project.base_weights_dir / "yolov8n.pt", marker)
+    assert _train(project, "configs/detection.yaml", "--dataset", str(data.parent), *TINY) == 2
+    assert "--trust" in capsys.readouterr().err and not marker.exists()
+    assert runs_repo.list_runs(project.conn) == []
+    cfg = load_config("configs/detection.yaml", list(TINY))
+    assert base_weight_inputs(project, cfg) == [base]
+    trust.trust_paths(project.conn, base_weight_inputs(project, cfg))   # what --trust does
+    trust.check_training_inputs(project.conn, base_weight_inputs(project, cfg))
+    assert not marker.exists()          # trusting reads bytes, never unpickles

@@ -135,18 +135,19 @@ def _start(args, project, bus, control):
                           hint="pass --dataset NAME[:vN] (see `dataset list`) or a folder")
     cfg = load_config(args.config, args.overrides)
     if args.trust:
-        _trust_inputs(project, weights=cfg.weights)
+        _trust_inputs(project, cfg=cfg)
     return start_training(project, cfg, args.dataset, bus=bus, control=control)
 
 
-def _trust_inputs(project, *, weights: str | None = None, run=None) -> None:
+def _trust_inputs(project, *, cfg=None, run=None) -> None:
     """--trust: the user vouches for the files this training would unpickle."""
     from src.training import trust
+    from src.training.runner import base_weight_inputs
     if run is not None and run.run_dir:
         paths = trust.training_inputs(run_dir=project.abspath(run.run_dir),
                                       model_type=run.model_type)
     else:
-        paths = trust.training_inputs(weights=weights)
+        paths = base_weight_inputs(project, cfg) if cfg is not None else []
     trust.trust_paths(project.conn, paths)
 
 
