@@ -54,13 +54,14 @@ def check_thresholds(conf: float, iou: float) -> None:
 class YoloPredictor(Predictor):
     """ultralytics YOLO: what `model.predict` finds, turned into Detections/ClassScores."""
 
-    def __init__(self, weights: Path, *, model_name: str = "", **options) -> None:
+    def __init__(self, weights: Path, *, model_name: str = "", task: str | None = None,
+                 **options) -> None:
         super().__init__(**options)
         from ultralytics import YOLO
 
         from src.training import trust
         trust.check_before_unpickle(weights)
-        self.model = YOLO(str(weights))
+        self.model = YOLO(str(weights), task=task)
         if self.model.task not in YOLO_TASKS:
             raise ModelError(f"YOLO task {self.model.task!r} is not supported", path=weights,
                              hint=f"LabelLoop predicts {', '.join(YOLO_TASKS)}")
@@ -174,11 +175,11 @@ def _timm_config(weights: Path) -> dict:
 
 
 def model_family(weights: Path) -> str:
-    """'timm' for a safetensors classifier, 'yolo' for an ultralytics .pt file."""
+    """'timm' for a safetensors classifier, 'yolo' for an ultralytics .pt (or its .onnx)."""
     suffix = Path(weights).suffix.lower()
     if suffix == ".safetensors":
         return "timm"
-    if suffix == ".pt":
+    if suffix in (".pt", ".onnx"):      # ultralytics runs its ONNX exports with onnxruntime
         return "yolo"
     raise ModelError(f"LabelLoop cannot predict with a {suffix or 'suffix-less'} file",
                      path=weights, hint="use a registered model (.pt YOLO or .safetensors timm)")
