@@ -88,3 +88,18 @@ def test_bad_input_is_one_line_and_exit_2(project, detector, squares_video, tmp_
     weights.write_bytes(weights.read_bytes()[:-1])
     assert cli_main([*root, "predict", str(squares_video), "--frames", "0:1"]) == 2
     assert "changed since it was registered" in capsys.readouterr().err
+
+
+def test_predict_on_an_image_folder_writes_annotated_images(project, detector, tmp_path,
+                                                            capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in (2, 10, 1):
+        cv2.imwrite(str(folder / f"f{i}.png"), square_frame(i))
+    out = tmp_path / "drawn"
+    assert cli_main(["--project", str(project.root), "predict", str(folder), "--conf", "0.001",
+                     "--frames", "1:", "--save-video", str(out), "--device", "cpu"]) == 0
+    assert "2 frame(s) of images" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["000001.png", "000002.png"]
+    assert cv2.imread(str(out / "000001.png")).shape == (64, 96, 3)
+    assert frames_repo.list_frames(project.conn) == []      # nothing stored without --store
