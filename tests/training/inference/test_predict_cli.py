@@ -67,6 +67,13 @@ def test_stored_two_stage_keeps_the_detector_s_class(project, detector, crop_cla
     assert all(d.detector_class in ("red", "blue") and d.detector_confidence is not None
                for d in details.values())
 
+    # a classifier on whole frames proposes one frame tag each
+    assert cli_main([*root, "predict", "squares.avi", "--frames", "5:7", "--model",
+                     str(crop_classifier.id), "--store", "--device", "cpu"]) == 0
+    tags = [a for a in annotations_repo.list_annotations(project.conn, status="proposed")
+            if a.source == f"model:{crop_classifier.id}"]
+    assert len(tags) == 2 and {a.kind for a in tags} == {"tag"}
+
 
 def test_bad_input_is_one_line_and_exit_2(project, detector, squares_video, tmp_path, capsys):
     root = ["--project", str(project.root)]
