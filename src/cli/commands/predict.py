@@ -117,7 +117,7 @@ def _predict(args) -> int:
     from src.cli.commands.train import quiet_ultralytics
     quiet_ultralytics()
     from src.training.inference.media import open_input, parse_frames
-    with Project.open(args.project) as project, _Stop() as stop:
+    with Project.open(args.project, create=False) as project, _Stop() as stop:
         version, predictor = _load(project, args, two_stage=args.two_stage)
         with open_input(args.source, project, register=args.store) as media:
             indices = parse_frames(args.frames, media.frame_count)
@@ -195,7 +195,7 @@ def _propagate(args) -> int:
     if args.to_frame < args.from_frame:
         raise LabelLoopError(f"--to-frame {args.to_frame} is before --from-frame "
                              f"{args.from_frame}", field="--to-frame")
-    with Project.open(args.project) as project, _Stop() as stop:
+    with Project.open(args.project, create=False) as project, _Stop() as stop:
         version, predictor = _load(project, args)
         with open_input(args.source, project, register=True) as media:
             indices = parse_frames(f"{args.from_frame}:{args.to_frame + 1}", media.frame_count)

@@ -91,6 +91,9 @@ def test_bad_input_is_one_line_and_exit_2(project, detector, squares_video, tmp_
         assert cli_main([*root, *argv]) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and message in err and "\n" not in err, (argv, err)
+    assert cli_main(["--project", str(tmp_path / "none"), "predict", str(squares_video)]) == 2
+    assert "project folder does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
     weights = ModelManager(project).weights_path(detector)
     weights.write_bytes(weights.read_bytes()[:-1])
     assert cli_main([*root, "predict", str(squares_video), "--frames", "0:1"]) == 2
