@@ -90,8 +90,15 @@ def test_list_show_activate_rename_describe(trained, capsys):
 
 
 @pytest.mark.slow
-def test_compare_re_evaluates_both_versions_on_the_same_split(trained, capsys):
+def test_compare_re_evaluates_both_versions_on_the_same_split(trained, capsys, monkeypatch):
+    import logging
+
+    import ultralytics.utils
+
     root, _, v1, v2 = trained
+    # as in a process where ultralytics was imported verbose: stdout must still be JSON only
+    monkeypatch.setattr(ultralytics.utils, "VERBOSE", True)
+    monkeypatch.setattr(ultralytics.utils.LOGGER, "level", logging.INFO)
     assert models(root, "compare", str(v1), str(v2), "--json") == 0
     result = json.loads(capsys.readouterr().out)
     assert result["dataset"] == "shapes v1" and result["split"] == "val"

@@ -5,6 +5,7 @@ A version is named by its id, its readable name, NAME:vN, or active:<task>.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -65,7 +66,9 @@ def _add(verbs, name, handler, help_text, *, ref=False, task_opt=False, json_opt
 
 
 def _with_manager(args, handler) -> int:
+    from src.cli.commands.train import quiet_ultralytics
     from src.training.models import ModelManager
+    quiet_ultralytics()     # before ultralytics is imported: stdout carries our output only
     with Project.open(args.project, create=False) as project:
         return handler(args, ModelManager(project))
 
@@ -166,16 +169,18 @@ def _export(args, mm) -> int:
     from pathlib import Path
 
     from src.training.models.export import export_version
-    out = export_version(mm, mm.get(args.ref), args.format, Path(args.out) if args.out else None,
-                         args.imgsz)
+    with contextlib.redirect_stdout(sys.stderr):     # ultralytics' progress output
+        out = export_version(mm, mm.get(args.ref), args.format,
+                             Path(args.out) if args.out else None, args.imgsz)
     print(f"wrote {out}")
     return 0
 
 
 def _compare(args, mm) -> int:
     from src.training.models.compare import compare_versions
-    result = compare_versions(mm, args.refs, dataset=args.dataset, split=args.split,
-                              device=args.device)
+    with contextlib.redirect_stdout(sys.stderr):     # ultralytics' progress bars
+        result = compare_versions(mm, args.refs, dataset=args.dataset, split=args.split,
+                                  device=args.device)
     if args.json:
         print(json.dumps(_comparison_json(result), indent=2))
     else:
