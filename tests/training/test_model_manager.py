@@ -177,3 +177,22 @@ def test_a_version_registered_before_the_migration_is_listed_and_can_be_trusted(
         with pytest.raises(ModelIntegrityError, match="no recorded sha256"):
             mm.weights_path(old)
         assert mm.weights_path(mm.trust("detect-det-v1")) == root / "m" / "model.pt"
+
+
+def test_staging_left_by_a_killed_import_or_delete_is_swept_when_old(project):
+    import os
+    import time
+
+    kept = make_version(project)
+    parent = project.models_dir / "detect" / "det"
+    old = [parent / ".import-abc", parent / ".deleting-v9-1234", parent / ".v3.xyz"]
+    young = parent / ".import-now"
+    for folder in [*old, young]:
+        (folder / "adapters").mkdir(parents=True)
+        (folder / "model.pt").write_bytes(b"half")
+    hour_ago = time.time() - 7200
+    for folder in old:
+        os.utime(folder, (hour_ago, hour_ago))
+    removed = ModelManager(project).sweep_staging()
+    assert sorted(removed) == sorted(old) and not any(p.exists() for p in old)
+    assert young.is_dir() and ModelManager(project).weights_path(kept).is_file()

@@ -76,6 +76,7 @@ def _with_manager(args, handler) -> int:
 # -- verbs -----------------------------------------------------------------------------------
 
 def _list(args, mm) -> int:
+    mm.sweep_staging()          # what a killed import or delete left behind
     rows = mm.list(args.task)
     if args.json:
         print(json.dumps([_summary(mm, v) for v in rows], indent=2))

@@ -201,6 +201,21 @@ class ModelManager:
             shutil.rmtree(trash, ignore_errors=True)
         return version
 
+    def sweep_staging(self, max_age_s: float = 3600.0) -> list[Path]:
+        """Remove what a killed import, registration or delete left under models/<task>/
+        <name>/: '.import-*', '.v<N>.*' staging and '.deleting-*' folders older than
+        `max_age_s` (a younger one may belong to a process still at work)."""
+        import time
+
+        removed, now = [], time.time()
+        for pattern in (".import-*", ".v[0-9]*.*", ".deleting-*"):
+            for path in self.project.models_dir.glob(f"*/*/{pattern}"):
+                if path.is_dir() and not path.is_symlink() and \
+                        now - path.stat().st_mtime > max_age_s:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path)
+        return removed
+
     def _own_folder(self, version: ModelVersion) -> Path | None:
         """The folder to remove with the version: only one under models/<task>/<name>/."""
         folder = self.folder(version).resolve()
