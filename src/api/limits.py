@@ -1,7 +1,10 @@
-"""Request size limit as a pure ASGI middleware: a body over the limit is refused with 413
-before it is parsed or spooled (by Content-Length, or by counting a chunked body)."""
+"""The API's gate as one pure ASGI middleware (cheaper per request than Starlette's
+BaseHTTPMiddleware): the bearer token, checked in constant time, then the body size limit;
+a body over the limit is refused with 413 before it is parsed or spooled (by
+Content-Length, or by counting a chunked body)."""
 from __future__ import annotations
 
+import hmac
 import json
 
 
@@ -17,14 +20,20 @@ def too_large_json(limit: int) -> dict:
     return {"error": f"request body over {limit} bytes", "hint": "send a smaller image"}
 
 
-class LimitBodySize:
-    def __init__(self, app, max_bytes: int) -> None:
+class Gate:
+    def __init__(self, app, token: str, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.expected = f"Bearer {token}".encode()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+            return await _json(send, 401, {
+                "error": "missing or wrong token",
+                "hint": "send the header 'Authorization: Bearer <token>' printed by serve"})
+        length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await self._refuse(send)
         seen = 0
@@ -51,8 +60,12 @@ class LimitBodySize:
                 await self._refuse(send)
 
     async def _refuse(self, send) -> None:
-        body = json.dumps(too_large_json(self.max_bytes)).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await _json(send, 413, too_large_json(self.max_bytes))
+
+
+async def _json(send, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

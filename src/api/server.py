@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from src.api.limits import BodyTooLarge, LimitBodySize, too_large_json
+from src.api.limits import BodyTooLarge, Gate, too_large_json
 from src.db import frames as frames_repo
 from src.db import runs as runs_repo
 from src.db.project import Project
@@ -50,17 +50,20 @@ class _Models:
         self.root, self.device = project_root, device
         self._lock = threading.Lock()
         self._loaded: dict[int, tuple[Predictor, threading.Lock, str]] = {}
-        self._local = threading.local()
+        self._project: Project | None = None
+        self.db_lock = threading.RLock()     # one connection, one statement at a time
 
     def project(self) -> Project:
-        """This thread's own connection to the project (SQLite connections stay per thread)."""
-        if getattr(self._local, "project", None) is None:
-            self._local.project = Project.open(self.root, create=False)
-        return self._local.project
+        """The server's connection to the project (opened once; use it under db_lock)."""
+        with self.db_lock:
+            if self._project is None:
+                self._project = Project.open(self.root, create=False)
+            return self._project
 
     def version(self, model_id: int):
         try:
-            return ModelManager(self.project()).get(model_id)
+            with self.db_lock:
+                return ModelManager(self.project()).get(model_id)
         except ModelError as exc:
             raise ApiError(404, f"no model version {model_id}", "GET /models lists them") from exc
 
@@ -68,36 +71,30 @@ class _Models:
         with self._lock:
             if model_id not in self._loaded:
                 version = self.version(model_id)
-                predictor = create_predictor(version, project=self.project(), device=self.device)
+                with self.db_lock:
+                    predictor = create_predictor(version, project=self.project(),
+                                                 device=self.device)
                 self._loaded[model_id] = (predictor, threading.Lock(), version.task)
             return self._loaded[model_id]
 
 
 def create_app(project_root: str | Path, token: str, *, device: str = "auto",
                max_body_bytes: int = MAX_BODY_BYTES):
-    """The ASGI app (wrapped in the body size limit)."""
+    """The ASGI app behind its gate (token, then body size)."""
     models = _Models(Path(project_root), device)
     app = FastAPI(title="LabelLoop inference API", docs_url=None, redoc_url=None,
                   openapi_url=None)
     _install_errors(app)
-
-    @app.middleware("http")
-    async def require_token(request: Request, call_next):
-        given = request.headers.get("authorization", "")
-        if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return _error(401, "missing or wrong token",
-                          "send the header 'Authorization: Bearer <token>' printed by serve")
-        return await call_next(request)
-
     _model_routes(app, models)
     _run_routes(app, models)
-    return LimitBodySize(app, max_body_bytes)
+    return Gate(app, token, max_body_bytes)
 
 
 def _model_routes(app: FastAPI, models: _Models) -> None:
     @app.get("/models")
     def list_models():
-        return [_version_json(v) for v in ModelManager(models.project()).list()]
+        with models.db_lock:
+            return [_version_json(v) for v in ModelManager(models.project()).list()]
 
     @app.get("/models/{model_id}")
     def get_model(model_id: int):
@@ -157,8 +154,9 @@ def _image(models: _Models, raw: bytes | None, frame_id) -> np.ndarray:
     if frame_id is None or not str(frame_id).isdigit():
         raise ApiError(400, "give an image (multipart field 'image') or a frame id "
                             "('frame_id')", "e.g. curl -F image=@frame.png ...")
-    project = models.project()
-    frame = frames_repo.get_frame(project.conn, int(frame_id))
+    with models.db_lock:
+        project = models.project()
+        frame = frames_repo.get_frame(project.conn, int(frame_id))
     if frame is None:
         raise ApiError(404, f"no frame {frame_id} in this project")
     from src.data.video import decode_image_file
@@ -214,11 +212,14 @@ def _version_json(v) -> dict:
 def _run_routes(app: FastAPI, models: _Models) -> None:
     @app.get("/runs")
     def list_runs():
-        return [_run_json(r) for r in runs_repo.list_runs(models.project().conn)]
+        with models.db_lock:
+            return [_run_json(r) for r in runs_repo.list_runs(models.project().conn)]
 
     @app.get("/runs/{run_id}/events")
     def run_events(run_id: int, poll_s: float = 0.5):
-        if runs_repo.get_run(models.project().conn, run_id) is None:
+        with models.db_lock:
+            run = runs_repo.get_run(models.project().conn, run_id)
+        if run is None:
             raise ApiError(404, f"no training run {run_id}", "GET /runs lists them")
         poll = min(max(poll_s, 0.05), 10.0)
         return StreamingResponse(_epoch_events(models.root, run_id, poll),
@@ -287,8 +288,12 @@ def _install_errors(app: FastAPI) -> None:
 
 
 def bind(port: int = 0) -> socket.socket:
-    """A listening socket on 127.0.0.1 (port 0: a free one); never another interface."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listening socket on 127.0.0.1 (port 0: a free one); never another interface.
+
+    proto must say TCP: asyncio sets TCP_NODELAY only on sockets whose proto is
+    IPPROTO_TCP, and without it every keep-alive response waited ~40 ms for a delayed ACK
+    (headers and body are written separately)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((HOST, port))
