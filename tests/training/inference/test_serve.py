@@ -185,3 +185,19 @@ def test_serve_command_prints_a_token_and_requires_it(project, detector):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_the_listening_socket_is_loopback_tcp_and_a_taken_port_is_refused():
+    import socket
+
+    from src.errors import LabelLoopError
+    sock = bind(0)
+    try:
+        host, port = sock.getsockname()
+        # proto TCP is what makes asyncio set TCP_NODELAY on every connection (no 40 ms
+        # delayed-ACK stall per keep-alive response)
+        assert host == "127.0.0.1" and sock.proto == socket.IPPROTO_TCP
+        with pytest.raises(LabelLoopError, match="cannot listen"):
+            bind(port)
+    finally:
+        sock.close()
