@@ -130,8 +130,7 @@ def reject(conn: sqlite3.Connection, ids: list[int]) -> int:
     with transaction(conn):
         anns = _proposed(conn, ids)
         conn.executemany("DELETE FROM annotations WHERE id = ?", [(a.id,) for a in anns])
-        add_corrections(conn, [Correction(a.frame_id, a.source, "deleted", a.id,
-                                          annotation_dict(a), None) for a in anns])
+        add_corrections(conn, corrections_for_deletion(anns))
     return len(anns)
 
 
@@ -183,6 +182,12 @@ def corrections_for_edit(before: Annotation, after: Annotation) -> list[Correcti
         kinds.append("accepted")
     return [Correction(before.frame_id, before.source, k, before.id, annotation_dict(before),
                        annotation_dict(after)) for k in kinds]
+
+
+def corrections_for_deletion(anns: list[Annotation]) -> list[Correction]:
+    """A user deleting model proposals: one 'deleted' correction each (others: none)."""
+    return [Correction(a.frame_id, a.source, "deleted", a.id, annotation_dict(a), None)
+            for a in anns if a.source.startswith("model:") and a.status == "proposed"]
 
 
 def save_edit(conn: sqlite3.Connection, before: Annotation, after: Annotation) -> Annotation:
