@@ -56,3 +56,16 @@ class TrainingError(LabelLoopError):
 
 class StorageError(LabelLoopError):
     """A file or the project database could not be written (the disk is full)."""
+
+
+class ModelError(LabelLoopError):
+    """A model version cannot be found, used, imported or exported as asked."""
+
+
+class ModelIntegrityError(ModelError):
+    """A model file is missing or its content differs from the sha256 recorded for it."""
+
+
+class UntrustedModelError(ModelError):
+    """A file that can run code when loaded (a pickle) was not written by LabelLoop here
+    and has not been trusted by the user."""

@@ -118,3 +118,26 @@ class ModelVersion:
     is_active: bool = False
     id: Optional[int] = None
     created_at: Optional[str] = None
+    display_name: Optional[str] = None   # '<task>-<YYYYmmdd-HHMMSS>-<metric>=<value>', renamable
+    description: str = ""
+    model_type: str = ""                 # 'yolo' | 'timm'
+    classes: list = field(default_factory=list)
+    dataset_id: Optional[int] = None
+    dataset: dict = field(default_factory=dict)   # name, version, hash: kept if the row goes
+    parent_id: Optional[int] = None      # the version it was fine-tuned from, in this project
+    lineage: list = field(default_factory=list)   # ancestors, nearest first (survive import)
+    origin: str = "trained"              # 'trained' | 'imported'
+    files: list = field(default_factory=list)     # list[ModelFile]
+
+
+MODEL_TASKS = ("detect", "segment", "classify", "crop_classifier")
+
+
+@dataclass
+class ModelFile:
+    """One file of a model version: 'weights', 'metadata', 'model_config', 'adapter/<name>'."""
+    role: str
+    path: str                      # as stored: relative to the project when inside it
+    sha256: str
+    size_bytes: int
+    version_id: Optional[int] = None

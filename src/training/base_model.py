@@ -45,6 +45,14 @@ def resolve_yolo_base(cfg, base_dir: Path, project=None) -> tuple[str, str]:
     return yaml_name, f"base: built from {yaml_name} (from scratch): {reason}"
 
 
+def local_base_file(cfg, base_dir: Path) -> Path | None:
+    """models/base/<model><suffix>.pt when a YOLO run without explicit weights would load it."""
+    if cfg.model_type != "yolo" or cfg.weights:
+        return None
+    path = Path(base_dir) / f"{yolo_model_name(cfg.model, cfg.task)}.pt"
+    return path if path.is_file() else None
+
+
 def _explicit_weights(weights: str, project) -> tuple[str, str]:
     if weights.startswith("model:"):
         return _registered_model(weights, project)
@@ -92,6 +100,8 @@ def _download(target: Path) -> str:
     path = Path(attempt_download_asset(target))
     if not path.is_file():
         raise ConnectionError(f"ultralytics has no downloadable {target.name}")
+    from src.training.trust import record_if_gated
+    record_if_gated(path, "download")   # fetched by LabelLoop itself: trusted in the project
     return str(path)
 
 

@@ -26,12 +26,14 @@ from filelock import Timeout as FileLockTimeout
 
 from src.atomic_files import write_text_atomic
 from src.processes import pid_alive
+from src.db import datasets as datasets_repo
 from src.db import model_versions, runs
 from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import DatasetRecord, ModelVersion, TrainingRun
 from src.errors import DatasetError, LabelLoopError, TrainingError
 from src.training import distributed as dist
+from src.training import trust
 from src.training.config import TrainConfig, config_from_dict, config_to_dict, save_config
 from src.training.control import RunControl
 from src.training.device import is_out_of_memory, resolve_device
@@ -114,7 +116,11 @@ def start_training(project: Project, cfg: TrainConfig | None, dataset_ref: str |
     try:
         if resume_run_id is not None:
             run = _check_resumable(project, conn, resume_run_id)
+            trust.check_training_inputs(conn, trust.training_inputs(
+                run_dir=project.abspath(run.run_dir), model_type=run.model_type),
+                resume_run=run.id)
         else:
+            _check_base_weights(project, conn, cfg)
             run = enqueue(project, conn, cfg, dataset_ref)
         if not lock.try_acquire():
             if world.size > 1 or resume_run_id is not None:
@@ -286,7 +292,8 @@ def _execute(project, conn, run: TrainingRun, bus: EventBus, control: RunControl
         def record_hold(held: bool) -> None:  # a paused run shows as 'paused' in the store
             runs.update_run(conn, run.id, status="paused" if held else "running")
 
-        with control.hold_listener(record_hold):
+        _record_checkpoints(conn, run_dir, run_bus)
+        with control.hold_listener(record_hold), trust.gate(conn):
             outcome = _train_with_oom_retry(project, cfg, data, run_dir, run_bus, control,
                                             resume)
     except BaseException as exc:
@@ -326,6 +333,33 @@ def _dispatch(project, cfg, data, run_dir, bus, control, resume) -> TrainOutcome
                       base_message=message)
 
 
+def _check_base_weights(project, conn, cfg: TrainConfig) -> None:
+    """A base weights file must be trusted (pickles run code), a registered version verified."""
+    if cfg.weights and cfg.weights.startswith("model:"):
+        from src.training.models import ModelManager
+        manager = ModelManager(project, conn)
+        manager.weights_path(manager.get(cfg.weights))
+    trust.check_training_inputs(conn, base_weight_inputs(project, cfg))
+
+
+def base_weight_inputs(project: Project, cfg: TrainConfig) -> list[Path]:
+    """The pickles a new run of `cfg` would load before training (see trust.py)."""
+    from src.training.base_model import local_base_file
+    return trust.training_inputs(weights=cfg.weights, model_type=cfg.model_type,
+                                 base_file=local_base_file(cfg, project.base_weights_dir))
+
+
+def _record_checkpoints(conn, run_dir: Path, bus: EventBus) -> None:
+    """Every checkpoint this run writes is LabelLoop's own: a later resume may load it."""
+    def record(_event: str, _payload: dict) -> None:
+        for path in [*(run_dir / "weights").glob("*.pt"), run_dir / "model.pt"]:
+            if path.is_file():
+                trust.record_written(conn, path, "run")
+
+    bus.on("on_model_save", record)
+    bus.on("on_train_end", record)
+
+
 def _attach_callbacks(conn, run, cfg, run_dir, bus) -> TensorBoardLogger | None:
     def log_epoch(_event: str, payload: dict) -> None:
         if "epoch" in payload and ("metrics" in payload or "losses" in payload):
@@ -363,13 +397,19 @@ def _record_outcome(project, conn, run, cfg, dataset, outcome: TrainOutcome, tim
 
 def register_model(project: Project, conn, run: TrainingRun, cfg: TrainConfig,
                    outcome: TrainOutcome) -> ModelVersion:
-    """Copy the merged model (and adapters) to models/<task>/<name>/v<N>/ and register it;
-    it becomes the task's active model when the task has none."""
+    """Copy the merged model (and adapters) to models/<task>/<name>/v<N>/ and register it
+    with the sha256 of each file, its classes, dataset and lineage; it becomes the task's
+    active model when the task has none."""
+    from src.training.models.registry import (model_task, record_trained_version,
+                                              trained_classes)
+
+    dataset = datasets_repo.get_dataset_by_id(conn, run.dataset_id) if run.dataset_id else None
+    task = model_task(cfg.task, dataset.task if dataset else None)
     merged = Path(outcome.merged_model)
-    parent = project.models_dir / cfg.task / cfg.name
+    parent = project.models_dir / task / cfg.name
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".register-{os.getpid()}-"))
-    dest = placed = None
+    placed = None
     try:
         for item in [merged, merged.with_name("model_config.json"),
                      project.abspath(run.run_dir) / "metadata.json"]:
@@ -381,7 +421,7 @@ def register_model(project: Project, conn, run: TrainingRun, cfg: TrainConfig,
         # The version, the folder and the row are taken together under the write lock, so
         # two runs registering the same name at once get distinct versions and folders.
         with transaction(conn):
-            version = model_versions.next_version(conn, cfg.task, cfg.name)
+            version = model_versions.next_version(conn, task, cfg.name)
             # models/ is shared by every project on the machine: another's v<N> may be there.
             dest = parent / f"v{version}"
             if dest.exists():
@@ -389,10 +429,8 @@ def register_model(project: Project, conn, run: TrainingRun, cfg: TrainConfig,
                                       f"{uuid.uuid4().hex[:6]}")
             os.replace(tmp, dest)
             placed = dest
-            return model_versions.add_model_version(conn, ModelVersion(
-                task=cfg.task, name=cfg.name, version=version, run_id=run.id,
-                path=project.relpath(dest / merged.name), format=merged.suffix.lstrip("."),
-                metrics=metrics, is_active=model_versions.active_model(conn, cfg.task) is None))
+            return record_trained_version(project, conn, run, cfg, dest, dest / merged.name,
+                                          metrics, trained_classes(cfg.task, outcome))
     except BaseException:
         if placed is not None:
             shutil.rmtree(placed, ignore_errors=True)  # its row was rolled back

@@ -199,7 +199,7 @@ class _TimmRun:
         if not path.is_file():
             raise TrainingError("nothing to resume: no weights/last.pt in the run folder",
                                 path=self.run_dir, hint="start a new run instead")
-        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        ckpt = _load_checkpoint_file(path, self.device)
         if ckpt.get("class_names") != self.names:
             raise TrainingError(f"the dataset's classes changed since this run started "
                                 f"({ckpt.get('class_names')} → {self.names})", path=path,
@@ -324,8 +324,7 @@ class _TimmRun:
                                last_checkpoint=self.weights_dir / "last.pt",
                                best_checkpoint=self.weights_dir / "best.pt")
         if self.main:
-            best = torch.load(self.weights_dir / "best.pt", map_location=self.device,
-                              weights_only=False)
+            best = _load_checkpoint_file(self.weights_dir / "best.pt", self.device)
             self.model.load_state_dict(best["model"])
             split = "test" if self.splits.samples["test"] else "val"
             if self.targets:
@@ -439,6 +438,20 @@ class _TimmRun:
     @staticmethod
     def _existing(path: Path) -> Path | None:
         return path if path.is_file() else None
+
+
+def _load_checkpoint_file(path: Path, device) -> dict:
+    """Our checkpoints hold only tensors and plain values: they load with weights_only=True,
+    so a planted last.pt cannot run code (src/training/trust.py)."""
+    import pickle
+
+    from src.training.trust import load_tensors
+    try:
+        return load_tensors(path, map_location=device)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise TrainingError(f"this checkpoint is not one LabelLoop wrote, or it is damaged "
+                            f"({type(exc).__name__}); it was not loaded", path=path,
+                            hint="start a new run instead") from None
 
 
 def build_optimizer(cfg: TrainConfig, params: list) -> torch.optim.Optimizer:

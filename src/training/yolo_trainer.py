@@ -30,6 +30,7 @@ from src.training.lora import (freeze_base, frozen_modules_eval, has_lora, injec
                                lora_targets, merge_lora, param_counts, save_adapters,
                                yolo_head_prefixes)
 from src.training.outcome import TrainOutcome
+from src.training.trust import check_before_unpickle
 
 INTERRUPTED = "interrupted.pt"      # our resumable checkpoint, written on a stop request
 _RAW_STATE = "labelloop_model_state"  # live (non-EMA) weights, so a resume continues exactly
@@ -89,6 +90,7 @@ def resumable_checkpoint(run_dir: Path) -> Path | None:
     weights = Path(run_dir) / "weights"
     candidates = [p for p in (weights / INTERRUPTED, weights / "last.pt") if p.is_file()]
     for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
+        check_before_unpickle(path)
         ckpt = torch_load(path, map_location="cpu")
         if ckpt.get("optimizer") is not None:
             return path
@@ -227,6 +229,7 @@ class _LabelLoopTrainer:
     def _export_adapters(self) -> None:
         from ultralytics.utils.patches import torch_load
 
+        check_before_unpickle(self.best)
         ckpt = torch_load(self.best, map_location="cpu")
         model = ckpt["ema"].float()
         if self._best_state is not None:
@@ -391,6 +394,7 @@ def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunC
     if "," in device:
         run_notes.append("multi-GPU (DDP): ultralytics trains in worker processes; progress "
                          "events, pause and stop do not reach them")
+    check_before_unpickle(source)
     model = YOLO(source, task=cfg.task)
     bridge = _EventBridge(bus, control, run_dir, run_notes)
     if "," not in device:   # DDP pickles the callbacks; a bus or a lock does not pickle

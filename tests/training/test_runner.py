@@ -59,11 +59,12 @@ def test_completed_run_writes_outputs_and_registers_model(project, make_cfg, cla
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["lora"]["enabled"] is True
     assert [e.epoch for e in runs.list_epochs(project.conn, run.id)] == [0, 1]
 
-    (mv,) = model_versions.list_model_versions(project.conn, "classify")
+    # trained on a crops dataset: the two-stage pipeline's crop classifier
+    (mv,) = model_versions.list_model_versions(project.conn, "crop_classifier")
     assert (mv.name, mv.version, mv.run_id, mv.is_active, mv.format) == \
         ("defect_classifier", 1, run.id, True, "safetensors")
     folder = project.abspath(mv.path).parent
-    assert folder == project.models_dir / "classify" / "defect_classifier" / "v1"
+    assert folder == project.models_dir / "crop_classifier" / "defect_classifier" / "v1"
     assert {p.name for p in folder.iterdir()} >= {"model.safetensors", "model_config.json",
                                                   "metadata.json", "adapters"}
 
@@ -72,9 +73,12 @@ def test_completed_run_writes_outputs_and_registers_model(project, make_cfg, cla
                                              f"weights=model:{mv.id}"), "crops")
     assert again.status == "completed"
     assert again.base_model.startswith("base: registered model defect_classifier v1")
-    versions = model_versions.list_model_versions(project.conn, "classify")
+    versions = model_versions.list_model_versions(project.conn, "crop_classifier")
     assert [(m.version, m.is_active) for m in versions] == [(1, True), (2, False)]
     assert versions[1].run_id == again.id
+    assert versions[1].parent_id == mv.id and versions[1].lineage[0]["display_name"] == \
+        mv.display_name
+    assert {f.role for f in versions[1].files} >= {"weights", "metadata", "model_config"}
 
 
 def test_a_paused_run_shows_as_paused_in_the_store(project, make_cfg, binary_dataset):

@@ -142,6 +142,14 @@ def _demo(args) -> int:
         return _demo_training(project, args)
 
 
+def _demo_proposals(project: Project, run) -> None:
+    from src.training.inference.demo import propose_on_uncaptured
+    summary = propose_on_uncaptured(project, run)
+    if summary is not None:
+        print(f"the trained model proposed {summary.proposals} label(s) on {summary.frames} "
+              f"uncaptured frame(s) of the demo video (stored as proposals to review)")
+
+
 def _demo_training(project: Project, args) -> int:
     from src.cli.commands.train import ProgressBar, quiet_ultralytics
     quiet_ultralytics()
@@ -155,5 +163,6 @@ def _demo_training(project: Project, args) -> int:
     print(f"training run {run.id} {run.status}: {run.run_dir}")
     for key in sorted(k for k, v in metrics.items() if isinstance(v, (int, float))):
         print(f"  {key}: {metrics[key]:.4f}")
+    _demo_proposals(project, run)
     print("next: python main.py --project", project.root, "(opens the annotator)")
     return 0 if run.status == "completed" else 1

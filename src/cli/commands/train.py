@@ -45,6 +45,10 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", action="store_true",
                    help="print one JSON event per line on stdout instead of a progress bar")
     p.add_argument("--json", action="store_true", help="with 'list': one JSON object")
+    p.add_argument("--trust", action="store_true",
+                   help="trust the base weights file (or, with --resume, the run's "
+                        "checkpoints) as it is now: .pt files run code when loaded, so files "
+                        "LabelLoop did not write are refused without this")
 
 
 def _parse_rest(args) -> None:
@@ -57,6 +61,7 @@ def _parse_rest(args) -> None:
             setattr(args, key, getattr(parsed, key))
     args.events = args.events or parsed.events
     args.json = args.json or parsed.json
+    args.trust = args.trust or parsed.trust
     args.config = parsed.words[0] if parsed.words else None
     args.overrides = parsed.words[1:]
     if args.config and "=" in args.config and not args.config.endswith((".yaml", ".yml")):
@@ -127,6 +132,8 @@ def _start(args, project, bus, control):
         if args.config or args.overrides:
             raise ConfigError("--resume continues a run with its own config",
                               field="--resume", hint="leave out CONFIG and key=value")
+        if args.trust:
+            _trust_inputs(project, run=runs_repo.get_run(project.conn, args.resume))
         return start_training(project, None, None, bus=bus, control=control,
                               resume_run_id=args.resume)
     if not args.config:
@@ -136,7 +143,21 @@ def _start(args, project, bus, control):
         raise ConfigError("no dataset given", field="--dataset",
                           hint="pass --dataset NAME[:vN] (see `dataset list`) or a folder")
     cfg = load_config(args.config, args.overrides)
+    if args.trust:
+        _trust_inputs(project, cfg=cfg)
     return start_training(project, cfg, args.dataset, bus=bus, control=control)
+
+
+def _trust_inputs(project, *, cfg=None, run=None) -> None:
+    """--trust: the user vouches for the files this training would unpickle."""
+    from src.training import trust
+    from src.training.runner import base_weight_inputs
+    if run is not None and run.run_dir:
+        paths = trust.training_inputs(run_dir=project.abspath(run.run_dir),
+                                      model_type=run.model_type)
+    else:
+        paths = base_weight_inputs(project, cfg) if cfg is not None else []
+    trust.trust_paths(project.conn, paths)
 
 
 def _list(args) -> int:

@@ -1,0 +1,1 @@
+"""Inference: one predictor contract, predicting over media, proposals, two-stage, tracking."""
