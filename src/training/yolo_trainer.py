@@ -432,17 +432,19 @@ def imbalance_notes(cfg) -> list[str]:
 
 
 def ultralytics_overrides(cfg, data_arg: Path, run_dir: Path, device: str) -> dict:
-    """The ultralytics train() arguments a TrainConfig maps to."""
+    """The ultralytics train() arguments a TrainConfig maps to: our defaults, then the
+    config's `yolo:` section (any `yolo train` argument, already checked by ultralytics)."""
     on_cpu = device in ("cpu", "mps")
-    return dict(
-        data=str(data_arg), epochs=cfg.epochs, batch=cfg.batch, imgsz=_round32(cfg.imgsz),
-        lr0=cfg.lr, optimizer=_OPTIMIZERS[cfg.optimizer],
-        weight_decay=getattr(cfg, "weight_decay", 0.0005), patience=cfg.patience,
-        seed=cfg.seed, device=device, workers=0 if on_cpu else cfg.workers,
-        save_dir=str(run_dir), exist_ok=True,
+    defaults = dict(
         nbs=cfg.batch,          # a tiny dataset must still step the optimizer every batch
         amp=not on_cpu, plots=False, verbose=False, val=True,
         cls_pw=1.0 if cfg.imbalance.class_weights and cfg.task != "classify" else 0.0)
+    ours = dict(
+        data=str(data_arg), epochs=cfg.epochs, batch=cfg.batch, imgsz=_round32(cfg.imgsz),
+        lr0=cfg.lr, optimizer=_OPTIMIZERS[cfg.optimizer], weight_decay=cfg.weight_decay,
+        warmup_epochs=cfg.warmup_epochs, patience=cfg.patience, seed=cfg.seed, device=device,
+        workers=0 if on_cpu else cfg.workers, save_dir=str(run_dir), exist_ok=True)
+    return {**defaults, **getattr(cfg, "yolo", {}), **ours}
 
 
 def _data_arg(task: str, data: Path) -> Path:
