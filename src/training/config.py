@@ -58,6 +58,10 @@ class ImbalanceSettings:
                                       "null", None)
     balanced_sampler: bool = _help("draw training batches with equal expected class counts",
                                    False)
+    repeat_factor_threshold: float = _help(
+        "YOLO: repeat images holding a class found in fewer than this fraction of training "
+        "images, by sqrt(threshold / fraction) per epoch (LVIS repeat-factor sampling); "
+        "0 = off, typical 0.1-1.0", 0.0)
 
 
 @dataclass
@@ -375,6 +379,9 @@ def _validate_lora(lora: LoraSettings, need) -> None:
 
 def _validate_imbalance(imb: ImbalanceSettings, need) -> None:
     need(imb.focal_gamma >= 0, f"'imbalance.focal_gamma' must be >= 0, got {imb.focal_gamma}")
+    need(0 <= imb.repeat_factor_threshold <= 1,
+         f"'imbalance.repeat_factor_threshold' must be in [0, 1] (0 = off), got "
+         f"{imb.repeat_factor_threshold}")
     if imb.focal_alpha is not None:
         need(0 <= imb.focal_alpha <= 1,
              f"'imbalance.focal_alpha' must be in [0, 1] or null, got {imb.focal_alpha}")

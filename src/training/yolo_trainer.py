@@ -95,16 +95,73 @@ def resumable_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
-def trainer_class(task: str, lora):
-    """The ultralytics trainer of `task` with our behaviour mixed in, carrying `lora` settings."""
+def trainer_class(task: str, lora, repeat_factor_threshold: float = 0.0):
+    """The ultralytics trainer of `task` with our behaviour mixed in, carrying `lora` settings
+    (and repeat-factor sampling of the training images when the threshold is above 0)."""
     from ultralytics.models.yolo.classify import ClassificationTrainer
     from ultralytics.models.yolo.detect import DetectionTrainer
     from ultralytics.models.yolo.segment import SegmentationTrainer
 
     bases = {"detect": (DetectionTrainer,), "segment": (SegmentationTrainer,),
              "classify": (_TopOneFitness, ClassificationTrainer)}
-    return type(f"LabelLoop{bases[task][-1].__name__}", (_LabelLoopTrainer, *bases[task]),
-                {"lora": lora})
+    return type(f"LabelLoop{bases[task][-1].__name__}",
+                (_RepeatFactorSampling, _LabelLoopTrainer, *bases[task]),
+                {"lora": lora, "repeat_factor_threshold": repeat_factor_threshold})
+
+
+class _RepeatFactorSampling:
+    """Training images drawn by `RepeatFactorSampler` (class attribute
+    `repeat_factor_threshold`; 0 = ultralytics' own shuffled loader).
+
+    Hooks `get_dataloader` (ultralytics builds its train loader there, then ours replaces its
+    sampler, keeping its workers, collate function and seeding) and `_setup_train` (the epoch
+    a resume starts at is known only after it). Single process only: under DDP each rank
+    needs a shard of the draw, so ultralytics' DistributedSampler stays.
+    """
+
+    repeat_factor_threshold = 0.0
+    repeat_factor_summary = ""
+
+    def get_dataloader(self, dataset_path, batch_size=16, rank=0, mode="train"):
+        loader = super().get_dataloader(dataset_path, batch_size, rank, mode)
+        if mode != "train" or self.repeat_factor_threshold <= 0 or rank != -1:
+            return loader
+        from src.training.sampling import RepeatFactorSampler, repeat_factors
+
+        factors = repeat_factors(_image_classes(loader.dataset), self.repeat_factor_threshold)
+        sampler = RepeatFactorSampler(factors, seed=self.args.seed)
+        sampler.set_epoch(getattr(self, "epoch", 0))   # an OOM retry rebuilds mid-run
+        self.repeat_factor_summary = (
+            f"repeat-factor sampling (threshold {self.repeat_factor_threshold:g}): "
+            f"{int((factors > 1).sum())} of {len(factors)} training images repeated (up to "
+            f"x{factors.max():.2f}); {len(sampler)} images per epoch")
+        return _loader_with_sampler(loader, sampler)
+
+    def _setup_train(self):
+        super()._setup_train()
+        sampler = getattr(self.train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch") and not hasattr(sampler, "num_replicas"):
+            sampler.set_epoch(self.start_epoch)   # a resumed run continues the epochs' draws
+
+
+def _image_classes(dataset) -> list[list[int]]:
+    """Classes in each image of an ultralytics dataset (YOLODataset or ClassificationDataset)."""
+    if hasattr(dataset, "labels"):
+        return [label["cls"].reshape(-1).astype(int).tolist() for label in dataset.labels]
+    return [[int(sample[1])] for sample in dataset.samples]
+
+
+def _loader_with_sampler(loader, sampler):
+    """ultralytics' InfiniteDataLoader as `loader` was built, drawing indices from `sampler`."""
+    from ultralytics.data.build import InfiniteDataLoader
+
+    workers = loader.num_workers
+    return InfiniteDataLoader(
+        dataset=loader.dataset, batch_size=loader.batch_size, sampler=sampler,
+        num_workers=workers, prefetch_factor=loader.prefetch_factor if workers else None,
+        pin_memory=loader.pin_memory, collate_fn=loader.collate_fn,
+        worker_init_fn=loader.worker_init_fn, generator=loader.generator,
+        drop_last=loader.drop_last)
 
 
 class _LabelLoopTrainer:
@@ -399,14 +456,16 @@ def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunC
     if resume:
         args["resume"] = source
     try:
-        model.train(trainer=trainer_class(cfg.task, cfg.lora), **args)
+        model.train(trainer=trainer_class(cfg.task, cfg.lora,
+                                          cfg.imbalance.repeat_factor_threshold), **args)
     except _Cancelled as stop:
         _close_loaders(model.trainer)
         return _cancelled(model.trainer, stop, bus, run_dir, message, bridge.t0)
     except BaseException:
         _close_loaders(model.trainer)
         raise
-    outcome = _completed(model.trainer, run_dir, "; ".join(run_notes))
+    run_notes.append(model.trainer.repeat_factor_summary)   # the factors it really used
+    outcome = _completed(model.trainer, run_dir, "; ".join(filter(None, run_notes)))
     bus.emit("on_train_end", status="completed", epoch=outcome.epochs_done - 1,
              epochs=model.trainer.epochs, metrics=outcome.metrics, run_dir=str(run_dir),
              elapsed_s=time.time() - bridge.t0, message=f"merged model: {outcome.merged_model}")
@@ -428,6 +487,11 @@ def imbalance_notes(cfg) -> list[str]:
         notes.append("focal loss: not supported by the YOLO trainer; ignored")
     if imb.balanced_sampler:
         notes.append("balanced sampler: not supported by the YOLO trainer; ignored")
+    if imb.repeat_factor_threshold > 0:
+        notes.append(f"repeat-factor sampling: images holding a class found in fewer than "
+                     f"{imb.repeat_factor_threshold:g} of the training images are repeated "
+                     f"each epoch" if "," not in str(cfg.device) else
+                     "repeat-factor sampling: not supported with multi-GPU (DDP); ignored")
     return notes
 
 
