@@ -21,6 +21,10 @@ import timm
 import torch
 import torch.distributed as torch_dist
 from safetensors.torch import save_file
+from timm.data import create_transform, resolve_data_config
+from timm.optim import create_optimizer_v2
+from timm.scheduler import create_scheduler_v2
+from timm.utils import random_seed
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -31,8 +35,9 @@ from src.training.config import TrainConfig
 from src.training.control import RunControl
 from src.training.device import resolve_device, size_for_device
 from src.training.events import EventBus
-from src.training.image_folder import (IMAGENET_MEAN, IMAGENET_STD, ClassifySplits,
-                                       ImageClassDataset, load_splits)
+from src.training.augment_settings import training_augment
+from src.training.image_folder import ClassifySplits, ImageClassDataset, load_splits
+from src.training.lora import param_counts
 from src.training.losses import build_loss
 from src.training.metrics import classification_metrics, scalar_metrics
 from src.training.outcome import TrainOutcome
@@ -145,24 +150,23 @@ class _TimmRun:
         self.cfg, self.run_dir, self.bus, self.control = cfg, run_dir, bus, control
         self.world = dist.world()
         self.device = torch.device(dist.device_for_rank(self.world, resolve_device(cfg.device)))
-        _seed_everything(cfg.seed + self.world.rank)
+        random_seed(cfg.seed, self.world.rank)
         self.splits: ClassifySplits = load_splits(data)
         self.names = self.splits.class_names
         if base_weights is None and not base_message:
             base_weights, base_message = resolve_timm_base(cfg, None)
         self.base_message = base_message
         self.model = create_classifier(cfg, len(self.names), base_weights)
+        self.data_config = data_config(self.model, cfg.imgsz)
         self.targets = apply_lora(self.model, cfg) if cfg.lora.enabled else []
-        self.params = _param_counts(self.model)
+        self.params = param_counts(self.model)
         self.model.to(self.device)
         self.batch, self.workers = size_for_device(self.device.type, cfg.batch, cfg.workers)
         self.train_loader, self.train_sampler = self._train_loader()
-        self.val_set = ImageClassDataset(self.splits.samples["val"], cfg.imgsz, train=False)
+        self.val_set = self._dataset("val", train=False)
         self.loss_fn = build_loss(cfg.imbalance, self.splits.counts("train")).to(self.device)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = build_optimizer(cfg, trainable)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.optimizer, T_max=cfg.epochs, eta_min=cfg.lr * 0.01)
+        self.optimizer = build_optimizer(cfg, self.model)
+        self.scheduler = build_scheduler(cfg, self.optimizer, len(self.train_loader))
         self.progress = _Progress()
         self.weights_dir = run_dir / "weights"
         self.net = self.model
@@ -179,9 +183,15 @@ class _TimmRun:
 
     # -- setup -----------------------------------------------------------------------------
 
+    def _dataset(self, split: str, train: bool) -> ImageClassDataset:
+        """A split with timm's transform for this backbone (augmented when `train`)."""
+        augment = training_augment("timm") if train else {}
+        return ImageClassDataset(self.splits.samples[split], self.cfg.imgsz, train=train,
+                                 transform=build_transform(self.data_config, train, augment))
+
     def _train_loader(self):
         cfg = self.cfg
-        train_set = ImageClassDataset(self.splits.samples["train"], cfg.imgsz, train=True)
+        train_set = self._dataset("train", train=True)
         sampler = None
         if self.world.size > 1:
             sampler = DistributedSampler(train_set, num_replicas=self.world.size,
@@ -210,6 +220,9 @@ class _TimmRun:
         self.progress = _Progress(**ckpt["progress"])
         rng = ckpt["rng"]
         torch.set_rng_state(rng["torch"])
+        if rng.get("python") is not None:   # timm's random crops draw from `random`
+            random.setstate(rng["python"])
+            np.random.set_state(rng["numpy"])
         self.generator.set_state(rng["loader"])
         if rng.get("sampler") is not None:
             self.train_sampler.generator.set_state(rng["sampler"])
@@ -258,6 +271,7 @@ class _TimmRun:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            self.scheduler.step_update(epoch * batches + i + 1)
             total += loss.item() * len(labels)
             seen += len(labels)
             self.epoch_loss = total / max(seen, 1)
@@ -273,7 +287,6 @@ class _TimmRun:
         """Validate, checkpoint, emit; True when early stopping ends training."""
         cfg, p = self.cfg, self.progress
         lr = self._lr()
-        self.scheduler.step()
         losses = {"loss": self.epoch_loss}
         self.emit("on_train_epoch_end", epoch=epoch, epochs=cfg.epochs, losses=losses, lr=lr,
                   **self._timing(epoch + 1))
@@ -331,7 +344,7 @@ class _TimmRun:
             if self.targets:
                 outcome.adapter_dir = self._save_adapters()
             outcome.merged_model = self._save_merged()
-            test_set = ImageClassDataset(self.splits.samples[split], self.cfg.imgsz, train=False)
+            test_set = self._dataset(split, train=False)
             metrics, per_class, _ = self.evaluate(test_set)
             metrics.update(split=split, best_epoch=self.progress.best_epoch,
                            best_val_balanced_accuracy=self.progress.best_fitness)
@@ -395,7 +408,8 @@ class _TimmRun:
             save_file(tensors, str(tmp), metadata={"architecture": self.cfg.model})
         config = {"architecture": self.cfg.model, "num_classes": len(self.names),
                   "class_names": self.names, "imgsz": self.cfg.imgsz,
-                  "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+                  "mean": list(self.data_config["mean"]), "std": list(self.data_config["std"]),
+                  "interpolation": self.data_config["interpolation"], "resize": "squash",
                   "load": f"timm.create_model({self.cfg.model!r}, num_classes="
                           f"{len(self.names)}).load_state_dict(safetensors.torch."
                           f"load_file('{MODEL_FILE}'))"}
@@ -407,6 +421,7 @@ class _TimmRun:
     def _rng_states(self) -> dict:
         sampler_gen = getattr(self.train_sampler, "generator", None)
         return {"torch": torch.get_rng_state(), "loader": self.generator.get_state(),
+                "python": random.getstate(), "numpy": np.random.get_state(),
                 "sampler": sampler_gen.get_state() if sampler_gen is not None else None}
 
     def _train_mode(self) -> None:
@@ -441,24 +456,39 @@ class _TimmRun:
         return path if path.is_file() else None
 
 
-def build_optimizer(cfg: TrainConfig, params: list) -> torch.optim.Optimizer:
-    name, lr, wd = cfg.optimizer, cfg.lr, cfg.weight_decay
-    if name in ("auto", "adamw"):
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
-    factory = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam,
-               "rmsprop": torch.optim.RMSprop}[name]
-    return factory(params, lr=lr, weight_decay=wd)
+_TIMM_OPTIMIZERS = {"auto": "adamw", "sgd": "sgd", "adam": "adam", "adamw": "adamw",
+                    "nadam": "nadam", "radam": "radam", "rmsprop": "rmsprop"}
 
 
-def _param_counts(model: nn.Module) -> dict:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"trainable": trainable, "total": total, "share": trainable / total if total else 0.0}
+def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """timm's optimizer factory over the trainable parameters (no weight decay on biases and
+    norms, as timm does); 'sgd' is timm's Nesterov SGD with momentum 0.9."""
+    return create_optimizer_v2(model, opt=_TIMM_OPTIMIZERS[cfg.optimizer], lr=cfg.lr,
+                               weight_decay=cfg.weight_decay, momentum=0.9)
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+def build_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, updates_per_epoch: int):
+    """timm's cosine schedule, stepped after every batch: linear warm-up over
+    cfg.warmup_epochs from lr/100, then cosine down to lr/100 at the last epoch."""
+    scheduler, _ = create_scheduler_v2(
+        optimizer, sched="cosine", num_epochs=cfg.epochs, min_lr=cfg.lr * 0.01,
+        warmup_lr=cfg.lr * 0.01, warmup_epochs=cfg.warmup_epochs, step_on_epochs=False,
+        updates_per_epoch=max(updates_per_epoch, 1))
+    return scheduler
+
+
+def data_config(model: nn.Module, imgsz: int) -> dict:
+    """The backbone's own data config (mean, std, interpolation) at the config's input size;
+    images are resized to imgsz² whole ('squash'), never centre-cropped: a crop classifier
+    must see the whole object."""
+    return resolve_data_config({"input_size": (3, imgsz, imgsz), "crop_pct": 1.0,
+                                "crop_mode": "squash"}, model=model)
+
+
+def build_transform(config: dict, train: bool, augment: dict):
+    """timm.data.create_transform for this backbone; `augment` from configs/augment.yaml."""
+    common = dict(input_size=config["input_size"], interpolation=config["interpolation"],
+                  mean=config["mean"], std=config["std"])
+    if train:
+        return create_transform(is_training=True, **common, **augment)
+    return create_transform(is_training=False, crop_pct=1.0, crop_mode="squash", **common)

@@ -22,6 +22,7 @@ from pathlib import Path
 from src.atomic_files import copy_atomic, torch_save_atomic
 from src.db.project import default_models_dir
 from src.errors import DatasetError, TrainingError
+from src.training.augment_settings import training_augment
 from src.training.base_model import resolve_yolo_base
 from src.training.control import RunControl
 from src.training.device import is_out_of_memory, resolve_device
@@ -496,8 +497,9 @@ def imbalance_notes(cfg) -> list[str]:
 
 
 def ultralytics_overrides(cfg, data_arg: Path, run_dir: Path, device: str) -> dict:
-    """The ultralytics train() arguments a TrainConfig maps to: our defaults, then the
-    config's `yolo:` section (any `yolo train` argument, already checked by ultralytics)."""
+    """The ultralytics train() arguments a TrainConfig maps to: our defaults, the augmentation
+    of configs/augment.yaml, then the config's `yolo:` section (any `yolo train` argument,
+    already checked by ultralytics); the keys LabelLoop owns last."""
     on_cpu = device in ("cpu", "mps")
     defaults = dict(
         nbs=cfg.batch,          # a tiny dataset must still step the optimizer every batch
@@ -508,7 +510,7 @@ def ultralytics_overrides(cfg, data_arg: Path, run_dir: Path, device: str) -> di
         lr0=cfg.lr, optimizer=_OPTIMIZERS[cfg.optimizer], weight_decay=cfg.weight_decay,
         warmup_epochs=cfg.warmup_epochs, patience=cfg.patience, seed=cfg.seed, device=device,
         workers=0 if on_cpu else cfg.workers, save_dir=str(run_dir), exist_ok=True)
-    return {**defaults, **getattr(cfg, "yolo", {}), **ours}
+    return {**defaults, **training_augment("yolo"), **getattr(cfg, "yolo", {}), **ours}
 
 
 def _data_arg(task: str, data: Path) -> Path:
