@@ -36,6 +36,7 @@ from src.training.control import RunControl
 from src.training.device import resolve_device, size_for_device
 from src.training.events import EventBus
 from src.training.augment_settings import training_augment
+from src.training.base_model import resolve_timm_base
 from src.training.image_folder import ClassifySplits, ImageClassDataset, load_splits
 from src.training.lora import param_counts
 from src.training.losses import build_loss
@@ -56,40 +57,6 @@ class _Progress:
     best_epoch: int = -1
     bad_epochs: int = 0
     elapsed_s: float = 0.0
-
-
-def resolve_timm_base(cfg: TrainConfig, base_dir: Path | None,
-                      project=None) -> tuple[str | None, str]:
-    """(weights file or None, message): cfg.weights (file or 'model:<id>') → base_dir/<model>.*
-    → random initialisation."""
-    if cfg.weights and cfg.weights.startswith("model:"):
-        return _registered_weights(cfg.weights, project)
-    if cfg.weights:
-        return cfg.weights, f"base: weights from {cfg.weights}"
-    if base_dir is not None:
-        for suffix in (".safetensors", ".pth", ".pt", ".bin"):
-            candidate = Path(base_dir) / f"{cfg.model}{suffix}"
-            if candidate.is_file():
-                return str(candidate), f"base: {candidate} (models/base)"
-    where = f" in {base_dir}" if base_dir is not None else ""
-    return None, (f"base: {cfg.model} randomly initialised (from scratch): no weights given and "
-                  f"no {cfg.model}.safetensors/.pth{where}")
-
-
-def _registered_weights(ref: str, project) -> tuple[str, str]:
-    from src.db.model_versions import get_model_version
-    if project is None:
-        raise ConfigError(f"'{ref}' needs a project to look the model up", field="weights")
-    mv = get_model_version(project.conn, int(ref.split(":", 1)[1]))
-    if mv is None:
-        raise ConfigError(f"no registered model version {ref}", field="weights",
-                          hint="list them with `python main.py models list`")
-    path = project.abspath(mv.path)
-    path = path / MODEL_FILE if path.is_dir() else path
-    if not path.is_file() or path.suffix != ".safetensors":
-        raise ConfigError(f"{ref} ({mv.task}/{mv.name} v{mv.version}) is not a timm model file",
-                          path=path, field="weights")
-    return str(path), f"base: registered model {mv.name} v{mv.version} ({ref})"
 
 
 def create_classifier(cfg: TrainConfig, num_classes: int, weights: str | None) -> nn.Module:
@@ -119,18 +86,10 @@ def head_prefix(model: nn.Module) -> str:
 def apply_lora(model: nn.Module, cfg: TrainConfig) -> list[str]:
     """Inject adapters, freeze the base, keep the head trainable; returns the targets."""
     from src.training import lora
-    head = head_prefix(model)
-    targets = lora.lora_targets(model, cfg.lora.layers, head_prefixes=(head,))
-    if cfg.lora.train_head:
-        # the head trains in full (modules_to_save-like): an adapter on it would be redundant
-        targets = [t for t in targets if not _under_head(t, head)] or targets
+    targets = lora.adapter_targets(model, cfg.lora, (head_prefix(model) + ".",))
     lora.inject_lora(model, cfg.lora, targets)
     lora.freeze_base(model, _trainable_prefixes(cfg, model))
     return targets
-
-
-def _under_head(name: str, head: str) -> bool:
-    return name == head or name.startswith(head + ".")
 
 
 def _trainable_prefixes(cfg: TrainConfig, model: nn.Module) -> tuple[str, ...]:
@@ -241,9 +200,12 @@ class _TimmRun:
                    f"{len(self.splits.samples['train'])} / val {len(self.splits.samples['val'])} "
                    f"images, trainable {self.params['trainable']:,} of {self.params['total']:,} "
                    f"parameters on {self.device}")
-        self.emit("on_pretrain_routine_end", message=message, run_dir=str(self.run_dir))
+        batches = len(self.train_loader)
+        self.emit("on_pretrain_routine_end", epochs=cfg.epochs, batches=batches,
+                  message=message, run_dir=str(self.run_dir))
         self.emit("on_train_start", epoch=self.progress.next_epoch, epochs=cfg.epochs,
-                  run_dir=str(self.run_dir), message=message)
+                  batches=batches, params=dict(self.params), run_dir=str(self.run_dir),
+                  message=message)
         for epoch in range(self.progress.next_epoch, cfg.epochs):
             if not self._train_epoch(epoch):
                 return self._cancelled(epoch)
@@ -302,7 +264,7 @@ class _TimmRun:
             # the epoch's record goes out before the checkpoint that moves past it: a kill in
             # between re-runs the epoch on resume and overwrites that record (no gap)
             self.emit("on_fit_epoch_end", epoch=epoch, epochs=cfg.epochs, losses=losses,
-                      metrics=scalar_metrics(metrics), lr=lr,
+                      metrics=scalar_metrics(metrics), fitness=fitness, lr=lr,
                       confusion_matrix=metrics["confusion_matrix"], class_names=self.names,
                       samples=samples, **self._timing(epoch + 1))
             p.next_epoch, p.elapsed_s = epoch + 1, time.monotonic() - self.t0
@@ -323,7 +285,7 @@ class _TimmRun:
         if self.main:
             self._save_checkpoint(best=False)
         self.emit("on_train_end", epoch=epoch, epochs=self.cfg.epochs, status="cancelled",
-                  run_dir=str(self.run_dir),
+                  run_dir=str(self.run_dir), elapsed_s=round(self.progress.elapsed_s, 3),
                   message=f"cancelled in epoch {epoch}; resumable from weights/last.pt")
         return TrainOutcome(status="cancelled", last_checkpoint=self.weights_dir / "last.pt",
                             best_checkpoint=self._existing(self.weights_dir / "best.pt"),
@@ -351,6 +313,7 @@ class _TimmRun:
             outcome.metrics, outcome.per_class = metrics, per_class
         self.emit("on_train_end", epoch=self.progress.next_epoch - 1, epochs=self.cfg.epochs,
                   status="completed", run_dir=str(self.run_dir),
+                  elapsed_s=round(time.monotonic() - self.t0, 3),
                   metrics=scalar_metrics(outcome.metrics),
                   message=self.stop_reason or f"completed {self.progress.next_epoch} epochs; "
                   f"best epoch {self.progress.best_epoch}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import time
 from copy import deepcopy
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -25,10 +24,10 @@ from src.errors import DatasetError, TrainingError
 from src.training.augment_settings import training_augment
 from src.training.base_model import resolve_yolo_base
 from src.training.control import RunControl
-from src.training.device import is_out_of_memory, resolve_device
+from src.training.device import resolve_device
 from src.training.events import EventBus
-from src.training.lora import (freeze_base, frozen_modules_eval, has_lora, inject_lora,
-                               lora_targets, merge_lora, param_counts, save_adapters,
+from src.training.lora import (adapter_targets, freeze_base, frozen_modules_eval, has_lora,
+                               inject_lora, merge_lora, param_counts, save_adapters,
                                yolo_head_prefixes)
 from src.training.outcome import TrainOutcome
 
@@ -52,26 +51,15 @@ def train_yolo(cfg, data: Path, run_dir: Path, bus: EventBus, control: RunContro
     """Train a YOLO model per `cfg` on `data` (data.yaml, or an ImageFolder root for classify).
 
     Returns status 'completed' or 'cancelled' (stop requested: `last_checkpoint` resumes it).
-    A CUDA out-of-memory error halves the batch and continues from the last checkpoint.
+    One attempt: `src.training.trainers.create_trainer(cfg).train(...)` adds the
+    out-of-memory retry.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     data_arg = _data_arg(cfg.task, Path(data))
     device = ultralytics_device(cfg.device)
     base_dir = Path(base_dir) if base_dir else default_models_dir() / "base"
-    notes: list[str] = []
-    while True:
-        try:
-            return _train_once(cfg, data_arg, run_dir, bus, control, resume, device, project,
-                               base_dir, notes)
-        except RuntimeError as exc:
-            if not is_out_of_memory(exc) or cfg.batch <= 1:
-                raise
-            notes.append(f"out of memory at batch {cfg.batch}: retrying with batch "
-                         f"{cfg.batch // 2}")
-            cfg = replace(cfg, batch=cfg.batch // 2)
-            resume = resumable_checkpoint(run_dir) is not None
-            _free_accelerator_memory()
+    return _train_once(cfg, data_arg, run_dir, bus, control, resume, device, project, base_dir)
 
 
 def ultralytics_device(spec: str) -> str:
@@ -194,10 +182,7 @@ class _LabelLoopTrainer:
 
     def _add_adapters(self, model) -> None:
         head = yolo_head_prefixes(model)
-        targets = lora_targets(model, self.lora.layers, head)
-        if self.lora.train_head and self.lora.layers != "head":
-            # the head trains in full: adapters inside it would only duplicate it
-            targets = [t for t in targets if not (t + ".").startswith(head)] or targets
+        targets = adapter_targets(model, self.lora, head)
         inject_lora(model, self.lora, targets)
         self.lora_targets = targets
         self.trainable_prefixes = head if self.lora.train_head else ()
@@ -376,13 +361,14 @@ class _EventBridge:
 
     def on_pretrain_routine_end(self, trainer) -> None:
         self.bus.emit("on_pretrain_routine_end", epochs=trainer.epochs,
-                      batches=len(trainer.train_loader))
+                      batches=len(trainer.train_loader), run_dir=str(self.run_dir))
 
     def on_train_start(self, trainer) -> None:
         self.t0 = time.time()
         p = trainer.params
         self.bus.emit("on_train_start", epoch=trainer.start_epoch, epochs=trainer.epochs,
                       batches=len(trainer.train_loader), params=dict(p),
+                      run_dir=str(self.run_dir),
                       message=f"training {p['trainable']:,} of {p['total']:,} parameters "
                               f"({p['share']:.1%})")
 
@@ -409,8 +395,11 @@ class _EventBridge:
         self._check_stop(trainer)
 
     def on_train_epoch_end(self, trainer) -> None:
+        elapsed = time.time() - self.t0
+        left = (trainer.epochs - trainer.epoch - 1) * len(trainer.train_loader)
         self.bus.emit("on_train_epoch_end", epoch=trainer.epoch, epochs=trainer.epochs,
-                      losses=_losses(trainer), lr=_lr(trainer), elapsed_s=time.time() - self.t0)
+                      losses=_losses(trainer), lr=_lr(trainer), elapsed_s=elapsed,
+                      eta_s=elapsed / max(self.batches_done, 1) * left)
 
     def on_fit_epoch_end(self, trainer) -> None:
         if trainer.in_final_eval:   # ultralytics fires it again for the best model's final eval
@@ -425,6 +414,7 @@ class _EventBridge:
 
     def on_model_save(self, trainer) -> None:
         self.bus.emit("on_model_save", epoch=trainer.epoch, epochs=trainer.epochs,
+                      run_dir=str(self.run_dir), best=trainer.best_fitness == trainer.fitness,
                       message=f"saved {trainer.last}")
 
     def _check_stop(self, trainer) -> None:
@@ -433,8 +423,7 @@ class _EventBridge:
 
 
 def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunControl,
-                resume: bool, device: str, project, base_dir: Path,
-                notes: list[str]) -> TrainOutcome:
+                resume: bool, device: str, project, base_dir: Path) -> TrainOutcome:
     from ultralytics import YOLO
 
     if resume:
@@ -445,7 +434,7 @@ def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunC
         source, message = str(checkpoint), f"resuming from {checkpoint}"
     else:
         source, message = resolve_yolo_base(cfg, base_dir, project)
-    run_notes = [message, *notes, *imbalance_notes(cfg)]
+    run_notes = [message, *imbalance_notes(cfg)]
     if "," in device:
         run_notes.append("multi-GPU (DDP): ultralytics trains in worker processes; progress "
                          "events, pause and stop do not reach them")
@@ -475,25 +464,15 @@ def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunC
 
 def imbalance_notes(cfg) -> list[str]:
     """What the YOLO trainer does with cfg.imbalance (and optimizer auto), in words, for the
-    run message and report."""
-    imb, notes = cfg.imbalance, []
+    run message; the report lists the same (src/training/reporting.py)."""
+    from src.training.reporting import imbalance_effects
+
+    notes = []
     if cfg.optimizer == "auto":
         notes.append("optimizer auto: ultralytics picks the optimizer and its learning rate "
                      "(lr is ignored); set optimizer to use lr")
-    if imb.class_weights:
-        notes.append("class weights: ultralytics cls_pw=1.0 (inverse class frequency in the "
-                     "classification loss)" if cfg.task != "classify" else
-                     "class weights: not supported by ultralytics classification; ignored")
-    if imb.focal_loss:
-        notes.append("focal loss: not supported by the YOLO trainer; ignored")
-    if imb.balanced_sampler:
-        notes.append("balanced sampler: not supported by the YOLO trainer; ignored")
-    if imb.repeat_factor_threshold > 0:
-        notes.append(f"repeat-factor sampling: images holding a class found in fewer than "
-                     f"{imb.repeat_factor_threshold:g} of the training images are repeated "
-                     f"each epoch" if "," not in str(cfg.device) else
-                     "repeat-factor sampling: not supported with multi-GPU (DDP); ignored")
-    return notes
+    effects = imbalance_effects(cfg)
+    return notes + effects["applied"] + effects["ignored"]
 
 
 def ultralytics_overrides(cfg, data_arg: Path, run_dir: Path, device: str) -> dict:
@@ -537,16 +516,6 @@ def _cancelled(trainer, stop: _Cancelled, bus: EventBus, run_dir: Path, message:
                         params=dict(trainer.params))
 
 
-def _free_accelerator_memory() -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def _close_loaders(trainer) -> None:
     """Stop dataloader workers of a run that left ultralytics' loop by an exception."""
     for loader in (getattr(trainer, "train_loader", None), getattr(trainer, "test_loader", None)):
@@ -583,13 +552,22 @@ def confusion(trainer) -> dict:
     return {"confusion_matrix": matrix.T.round().astype(int).tolist(), "class_names": names}
 
 
+def _final_confusion(trainer) -> dict:
+    """confusion() for the outcome: 'confusion_labels' are the matrix's rows (with
+    'background' for detection); 'class_names' stay the model's classes."""
+    found = confusion(trainer)
+    if found:
+        found["confusion_labels"] = found.pop("class_names")
+    return found
+
+
 def _class_names(trainer) -> list[str]:
     return [str(n) for n in dict(trainer.data["names"]).values()]
 
 
 def _per_class(trainer) -> tuple[dict, dict]:
     names = _class_names(trainer)
-    extra = {"class_names": names, **confusion(trainer)}
+    extra = {**_final_confusion(trainer), "class_names": names}
     if trainer.args.task == "classify":
         return _classify_per_class(trainer.validator, names), extra
     return _detect_per_class(trainer.validator.metrics, names), extra

@@ -13,6 +13,7 @@ import torch
 from src.training.control import RunControl
 from src.training.events import EventBus
 from src.training.lora import has_lora, load_adapters, merge_lora
+from src.training.trainers import create_trainer
 from src.training.yolo_trainer import INTERRUPTED, train_yolo
 from tests.training.yolo_fixtures import write_image_folder, write_yolo_dataset, yolo_config
 
@@ -215,8 +216,8 @@ def test_out_of_memory_halves_the_batch_and_continues(data, tmp_path):
             raised.append(True)
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
     rec.bus.on("on_train_batch_end", explode)
-    outcome = train_yolo(cfg, data["classify"], tmp_path / "run", rec.bus, RunControl(),
-                         base_dir=tmp_path)
+    outcome = create_trainer(cfg).train(data["classify"], tmp_path / "run", rec.bus,
+                                        RunControl(), base_dir=tmp_path)
     assert raised and outcome.status == "completed" and outcome.epochs_done == 2
     assert "retrying with batch 2" in outcome.base_model_source
     assert [p["epoch"] for p in rec.of("on_fit_epoch_end")] == [0, 1]
