@@ -348,6 +348,7 @@ class _EventBridge:
         self.t0 = time.time()
         self.batch = 0
         self.batches_done = 0
+        self.pending_save: dict | None = None
 
     def attach(self, model) -> None:
         for event in ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_start",
@@ -411,11 +412,17 @@ class _EventBridge:
                       elapsed_s=time.time() - self.t0, eta_s=eta,
                       samples=getattr(trainer.validator, "prediction_samples", []),
                       **confusion(trainer))
+        if self.pending_save is not None:
+            self.bus.emit("on_model_save", **self.pending_save)
+            self.pending_save = None
 
     def on_model_save(self, trainer) -> None:
-        self.bus.emit("on_model_save", epoch=trainer.epoch, epochs=trainer.epochs,
-                      run_dir=str(self.run_dir), best=trainer.best_fitness == trainer.fitness,
-                      message=f"saved {trainer.last}")
+        # ultralytics saves before its on_fit_epoch_end; the contract (and the timm trainer)
+        # has the epoch's record first, then the save: hold it until on_fit_epoch_end
+        self.pending_save = dict(epoch=trainer.epoch, epochs=trainer.epochs,
+                                 run_dir=str(self.run_dir),
+                                 best=bool(trainer.best_fitness == trainer.fitness),
+                                 message=f"saved {trainer.last}")
 
     def _check_stop(self, trainer) -> None:
         if self.control.checkpoint():   # blocks while paused

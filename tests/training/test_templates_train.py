@@ -46,6 +46,8 @@ def test_template_trains_through_the_trainer_contract(template, make_cfg, reques
     names = [name for name, _ in events]
     assert [n for n in EVERY_RUN if n not in names] == []
     assert all(type(p) is PAYLOADS[name] for name, p in events)
+    # one order for both trainers: the epoch's record, then its checkpoint
+    assert names[names.index("on_fit_epoch_end") + 1] == "on_model_save"
     end = events[-1][1]
     assert (events[-1][0], end.status, end.epoch) == ("on_train_end", "completed", 0)
     _check_outputs(cfg, outcome)
