@@ -88,9 +88,11 @@ def test_full_training_emits_events_and_merged_model_predicts(task, runs, data):
     assert key in fit["metrics"] and fit["eta_s"] == 0.0
     assert set(outcome.per_class) == {"red", "blue"}
     assert outcome.params["share"] > 0.95
-    names, matrix = outcome.metrics["class_names"], outcome.metrics["confusion_matrix"]
+    names, matrix = outcome.metrics["confusion_labels"], outcome.metrics["confusion_matrix"]
     expected = ["blue", "red"] if task == "classify" else ["red", "blue", "background"]  # folders sort
     assert names == expected and len(matrix) == len(names)
+    # the model's classes: a detection matrix's 'background' row is none of them
+    assert outcome.metrics["class_names"] == [n for n in expected if n != "background"]
     true_counts = [sum(row) for row in matrix]          # rows: true class
     if task == "classify":
         assert true_counts == [2, 2] and fit["confusion_matrix"] and fit["class_names"] == names
