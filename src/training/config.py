@@ -149,8 +149,10 @@ def config_from_dict(raw: dict, overrides: list[str] | None = None, *,
     cfg.yolo = _check_yolo_section(cfg, yolo, problems)
     if problems:
         where = f"{source}: " if source else ""
-        raise ConfigError(f"{where}{len(problems)} problem(s) in the training config:\n  - "
-                          + "\n  - ".join(problems),
+        listing = (problems[0] if len(problems) == 1 else   # one problem: one line
+                   f"{len(problems)} problem(s) in the training config:\n  - "
+                   + "\n  - ".join(problems))
+        raise ConfigError(f"{where}{listing}",
                           hint="fix the config file or the key=value overrides")
     return cfg
 

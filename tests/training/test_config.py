@@ -172,8 +172,7 @@ def test_yolo_section_reaches_ultralytics_over_our_defaults(tmp_path):
 def test_ultralytics_checks_the_yolo_arguments(override, expected):
     with pytest.raises(ConfigError) as err:
         load_config(REPO / "configs" / "segmentation.yaml", [override])
-    lines = [ln for ln in str(err.value).splitlines() if ln.strip().startswith("- ")]
-    assert len(lines) == 1 and expected in lines[0], str(err.value)
+    assert "\n" not in str(err.value) and expected in str(err.value)   # one problem, one line
 
 
 def test_ultralytics_arguments_refused_for_timm_and_with_class_weights():
@@ -192,5 +191,5 @@ def test_cli_reports_a_bad_yolo_argument_in_one_line_exit_2(tmp_path):
                            "configs/detection.yaml", "--dataset", "x", "mosaic=7"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    assert "'mosaic=7' is an invalid value" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "'mosaic=7' is an invalid value" in proc.stderr
     assert "Traceback" not in proc.stderr
