@@ -64,7 +64,7 @@ class PretrainRoutineEnd(TrainingEvent):
     epochs: int
     batches: int
     run_dir: str
-    message: str | None = None
+    message: str
 
 
 @dataclass
@@ -76,7 +76,7 @@ class TrainStart(TrainingEvent):
     batches: int
     params: dict
     run_dir: str
-    message: str | None = None
+    message: str
 
 
 @dataclass
@@ -147,7 +147,7 @@ class ModelSave(TrainingEvent):
     epochs: int
     run_dir: str
     best: bool
-    message: str | None = None
+    message: str
 
 
 @dataclass

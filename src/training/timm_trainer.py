@@ -270,7 +270,9 @@ class _TimmRun:
             p.next_epoch, p.elapsed_s = epoch + 1, time.monotonic() - self.t0
             self._save_checkpoint(best=improved)
             self.emit("on_model_save", epoch=epoch, epochs=cfg.epochs,
-                      run_dir=str(self.run_dir), best=improved)
+                      run_dir=str(self.run_dir), best=improved,
+                      message=f"saved {self.weights_dir / 'last.pt'}"
+                              + (" and best.pt" if improved else ""))
             stop_early = bool(cfg.patience) and p.bad_epochs >= cfg.patience
             if stop_early:
                 self.stop_reason = (f"early stop after epoch {epoch}: no better validation "

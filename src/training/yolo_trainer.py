@@ -361,8 +361,11 @@ class _EventBridge:
                       run_dir=str(self.run_dir), message="; ".join(self.notes))
 
     def on_pretrain_routine_end(self, trainer) -> None:
-        self.bus.emit("on_pretrain_routine_end", epochs=trainer.epochs,
-                      batches=len(trainer.train_loader), run_dir=str(self.run_dir))
+        batches = len(trainer.train_loader)
+        self.bus.emit("on_pretrain_routine_end", epochs=trainer.epochs, batches=batches,
+                      run_dir=str(self.run_dir),
+                      message=f"{trainer.args.task}: {len(trainer.train_loader.dataset)} training "
+                              f"images, {batches} batches per epoch on {trainer.device}")
 
     def on_train_start(self, trainer) -> None:
         self.t0 = time.time()
