@@ -23,6 +23,7 @@ from src.db import frames as frames_repo
 from src.errors import ConfigError
 
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "configs" / "augment.yaml"
+TRAINING_SECTION = "training"
 MIN_VISIBILITY = 0.25
 MIN_POLYGON_AREA = 1.0   # px²: a polygon squeezed below this by the transform is dropped
 
@@ -43,6 +44,8 @@ def load_pipelines(path: str | Path = CONFIG_PATH) -> dict[str, list[dict]]:
         raise ConfigError(f"cannot read augmentation config ({exc.strerror})", path=path) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"augmentation config is not valid YAML ({exc})", path=path) from exc
+    if isinstance(data, dict):
+        data.pop(TRAINING_SECTION, None)   # the trainers' settings (src/training/augment_settings.py)
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise ConfigError("expected pipeline names mapping to lists of transforms", path=path,
                           hint="see configs/augment.yaml for the layout")

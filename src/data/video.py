@@ -15,8 +15,12 @@ positioned so that the common moves of an annotator are cheap:
   every seek checks that the decoder landed on the frame asked for (else it decodes from
   the start). OpenCV numbers frames by timestamp × fps, which is wrong for variable frame
   rate videos: those are decoded through PyAV by timestamp instead (src/data/video_vfr.py).
-- memory: decodes reuse the buffers of evicted frames, because first-touching fresh memory
-  costs about as much as decoding a frame on some machines.
+- memory: first-touching fresh memory costs about as much as decoding a frame on some
+  machines (page faults; ~1 ms per 720p frame on a VM), so no decode lands in fresh memory
+  on the hot path: `read` hands out the cached frame itself, read-only, instead of a copy;
+  once the cache is full, decodes reuse the buffers of evicted frames that nobody holds;
+  while it fills, they take buffers a background thread has already faulted in
+  (`PrefaultedBuffers`).
 
 Frame count: CAP_PROP_FRAME_COUNT comes from the container header or is estimated from
 duration × fps, so it is wrong for truncated files and some containers. On open the reader
@@ -29,12 +33,15 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import mmap
 import os
 import re
+import sys
 import threading
 import warnings
+import weakref
 from abc import ABC, abstractmethod
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 
 import cv2
@@ -52,6 +59,7 @@ SHORT_JUMP = 15        # forward jumps up to this many frames are grabbed instea
 BACKFILL_FRAMES = 30   # frames re-decoded before the target on a backward cache miss
 _MAX_SANE_FPS = 1000.0
 _MAX_SPARE = 4         # evicted frame buffers kept for reuse
+_PREFAULT_AHEAD = 4    # touched buffers kept ready while the cache fills
 _VIDEO_HINT = ("choose a video file OpenCV/FFmpeg can decode (mp4, avi, mkv, mov...) "
                "or an image folder")
 
@@ -106,11 +114,59 @@ class FrameCache:
         return len(self._frames)
 
 
+class PrefaultedBuffers:
+    """Frame buffers whose pages a background thread has already touched, so that a decode
+    into one costs no page faults. It keeps up to `ahead` ready while `wanted()` says more
+    frames will be kept (the cache is not full yet), and stops for good when closed."""
+
+    def __init__(self, shape: tuple[int, ...], wanted, ahead: int = _PREFAULT_AHEAD) -> None:
+        self.shape, self.ahead, self._wanted = shape, ahead, wanted
+        self._ready: deque[np.ndarray] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._fill, name="frame-prefault", daemon=True)
+        self._thread.start()
+
+    def take(self) -> np.ndarray | None:
+        """A touched buffer, or None when none is ready (the caller allocates as before)."""
+        with self._cond:
+            buffer = self._ready.popleft() if self._ready else None
+            self._cond.notify()
+        return buffer
+
+    def ready(self) -> list[np.ndarray]:
+        with self._cond:
+            return list(self._ready)
+
+    def close(self, wait: bool = True) -> None:
+        with self._cond:
+            self._closed = True
+            self._ready.clear()
+            self._cond.notify()
+        if wait and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _fill(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closed or len(self._ready) < self.ahead)
+                if self._closed or not self._wanted(len(self._ready)):
+                    return
+            buffer = np.empty(self.shape, np.uint8)
+            buffer.reshape(-1)[::mmap.PAGESIZE] = 0     # fault every page in, here
+            with self._cond:
+                if self._closed:
+                    return
+                self._ready.append(buffer)
+
+
 class MediaReader(ABC):
     """Random access to the frames of one video file or image folder.
 
-    `read` returns a BGR uint8 HxWx3 array the caller owns (a copy; drawing on it does not
-    touch the cache). Readers are safe to share between threads (one lock per reader).
+    `read` returns a BGR uint8 HxWx3 array that is read-only: it is the cached frame
+    itself (a copy would cost fresh memory on every step). Copy it to draw on it; the
+    reader never writes into a frame while any array of it is alive. Readers are safe to
+    share between threads (one lock per reader).
     """
     path: Path
     fps: float | None
@@ -126,6 +182,7 @@ class MediaReader(ABC):
         self.height = 0
         self._cache = FrameCache(cache_bytes, on_evict=self._recycle)
         self._spare: list[np.ndarray] = []
+        self._prefaulted: PrefaultedBuffers | None = None
         self._last: int | None = None  # index served last, to recognise a step back
         self._lock = threading.RLock()
 
@@ -138,7 +195,9 @@ class MediaReader(ABC):
                 frame = self._decode(index)
                 self._cache.put(index, frame)
             self._last = index
-            return frame.copy()
+            view = frame.view()
+            view.flags.writeable = False
+            return view
 
     def timestamp(self, index: int) -> float | None:
         """Seconds from the start (index / fps); None when the media has no frame rate."""
@@ -147,21 +206,42 @@ class MediaReader(ABC):
 
     def close(self) -> None:
         with self._lock:
+            if self._prefaulted is not None:
+                self._prefaulted.close()
+                self._prefaulted = None
             self._cache.clear()
             self._spare.clear()
 
     def _recycle(self, frame: np.ndarray) -> None:
         """Keep an evicted frame's memory for the next decode: first-touch page faults on
         fresh memory cost as much as decoding a frame on some machines (VMs)."""
-        if len(self._spare) < _MAX_SPARE and frame.flags.c_contiguous:
+        if len(self._spare) < _MAX_SPARE and frame.flags.c_contiguous and frame.base is None:
             self._spare.append(frame)
 
     def _spare_buffer(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """Memory for the next decode that costs no page faults: an evicted frame that no
+        caller still holds, else a prefaulted buffer; None when there is neither."""
         while self._spare:
             buffer = self._spare.pop()
-            if buffer.shape == shape:
+            # 2 = this name + getrefcount's argument: no array handed out by read() (each
+            # one is a view whose .base is this buffer) is alive, so it may be overwritten
+            if buffer.shape == shape and sys.getrefcount(buffer) == 2:
                 return buffer
-        return None
+        return self._prefaulted.take() if self._prefaulted is not None else None
+
+    def _start_prefaulting(self, shape: tuple[int, ...]) -> None:
+        """Touch buffers for the coming decodes in a background thread while the cache
+        fills (only when the cache holds several frames: not for one-off readers)."""
+        frame_bytes = int(np.prod(shape))
+        cache = self._cache
+        if cache.max_bytes < 2 * frame_bytes:
+            return
+
+        def wanted(ready: int) -> bool:
+            return cache.nbytes + (ready + 1) * frame_bytes <= cache.max_bytes
+
+        self._prefaulted = PrefaultedBuffers(shape, wanted)
+        weakref.finalize(self, self._prefaulted.close, False)   # a reader never closed
 
     @property
     def cache(self) -> FrameCache:
@@ -210,6 +290,7 @@ class VideoReader(MediaReader):
             self._cap.release()
             raise
         self._cache.put(0, first)
+        self._start_prefaulting(first.shape)
 
     def timestamp(self, index: int) -> float | None:
         """Seconds from the first frame: from the frame's own timestamp when the frame rate

@@ -1,8 +1,10 @@
-"""Which base model a YOLO training starts from, and a sentence saying so.
+"""Which base model a training starts from (YOLO or timm), and a sentence saying so.
 
-Order: the config's explicit `weights` (a file, or 'model:<id>' of a registered model) →
-models/base/<model><suffix>.pt → an ultralytics download when online → the architecture
-yaml, built from scratch. No pretrained weights ever appear silently or fail as a traceback.
+The one place for base-weight lookup. YOLO: the config's explicit `weights` (a file, or
+'model:<id>' of a registered model) → models/base/<model><suffix>.pt → an ultralytics
+download when online → the architecture yaml, built from scratch. timm: `weights` (a file
+or 'model:<id>') → models/base/<model>.safetensors/.pth/.pt/.bin → random initialisation.
+No pretrained weights ever appear silently or fail as a traceback.
 """
 from __future__ import annotations
 
@@ -23,6 +25,35 @@ def yolo_model_name(model: str, task: str) -> str:
     stem = re.sub(r"\.(pt|yaml|yml)$", "", Path(model).name)
     stem = re.sub(r"-(seg|cls)$", "", stem)
     return stem + TASK_SUFFIX[task]
+
+
+TIMM_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+YOLO_MODEL_FILE = "model.pt"
+TIMM_MODEL_FILE = "model.safetensors"
+
+
+def resolve_base(cfg, base_dir: Path | None, project=None) -> tuple[str | None, str]:
+    """(weights or architecture to start from — None: timm random init —, a message)."""
+    if cfg.model_type == "timm":
+        return resolve_timm_base(cfg, base_dir, project)
+    return resolve_yolo_base(cfg, base_dir, project)
+
+
+def resolve_timm_base(cfg, base_dir: Path | None, project=None) -> tuple[str | None, str]:
+    """(weights file or None, message): cfg.weights (file or 'model:<id>') → base_dir/<model>.*
+    → random initialisation."""
+    if cfg.weights and cfg.weights.startswith("model:"):
+        return _registered_model(cfg.weights, project, TIMM_MODEL_FILE)
+    if cfg.weights:
+        return cfg.weights, f"base: weights from {cfg.weights}"
+    if base_dir is not None:
+        for suffix in TIMM_SUFFIXES:
+            candidate = Path(base_dir) / f"{cfg.model}{suffix}"
+            if candidate.is_file():
+                return str(candidate), f"base: {candidate} (models/base)"
+    where = f" in {base_dir}" if base_dir is not None else ""
+    return None, (f"base: {cfg.model} randomly initialised (from scratch): no weights given and "
+                  f"no {cfg.model}.safetensors/.pth{where}")
 
 
 def resolve_yolo_base(cfg, base_dir: Path, project=None) -> tuple[str, str]:
@@ -55,7 +86,7 @@ def local_base_file(cfg, base_dir: Path) -> Path | None:
 
 def _explicit_weights(weights: str, project) -> tuple[str, str]:
     if weights.startswith("model:"):
-        return _registered_model(weights, project)
+        return _registered_model(weights, project, YOLO_MODEL_FILE)
     path = Path(weights).expanduser()
     if not path.is_file():
         raise ConfigError(f"base weights file not found: {path}", field="weights", path=path,
@@ -67,7 +98,8 @@ def _explicit_weights(weights: str, project) -> tuple[str, str]:
     return str(path.resolve()), f"base: {path} (weights from the config)"
 
 
-def _registered_model(weights: str, project) -> tuple[str, str]:
+def _registered_model(weights: str, project, model_file: str) -> tuple[str, str]:
+    """The file of registered model version 'model:<id>' (`model_file` inside its folder)."""
     from src.db.model_versions import get_model_version
 
     ident = weights[len("model:"):]
@@ -80,12 +112,18 @@ def _registered_model(weights: str, project) -> tuple[str, str]:
                           hint="list them with `models list` and use one of their ids")
     path = project.abspath(version.path)
     if path.is_dir():
-        path = path / "model.pt"
+        path = path / model_file
     if not path.is_file():
         raise ConfigError(f"model version {ident} ({version.name} v{version.version}) has no "
                           f"file at {path}", field="weights", path=path,
                           hint="the model folder was moved or deleted; pick another version")
-    return str(path), f"base: {version.name} v{version.version} ({path}, registered model {ident})"
+    if path.suffix != Path(model_file).suffix:
+        raise ConfigError(f"model version {ident} ({version.task}/{version.name} "
+                          f"v{version.version}) is a {path.suffix} model, not a "
+                          f"{Path(model_file).suffix} one", field="weights", path=path,
+                          hint="pick a model version trained with the same model type")
+    return str(path), (f"base: registered model {version.name} v{version.version} "
+                       f"({weights}, {path})")
 
 
 def _offline() -> bool:

@@ -3,6 +3,8 @@
 `load_config(path, overrides)` reads a template from configs/, applies overrides such as
 `epochs=5 lora.rank=4 lora.enabled=true`, and validates everything at once: every problem
 found becomes one line of a single ConfigError, so a user fixes a config in one pass.
+A YOLO config also takes every ultralytics `yolo train` argument, in its `yolo:` section or
+as a bare override (`cos_lr=true lrf=0.1`), checked by ultralytics itself (yolo_args.py).
 """
 from __future__ import annotations
 
@@ -57,6 +59,10 @@ class ImbalanceSettings:
                                       "null", None)
     balanced_sampler: bool = _help("draw training batches with equal expected class counts",
                                    False)
+    repeat_factor_threshold: float = _help(
+        "YOLO: repeat images holding a class found in fewer than this fraction of training "
+        "images, by sqrt(threshold / fraction) per epoch (LVIS repeat-factor sampling); "
+        "0 = off, typical 0.1-1.0", 0.0)
 
 
 @dataclass
@@ -75,6 +81,7 @@ class TrainConfig:
     optimizer: str = _help("'auto' | 'sgd' | 'adam' | 'adamw' | 'nadam' | 'radam' | 'rmsprop'",
                            "auto")
     weight_decay: float = _help("weight decay (L2) of the optimizer", 0.0005)
+    warmup_epochs: float = _help("epochs of linear learning-rate warm-up (0 = none)", 3.0)
     patience: int = _help("stop after this many epochs without improvement (0 = never)", 20)
     seed: int = _help("random seed for weights init, shuffling and augmentation", 0)
     device: str = _help("'auto' | 'cpu' | 'cuda' | 'cuda:0' | '0,1' | 'mps'", "auto")
@@ -85,6 +92,9 @@ class TrainConfig:
     tensorboard: bool = _help("write TensorBoard logs under the run folder", True)
     log_images_every: int = _help("log the confusion matrix and a prediction grid every N "
                                   "epochs (0 = only at the end)", 5)
+    yolo: dict[str, Any] = _help("any other ultralytics `yolo train` argument (momentum, lrf, "
+                                 "cos_lr, mosaic, hsv_h, ...), checked by ultralytics; YOLO "
+                                 "configs only", factory=dict)
 
 
 def valid_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
@@ -134,13 +144,16 @@ def config_from_dict(raw: dict, overrides: list[str] | None = None, *,
             problems.append(f"override {item!r} is not key=value (e.g. epochs=5)")
             continue
         flat[key.strip()] = _parse_scalar(value.strip())
-    values = _check_keys(flat, problems)
+    values, yolo = _check_keys(flat, problems)
     base_dir = Path(source).parent if source else None
     cfg = _build(values, problems, base_dir)
+    cfg.yolo = _check_yolo_section(cfg, yolo, problems)
     if problems:
         where = f"{source}: " if source else ""
-        raise ConfigError(f"{where}{len(problems)} problem(s) in the training config:\n  - "
-                          + "\n  - ".join(problems),
+        listing = (problems[0] if len(problems) == 1 else   # one problem: one line
+                   f"{len(problems)} problem(s) in the training config:\n  - "
+                   + "\n  - ".join(problems))
+        raise ConfigError(f"{where}{listing}",
                           hint="fix the config file or the key=value overrides")
     return cfg
 
@@ -159,6 +172,8 @@ def save_config(cfg: TrainConfig, path: str | Path) -> Path:
 
 # -- internals ---------------------------------------------------------------------------
 
+_SECTIONS = ("lora", "imbalance", "yolo")
+
 def _nested_type(cls: type, name: str) -> type | None:
     hint = typing.get_type_hints(cls)[name]
     return hint if is_dataclass(hint) else None
@@ -168,9 +183,11 @@ def _flatten(raw: dict, problems: list[str], prefix: str = "") -> dict[str, Any]
     flat: dict[str, Any] = {}
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and dotted in ("lora", "imbalance"):
+        if isinstance(value, dict) and dotted in _SECTIONS:
             flat.update(_flatten(value, problems, dotted + "."))
-        else:
+        elif dotted in _SECTIONS and value is not None:
+            problems.append(f"'{dotted}' must be a section of key: value lines, got {value!r}")
+        elif dotted not in _SECTIONS:
             flat[dotted] = value
     return flat
 
@@ -184,17 +201,57 @@ def _parse_scalar(text: str) -> Any:
         return text
 
 
-def _check_keys(flat: dict[str, Any], problems: list[str]) -> dict[str, Any]:
-    known = valid_keys()
-    values = {}
+def _check_keys(flat: dict[str, Any],
+                problems: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(our keys, the ultralytics arguments): `yolo.momentum` and a bare `momentum` alike."""
+    known = [k for k in valid_keys() if k != "yolo"]
+    values, yolo = {}, {}
     for key, value in flat.items():
         if key in known:
             values[key] = value
-            continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
-        suggestion = f"; did you mean '{close[0]}'?" if close else ""
-        problems.append(f"unknown key '{key}'{suggestion}")
-    return values
+        elif key.startswith("yolo."):
+            yolo[key[len("yolo."):]] = value
+        elif "." not in key and _is_yolo_arg(key):
+            yolo[key] = value
+        else:
+            problems.append(_unknown_key(key, value, known, flat.get("model_type")))
+    return values, yolo
+
+
+def _is_yolo_arg(key: str) -> bool:
+    from src.training.yolo_args import is_yolo_arg, RESERVED
+
+    return is_yolo_arg(key) or key in RESERVED
+
+
+def _unknown_key(key: str, value: Any, known: list[str], model_type: Any) -> str:
+    """Our suggestion for our keys; for a YOLO config, also ultralytics' own sentence."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+    ours = f"did you mean '{close[0]}'?" if close else ""
+    if model_type == "yolo" and "." not in key:
+        from src.training.yolo_args import unknown_key_hint
+
+        theirs = unknown_key_hint(key, value)
+        if theirs and ("Similar arguments" in theirs or not ours):
+            return f"unknown key: {theirs}"
+    return f"unknown key '{key}'; {ours}" if ours else f"unknown key '{key}'"
+
+
+def _check_yolo_section(cfg: TrainConfig, yolo: dict[str, Any],
+                        problems: list[str]) -> dict[str, Any]:
+    if not yolo:
+        return {}
+    if cfg.model_type != "yolo":
+        problems.append(f"ultralytics arguments ({', '.join(sorted(yolo))}) only apply to "
+                        f"model_type yolo; this config is {cfg.model_type!r}")
+        return {}
+    from src.training.yolo_args import check_yolo_args
+
+    checked = check_yolo_args(yolo, problems)
+    if "cls_pw" in checked and cfg.imbalance.class_weights:
+        problems.append("'imbalance.class_weights' sets ultralytics' cls_pw=1.0 and "
+                        f"'cls_pw' is also set ({checked['cls_pw']}): keep one of them")
+    return checked
 
 
 def _build(values: dict[str, Any], problems: list[str], base_dir: Path | None) -> TrainConfig:
@@ -327,6 +384,9 @@ def _validate_lora(lora: LoraSettings, need) -> None:
 
 def _validate_imbalance(imb: ImbalanceSettings, need) -> None:
     need(imb.focal_gamma >= 0, f"'imbalance.focal_gamma' must be >= 0, got {imb.focal_gamma}")
+    need(0 <= imb.repeat_factor_threshold <= 1,
+         f"'imbalance.repeat_factor_threshold' must be in [0, 1] (0 = off), got "
+         f"{imb.repeat_factor_threshold}")
     if imb.focal_alpha is not None:
         need(0 <= imb.focal_alpha <= 1,
              f"'imbalance.focal_alpha' must be in [0, 1] or null, got {imb.focal_alpha}")

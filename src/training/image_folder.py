@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 from urllib.parse import unquote
 
 import numpy as np
@@ -80,14 +81,17 @@ def _class_names(root: Path) -> list[str]:
 
 
 class ImageClassDataset(Dataset):
-    """(image tensor normalised with ImageNet statistics, label); flips when `train`."""
+    """(image tensor, label). With `transform` (a timm transform of a PIL image: the
+    backbone's own normalisation, and augmentation for training) that transform is applied;
+    without, the image is resized to imgsz², ImageNet-normalised, and flipped when `train`."""
 
     def __init__(self, items: list[tuple[Path, int]], imgsz: int, train: bool,
-                 seed: int = 0) -> None:
+                 seed: int = 0, transform: Callable | None = None) -> None:
         self.items = items
         self.imgsz = imgsz
         self.train = train
         self.seed = seed
+        self.transform = transform
         self.mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
         self.std = torch.tensor(IMAGENET_STD)[:, None, None]
 
@@ -100,16 +104,23 @@ class ImageClassDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path, label = self.items[i]
+        if self.transform is not None:
+            return self.transform(self.open(path)), label
         return self.load(path, flip=self.train and bool(torch.rand(1).item() < 0.5)), label
 
-    def load(self, path: Path, flip: bool = False) -> torch.Tensor:
+    @staticmethod
+    def open(path: Path) -> Image.Image:
+        """The image file as RGB; DatasetError naming the file when it cannot be read."""
         try:
             with Image.open(path) as im:
-                im = im.convert("RGB").resize((self.imgsz, self.imgsz), Image.BILINEAR)
-                array = np.asarray(im, dtype=np.float32) / 255.0
+                return im.convert("RGB")
         except OSError as exc:
             raise DatasetError(f"cannot read image ({exc})", path=path,
                                hint="rebuild the dataset") from exc
+
+    def load(self, path: Path, flip: bool = False) -> torch.Tensor:
+        im = self.open(path).resize((self.imgsz, self.imgsz), Image.BILINEAR)
+        array = np.asarray(im, dtype=np.float32) / 255.0
         tensor = torch.from_numpy(array).permute(2, 0, 1)
         if flip:
             tensor = tensor.flip(2)

@@ -39,10 +39,11 @@ def lora_targets(model: nn.Module, layers: str, head_prefixes: tuple[str, ...] =
     if layers == "all":
         chosen = eligible
     elif layers == "head":
-        chosen = [n for n in eligible if _under(n, _need_prefixes(head_prefixes, layers))]
+        chosen = [n for n in eligible if _inside(n, _need_prefixes(head_prefixes, layers))]
     elif layers == "neck+head":
         necks = neck_prefixes if neck_prefixes is not None else yolo_neck_prefixes(model)
-        chosen = [n for n in eligible if _under(n, _need_prefixes((*necks, *head_prefixes), layers))]
+        chosen = [n for n in eligible
+                  if _inside(n, _need_prefixes((*necks, *head_prefixes), layers))]
     elif layers.startswith("regex:"):
         pattern = re.compile(layers[len("regex:"):])
         chosen = [n for n in eligible if pattern.fullmatch(n)]
@@ -54,6 +55,16 @@ def lora_targets(model: nn.Module, layers: str, head_prefixes: tuple[str, ...] =
                           f"{type(model).__name__}", field="lora.layers",
                           hint=f"eligible names look like {', '.join(eligible[:3])}")
     return chosen
+
+
+def adapter_targets(model: nn.Module, settings, head_prefixes: tuple[str, ...]) -> list[str]:
+    """The modules both trainers adapt for `settings` (LoraSettings): `lora_targets` of
+    settings.layers, less the head when it trains in full (adapters there would only
+    duplicate it), unless the head is all that was selected."""
+    targets = lora_targets(model, settings.layers, head_prefixes)
+    if settings.train_head:
+        targets = [t for t in targets if not _inside(t, head_prefixes)] or targets
+    return targets
 
 
 def yolo_head_prefixes(model: nn.Module) -> tuple[str, ...]:
@@ -187,6 +198,11 @@ def _adaptable(name: str, module: nn.Module) -> bool:
 
 def _under(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name.startswith(p) for p in prefixes)
+
+
+def _inside(module_name: str, prefixes: tuple[str, ...]) -> bool:
+    """`module_name` is one of the modules `prefixes` name ('fc' or 'fc.') or inside one."""
+    return any(f"{module_name}.".startswith(p if p.endswith(".") else f"{p}.") for p in prefixes)
 
 
 def _need_prefixes(prefixes: tuple[str, ...], layers: str) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from src.atomic_files import write_text_atomic
+from src.training import distributed as dist
 from src.training.config import TrainConfig, config_to_dict
 from src.training.losses import describe_loss
 from src.training.outcome import TrainOutcome
@@ -67,11 +68,63 @@ def build_report(*, run_id: int, cfg: TrainConfig, dataset: dict,
         "per_class": outcome.per_class,
         "class_names": outcome.metrics.get("class_names", list(outcome.per_class)),
         "confusion_matrix": outcome.metrics.get("confusion_matrix"),
-        "imbalance": {**config_to_dict(cfg)["imbalance"], "loss": describe_loss(cfg.imbalance)},
+        "confusion_labels": confusion_labels(outcome.metrics),
+        "imbalance": imbalance_effects(cfg),
         "lora": config_to_dict(cfg)["lora"],
         "params": outcome.params,
         "base_model": outcome.base_model_source,
     }
+
+
+def confusion_labels(metrics: dict) -> list[str]:
+    """Row/column labels of the confusion matrix: the classes, plus 'background' for a
+    detection matrix (its extra row and column — not a class of the model)."""
+    return list(metrics.get("confusion_labels") or metrics.get("class_names") or [])
+
+
+def imbalance_effects(cfg: TrainConfig) -> dict:
+    """{'applied': [...], 'ignored': [... with the reason]}: what the imbalance settings did
+    with this model type — a setting a trainer does not support is never reported as used."""
+    if cfg.model_type == "yolo":
+        return _yolo_imbalance(cfg)
+    return _timm_imbalance(cfg)
+
+
+def _yolo_imbalance(cfg: TrainConfig) -> dict:
+    imb, applied, ignored = cfg.imbalance, [], []
+    if imb.class_weights and cfg.task != "classify":
+        applied.append("class weights: ultralytics cls_pw=1.0 (inverse class frequency in the "
+                       "classification loss)")
+    elif imb.class_weights:
+        ignored.append("class weights: not supported by ultralytics classification; ignored")
+    if (cfg.yolo or {}).get("cls_pw"):
+        applied.append(f"class weights: ultralytics cls_pw={cfg.yolo['cls_pw']} (yolo section)")
+    if getattr(imb, "repeat_factor_threshold", 0) > 0 and "," in str(cfg.device):
+        ignored.append("repeat-factor sampling: not supported with multi-GPU (DDP); ignored")
+    elif getattr(imb, "repeat_factor_threshold", 0) > 0:
+        applied.append(f"repeat-factor sampling: images holding a class found in fewer than "
+                       f"{imb.repeat_factor_threshold:g} of the training images are repeated "
+                       f"each epoch")
+    if imb.focal_loss:
+        ignored.append("focal loss: not supported by the YOLO trainer; ignored")
+    if imb.balanced_sampler:
+        ignored.append("balanced sampler: not supported by the YOLO trainer; ignored "
+                       "(imbalance.repeat_factor_threshold repeats rare-class images)")
+    return {"applied": applied, "ignored": ignored}
+
+
+def _timm_imbalance(cfg: TrainConfig) -> dict:
+    imb = cfg.imbalance
+    applied, ignored = [f"loss: {describe_loss(imb)}"], []
+    if imb.balanced_sampler and dist.world().size > 1:
+        ignored.append("balanced sampler: not used under torchrun (each rank draws its shard "
+                       "with a DistributedSampler); ignored")
+    elif imb.balanced_sampler:
+        applied.append("balanced sampler: batches drawn with equal expected class counts")
+    if getattr(imb, "repeat_factor_threshold", 0) > 0:
+        ignored.append("repeat-factor sampling: YOLO only; ignored (imbalance.balanced_sampler "
+                       "rebalances classifier batches)")
+    return {"applied": applied, "ignored": ignored, "loss": describe_loss(imb)}
 
 
 def report_markdown(report: dict) -> str:
@@ -84,8 +137,9 @@ def report_markdown(report: dict) -> str:
     if params:
         lines.append(f"- trainable parameters: {params.get('trainable', 0):,} of "
                      f"{params.get('total', 0):,} ({100 * params.get('share', 0):.1f}%)")
-    lines.append(f"- imbalance: {report['imbalance']['loss']}; balanced sampler "
-                 f"{'on' if report['imbalance']['balanced_sampler'] else 'off'}")
+    imbalance = report["imbalance"]
+    lines.append(f"- imbalance handling: {'; '.join(imbalance['applied']) or 'none'}")
+    lines += [f"- ignored: {note}" for note in imbalance["ignored"]]
     if report["lora"]["enabled"]:
         lora = report["lora"]
         lines.append(f"- LoRA: rank {lora['rank']}, alpha {lora['alpha']}, layers "
@@ -93,7 +147,8 @@ def report_markdown(report: dict) -> str:
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in report["metrics"].items()]
     lines += _per_class_table(report["per_class"])
-    lines += _confusion_table(report.get("confusion_matrix"), report.get("class_names") or [])
+    lines += _confusion_table(report.get("confusion_matrix"),
+                              report.get("confusion_labels") or report.get("class_names") or [])
     return "\n".join(lines) + "\n"
 
 

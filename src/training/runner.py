@@ -5,7 +5,7 @@ creates runs/<id>-<name>/ with the resolved config.yaml, then takes the machine-
 training lock (a lock file, $LABELLOOP_LOCK_DIR or ~/.cache/labelloop/train.lock). Without the
 lock the run stays 'queued' in the database (it survives restarts) and the process holding
 the lock runs it after its own, oldest first. With it, the runner attaches the DB epoch
-logger and TensorBoard to the event bus, dispatches to train_yolo or train_timm, writes
+logger and TensorBoard to the event bus, trains through `create_trainer(cfg)`, writes
 metadata.json, report.json/report.md, and registers the merged model as a ModelVersion.
 """
 from __future__ import annotations
@@ -16,7 +16,6 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,11 +35,13 @@ from src.training import distributed as dist
 from src.training import trust
 from src.training.config import TrainConfig, config_from_dict, config_to_dict, save_config
 from src.training.control import RunControl
-from src.training.device import is_out_of_memory, resolve_device
+from src.training.device import resolve_device
 from src.training.events import EventBus
 from src.training.outcome import TrainOutcome
-from src.training.reporting import build_metadata, build_report, report_markdown, write_json
+from src.training.reporting import (build_metadata, build_report, confusion_labels,
+                                   report_markdown, write_json)
 from src.training.tensorboard_log import TensorBoardLogger
+from src.training.trainers import create_trainer
 
 LOCK_NAME = "train.lock"
 DATASET_KEY = "_dataset"          # where a run's dataset reference is kept in its config
@@ -294,8 +295,9 @@ def _execute(project, conn, run: TrainingRun, bus: EventBus, control: RunControl
 
         _record_checkpoints(conn, run_dir, run_bus)
         with control.hold_listener(record_hold), trust.gate(conn):
-            outcome = _train_with_oom_retry(project, cfg, data, run_dir, run_bus, control,
-                                            resume)
+            outcome = create_trainer(cfg).train(data, run_dir, run_bus, control, resume,
+                                                project=project,
+                                                base_dir=project.base_weights_dir)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, LabelLoopError) else f"{type(exc).__name__}: {exc}"
         runs.update_run(conn, run.id, status="failed", error=message[:2000])
@@ -305,32 +307,6 @@ def _execute(project, conn, run: TrainingRun, bus: EventBus, control: RunControl
     timings = {"started_at": started_at, "duration_s": round(time.monotonic() - started, 2),
                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     return _record_outcome(project, conn, run, cfg, dataset, outcome, timings, logger)
-
-
-def _train_with_oom_retry(project, cfg, data, run_dir, bus, control, resume) -> TrainOutcome:
-    while True:
-        try:
-            return _dispatch(project, cfg, data, run_dir, bus, control, resume)
-        except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
-            if cfg.model_type != "timm" or not is_out_of_memory(exc) or cfg.batch <= 1:
-                raise
-            bus.emit("on_pretrain_routine_start",
-                     message=f"out of memory with batch {cfg.batch}: retrying with batch "
-                             f"{cfg.batch // 2}")
-            cfg = replace(cfg, batch=cfg.batch // 2)
-            torch.cuda.empty_cache()
-            resume = (run_dir / "weights" / "last.pt").is_file()
-
-
-def _dispatch(project, cfg, data, run_dir, bus, control, resume) -> TrainOutcome:
-    if cfg.model_type == "yolo":
-        from src.training.yolo_trainer import train_yolo
-        return train_yolo(cfg, data, run_dir, bus, control, resume, project=project,
-                          base_dir=project.base_weights_dir)
-    from src.training.timm_trainer import resolve_timm_base, train_timm
-    weights, message = resolve_timm_base(cfg, project.base_weights_dir, project)
-    return train_timm(cfg, data, run_dir, bus, control, resume, base_weights=weights,
-                      base_message=message)
 
 
 def _check_base_weights(project, conn, cfg: TrainConfig) -> None:
@@ -386,7 +362,7 @@ def _record_outcome(project, conn, run, cfg, dataset, outcome: TrainOutcome, tim
         write_text_atomic(run_dir / "report.md", report_markdown(report))
     if logger:
         final = {"confusion_matrix": outcome.metrics.get("confusion_matrix"),
-                 "class_names": outcome.metrics.get("class_names")}
+                 "class_names": confusion_labels(outcome.metrics)}
         logger.finish(_hparams(cfg), outcome.metrics if outcome.status == "completed" else {},
                       final if outcome.status == "completed" else None)
     runs.update_run(conn, run.id, status=outcome.status, base_model=outcome.base_model_source)

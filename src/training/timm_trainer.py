@@ -21,6 +21,10 @@ import timm
 import torch
 import torch.distributed as torch_dist
 from safetensors.torch import save_file
+from timm.data import create_transform, resolve_data_config
+from timm.optim import create_optimizer_v2
+from timm.scheduler import create_scheduler_v2
+from timm.utils import random_seed
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -31,8 +35,10 @@ from src.training.config import TrainConfig
 from src.training.control import RunControl
 from src.training.device import resolve_device, size_for_device
 from src.training.events import EventBus
-from src.training.image_folder import (IMAGENET_MEAN, IMAGENET_STD, ClassifySplits,
-                                       ImageClassDataset, load_splits)
+from src.training.augment_settings import training_augment
+from src.training.base_model import resolve_timm_base
+from src.training.image_folder import ClassifySplits, ImageClassDataset, load_splits
+from src.training.lora import param_counts
 from src.training.losses import build_loss
 from src.training.metrics import classification_metrics, scalar_metrics
 from src.training.outcome import TrainOutcome
@@ -51,40 +57,6 @@ class _Progress:
     best_epoch: int = -1
     bad_epochs: int = 0
     elapsed_s: float = 0.0
-
-
-def resolve_timm_base(cfg: TrainConfig, base_dir: Path | None,
-                      project=None) -> tuple[str | None, str]:
-    """(weights file or None, message): cfg.weights (file or 'model:<id>') → base_dir/<model>.*
-    → random initialisation."""
-    if cfg.weights and cfg.weights.startswith("model:"):
-        return _registered_weights(cfg.weights, project)
-    if cfg.weights:
-        return cfg.weights, f"base: weights from {cfg.weights}"
-    if base_dir is not None:
-        for suffix in (".safetensors", ".pth", ".pt", ".bin"):
-            candidate = Path(base_dir) / f"{cfg.model}{suffix}"
-            if candidate.is_file():
-                return str(candidate), f"base: {candidate} (models/base)"
-    where = f" in {base_dir}" if base_dir is not None else ""
-    return None, (f"base: {cfg.model} randomly initialised (from scratch): no weights given and "
-                  f"no {cfg.model}.safetensors/.pth{where}")
-
-
-def _registered_weights(ref: str, project) -> tuple[str, str]:
-    from src.db.model_versions import get_model_version
-    if project is None:
-        raise ConfigError(f"'{ref}' needs a project to look the model up", field="weights")
-    mv = get_model_version(project.conn, int(ref.split(":", 1)[1]))
-    if mv is None:
-        raise ConfigError(f"no registered model version {ref}", field="weights",
-                          hint="list them with `python main.py models list`")
-    path = project.abspath(mv.path)
-    path = path / MODEL_FILE if path.is_dir() else path
-    if not path.is_file() or path.suffix != ".safetensors":
-        raise ConfigError(f"{ref} ({mv.task}/{mv.name} v{mv.version}) is not a timm model file",
-                          path=path, field="weights")
-    return str(path), f"base: registered model {mv.name} v{mv.version} ({ref})"
 
 
 def create_classifier(cfg: TrainConfig, num_classes: int, weights: str | None) -> nn.Module:
@@ -114,18 +86,10 @@ def head_prefix(model: nn.Module) -> str:
 def apply_lora(model: nn.Module, cfg: TrainConfig) -> list[str]:
     """Inject adapters, freeze the base, keep the head trainable; returns the targets."""
     from src.training import lora
-    head = head_prefix(model)
-    targets = lora.lora_targets(model, cfg.lora.layers, head_prefixes=(head,))
-    if cfg.lora.train_head:
-        # the head trains in full (modules_to_save-like): an adapter on it would be redundant
-        targets = [t for t in targets if not _under_head(t, head)] or targets
+    targets = lora.adapter_targets(model, cfg.lora, (head_prefix(model) + ".",))
     lora.inject_lora(model, cfg.lora, targets)
     lora.freeze_base(model, _trainable_prefixes(cfg, model))
     return targets
-
-
-def _under_head(name: str, head: str) -> bool:
-    return name == head or name.startswith(head + ".")
 
 
 def _trainable_prefixes(cfg: TrainConfig, model: nn.Module) -> tuple[str, ...]:
@@ -145,24 +109,23 @@ class _TimmRun:
         self.cfg, self.run_dir, self.bus, self.control = cfg, run_dir, bus, control
         self.world = dist.world()
         self.device = torch.device(dist.device_for_rank(self.world, resolve_device(cfg.device)))
-        _seed_everything(cfg.seed + self.world.rank)
+        random_seed(cfg.seed, self.world.rank)
         self.splits: ClassifySplits = load_splits(data)
         self.names = self.splits.class_names
         if base_weights is None and not base_message:
             base_weights, base_message = resolve_timm_base(cfg, None)
         self.base_message = base_message
         self.model = create_classifier(cfg, len(self.names), base_weights)
+        self.data_config = data_config(self.model, cfg.imgsz)
         self.targets = apply_lora(self.model, cfg) if cfg.lora.enabled else []
-        self.params = _param_counts(self.model)
+        self.params = param_counts(self.model)
         self.model.to(self.device)
         self.batch, self.workers = size_for_device(self.device.type, cfg.batch, cfg.workers)
         self.train_loader, self.train_sampler = self._train_loader()
-        self.val_set = ImageClassDataset(self.splits.samples["val"], cfg.imgsz, train=False)
+        self.val_set = self._dataset("val", train=False)
         self.loss_fn = build_loss(cfg.imbalance, self.splits.counts("train")).to(self.device)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = build_optimizer(cfg, trainable)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.optimizer, T_max=cfg.epochs, eta_min=cfg.lr * 0.01)
+        self.optimizer = build_optimizer(cfg, self.model)
+        self.scheduler = build_scheduler(cfg, self.optimizer, len(self.train_loader))
         self.progress = _Progress()
         self.weights_dir = run_dir / "weights"
         self.net = self.model
@@ -179,9 +142,15 @@ class _TimmRun:
 
     # -- setup -----------------------------------------------------------------------------
 
+    def _dataset(self, split: str, train: bool) -> ImageClassDataset:
+        """A split with timm's transform for this backbone (augmented when `train`)."""
+        augment = training_augment("timm") if train else {}
+        return ImageClassDataset(self.splits.samples[split], self.cfg.imgsz, train=train,
+                                 transform=build_transform(self.data_config, train, augment))
+
     def _train_loader(self):
         cfg = self.cfg
-        train_set = ImageClassDataset(self.splits.samples["train"], cfg.imgsz, train=True)
+        train_set = self._dataset("train", train=True)
         sampler = None
         if self.world.size > 1:
             sampler = DistributedSampler(train_set, num_replicas=self.world.size,
@@ -210,6 +179,9 @@ class _TimmRun:
         self.progress = _Progress(**ckpt["progress"])
         rng = ckpt["rng"]
         torch.set_rng_state(rng["torch"])
+        if rng.get("python") is not None:   # timm's random crops draw from `random`
+            random.setstate(rng["python"])
+            np.random.set_state(rng["numpy"])
         self.generator.set_state(rng["loader"])
         if rng.get("sampler") is not None:
             self.train_sampler.generator.set_state(rng["sampler"])
@@ -228,9 +200,12 @@ class _TimmRun:
                    f"{len(self.splits.samples['train'])} / val {len(self.splits.samples['val'])} "
                    f"images, trainable {self.params['trainable']:,} of {self.params['total']:,} "
                    f"parameters on {self.device}")
-        self.emit("on_pretrain_routine_end", message=message, run_dir=str(self.run_dir))
+        batches = len(self.train_loader)
+        self.emit("on_pretrain_routine_end", epochs=cfg.epochs, batches=batches,
+                  message=message, run_dir=str(self.run_dir))
         self.emit("on_train_start", epoch=self.progress.next_epoch, epochs=cfg.epochs,
-                  run_dir=str(self.run_dir), message=message)
+                  batches=batches, params=dict(self.params), run_dir=str(self.run_dir),
+                  message=message)
         for epoch in range(self.progress.next_epoch, cfg.epochs):
             if not self._train_epoch(epoch):
                 return self._cancelled(epoch)
@@ -258,6 +233,7 @@ class _TimmRun:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            self.scheduler.step_update(epoch * batches + i + 1)
             total += loss.item() * len(labels)
             seen += len(labels)
             self.epoch_loss = total / max(seen, 1)
@@ -273,7 +249,6 @@ class _TimmRun:
         """Validate, checkpoint, emit; True when early stopping ends training."""
         cfg, p = self.cfg, self.progress
         lr = self._lr()
-        self.scheduler.step()
         losses = {"loss": self.epoch_loss}
         self.emit("on_train_epoch_end", epoch=epoch, epochs=cfg.epochs, losses=losses, lr=lr,
                   **self._timing(epoch + 1))
@@ -289,13 +264,15 @@ class _TimmRun:
             # the epoch's record goes out before the checkpoint that moves past it: a kill in
             # between re-runs the epoch on resume and overwrites that record (no gap)
             self.emit("on_fit_epoch_end", epoch=epoch, epochs=cfg.epochs, losses=losses,
-                      metrics=scalar_metrics(metrics), lr=lr,
+                      metrics=scalar_metrics(metrics), fitness=fitness, lr=lr,
                       confusion_matrix=metrics["confusion_matrix"], class_names=self.names,
                       samples=samples, **self._timing(epoch + 1))
             p.next_epoch, p.elapsed_s = epoch + 1, time.monotonic() - self.t0
             self._save_checkpoint(best=improved)
             self.emit("on_model_save", epoch=epoch, epochs=cfg.epochs,
-                      run_dir=str(self.run_dir), best=improved)
+                      run_dir=str(self.run_dir), best=improved,
+                      message=f"saved {self.weights_dir / 'last.pt'}"
+                              + (" and best.pt" if improved else ""))
             stop_early = bool(cfg.patience) and p.bad_epochs >= cfg.patience
             if stop_early:
                 self.stop_reason = (f"early stop after epoch {epoch}: no better validation "
@@ -310,7 +287,7 @@ class _TimmRun:
         if self.main:
             self._save_checkpoint(best=False)
         self.emit("on_train_end", epoch=epoch, epochs=self.cfg.epochs, status="cancelled",
-                  run_dir=str(self.run_dir),
+                  run_dir=str(self.run_dir), elapsed_s=round(self.progress.elapsed_s, 3),
                   message=f"cancelled in epoch {epoch}; resumable from weights/last.pt")
         return TrainOutcome(status="cancelled", last_checkpoint=self.weights_dir / "last.pt",
                             best_checkpoint=self._existing(self.weights_dir / "best.pt"),
@@ -330,13 +307,14 @@ class _TimmRun:
             if self.targets:
                 outcome.adapter_dir = self._save_adapters()
             outcome.merged_model = self._save_merged()
-            test_set = ImageClassDataset(self.splits.samples[split], self.cfg.imgsz, train=False)
+            test_set = self._dataset(split, train=False)
             metrics, per_class, _ = self.evaluate(test_set)
             metrics.update(split=split, best_epoch=self.progress.best_epoch,
                            best_val_balanced_accuracy=self.progress.best_fitness)
             outcome.metrics, outcome.per_class = metrics, per_class
         self.emit("on_train_end", epoch=self.progress.next_epoch - 1, epochs=self.cfg.epochs,
                   status="completed", run_dir=str(self.run_dir),
+                  elapsed_s=round(time.monotonic() - self.t0, 3),
                   metrics=scalar_metrics(outcome.metrics),
                   message=self.stop_reason or f"completed {self.progress.next_epoch} epochs; "
                   f"best epoch {self.progress.best_epoch}")
@@ -394,7 +372,8 @@ class _TimmRun:
             save_file(tensors, str(tmp), metadata={"architecture": self.cfg.model})
         config = {"architecture": self.cfg.model, "num_classes": len(self.names),
                   "class_names": self.names, "imgsz": self.cfg.imgsz,
-                  "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+                  "mean": list(self.data_config["mean"]), "std": list(self.data_config["std"]),
+                  "interpolation": self.data_config["interpolation"], "resize": "squash",
                   "load": f"timm.create_model({self.cfg.model!r}, num_classes="
                           f"{len(self.names)}).load_state_dict(safetensors.torch."
                           f"load_file('{MODEL_FILE}'))"}
@@ -406,6 +385,7 @@ class _TimmRun:
     def _rng_states(self) -> dict:
         sampler_gen = getattr(self.train_sampler, "generator", None)
         return {"torch": torch.get_rng_state(), "loader": self.generator.get_state(),
+                "python": random.getstate(), "numpy": np.random.get_state(),
                 "sampler": sampler_gen.get_state() if sampler_gen is not None else None}
 
     def _train_mode(self) -> None:
@@ -454,24 +434,39 @@ def _load_checkpoint_file(path: Path, device) -> dict:
                             hint="start a new run instead") from None
 
 
-def build_optimizer(cfg: TrainConfig, params: list) -> torch.optim.Optimizer:
-    name, lr, wd = cfg.optimizer, cfg.lr, cfg.weight_decay
-    if name in ("auto", "adamw"):
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
-    factory = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam,
-               "rmsprop": torch.optim.RMSprop}[name]
-    return factory(params, lr=lr, weight_decay=wd)
+_TIMM_OPTIMIZERS = {"auto": "adamw", "sgd": "sgd", "adam": "adam", "adamw": "adamw",
+                    "nadam": "nadam", "radam": "radam", "rmsprop": "rmsprop"}
 
 
-def _param_counts(model: nn.Module) -> dict:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"trainable": trainable, "total": total, "share": trainable / total if total else 0.0}
+def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """timm's optimizer factory over the trainable parameters (no weight decay on biases and
+    norms, as timm does); 'sgd' is timm's Nesterov SGD with momentum 0.9."""
+    return create_optimizer_v2(model, opt=_TIMM_OPTIMIZERS[cfg.optimizer], lr=cfg.lr,
+                               weight_decay=cfg.weight_decay, momentum=0.9)
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+def build_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, updates_per_epoch: int):
+    """timm's cosine schedule, stepped after every batch: linear warm-up over
+    cfg.warmup_epochs from lr/100, then cosine down to lr/100 at the last epoch."""
+    scheduler, _ = create_scheduler_v2(
+        optimizer, sched="cosine", num_epochs=cfg.epochs, min_lr=cfg.lr * 0.01,
+        warmup_lr=cfg.lr * 0.01, warmup_epochs=cfg.warmup_epochs, step_on_epochs=False,
+        updates_per_epoch=max(updates_per_epoch, 1))
+    return scheduler
+
+
+def data_config(model: nn.Module, imgsz: int) -> dict:
+    """The backbone's own data config (mean, std, interpolation) at the config's input size;
+    images are resized to imgsz² whole ('squash'), never centre-cropped: a crop classifier
+    must see the whole object."""
+    return resolve_data_config({"input_size": (3, imgsz, imgsz), "crop_pct": 1.0,
+                                "crop_mode": "squash"}, model=model)
+
+
+def build_transform(config: dict, train: bool, augment: dict):
+    """timm.data.create_transform for this backbone; `augment` from configs/augment.yaml."""
+    common = dict(input_size=config["input_size"], interpolation=config["interpolation"],
+                  mean=config["mean"], std=config["std"])
+    if train:
+        return create_transform(is_training=True, **common, **augment)
+    return create_transform(is_training=False, crop_pct=1.0, crop_mode="squash", **common)

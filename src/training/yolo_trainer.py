@@ -15,19 +15,19 @@ from __future__ import annotations
 import os
 import time
 from copy import deepcopy
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from src.atomic_files import copy_atomic, torch_save_atomic
 from src.db.project import default_models_dir
 from src.errors import DatasetError, TrainingError
+from src.training.augment_settings import training_augment
 from src.training.base_model import resolve_yolo_base
 from src.training.control import RunControl
-from src.training.device import is_out_of_memory, resolve_device
+from src.training.device import resolve_device
 from src.training.events import EventBus
-from src.training.lora import (freeze_base, frozen_modules_eval, has_lora, inject_lora,
-                               lora_targets, merge_lora, param_counts, save_adapters,
+from src.training.lora import (adapter_targets, freeze_base, frozen_modules_eval, has_lora,
+                               inject_lora, merge_lora, param_counts, save_adapters,
                                yolo_head_prefixes)
 from src.training.outcome import TrainOutcome
 from src.training.trust import check_before_unpickle
@@ -52,26 +52,15 @@ def train_yolo(cfg, data: Path, run_dir: Path, bus: EventBus, control: RunContro
     """Train a YOLO model per `cfg` on `data` (data.yaml, or an ImageFolder root for classify).
 
     Returns status 'completed' or 'cancelled' (stop requested: `last_checkpoint` resumes it).
-    A CUDA out-of-memory error halves the batch and continues from the last checkpoint.
+    One attempt: `src.training.trainers.create_trainer(cfg).train(...)` adds the
+    out-of-memory retry.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     data_arg = _data_arg(cfg.task, Path(data))
     device = ultralytics_device(cfg.device)
     base_dir = Path(base_dir) if base_dir else default_models_dir() / "base"
-    notes: list[str] = []
-    while True:
-        try:
-            return _train_once(cfg, data_arg, run_dir, bus, control, resume, device, project,
-                               base_dir, notes)
-        except RuntimeError as exc:
-            if not is_out_of_memory(exc) or cfg.batch <= 1:
-                raise
-            notes.append(f"out of memory at batch {cfg.batch}: retrying with batch "
-                         f"{cfg.batch // 2}")
-            cfg = replace(cfg, batch=cfg.batch // 2)
-            resume = resumable_checkpoint(run_dir) is not None
-            _free_accelerator_memory()
+    return _train_once(cfg, data_arg, run_dir, bus, control, resume, device, project, base_dir)
 
 
 def ultralytics_device(spec: str) -> str:
@@ -97,16 +86,73 @@ def resumable_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
-def trainer_class(task: str, lora):
-    """The ultralytics trainer of `task` with our behaviour mixed in, carrying `lora` settings."""
+def trainer_class(task: str, lora, repeat_factor_threshold: float = 0.0):
+    """The ultralytics trainer of `task` with our behaviour mixed in, carrying `lora` settings
+    (and repeat-factor sampling of the training images when the threshold is above 0)."""
     from ultralytics.models.yolo.classify import ClassificationTrainer
     from ultralytics.models.yolo.detect import DetectionTrainer
     from ultralytics.models.yolo.segment import SegmentationTrainer
 
     bases = {"detect": (DetectionTrainer,), "segment": (SegmentationTrainer,),
              "classify": (_TopOneFitness, ClassificationTrainer)}
-    return type(f"LabelLoop{bases[task][-1].__name__}", (_LabelLoopTrainer, *bases[task]),
-                {"lora": lora})
+    return type(f"LabelLoop{bases[task][-1].__name__}",
+                (_RepeatFactorSampling, _LabelLoopTrainer, *bases[task]),
+                {"lora": lora, "repeat_factor_threshold": repeat_factor_threshold})
+
+
+class _RepeatFactorSampling:
+    """Training images drawn by `RepeatFactorSampler` (class attribute
+    `repeat_factor_threshold`; 0 = ultralytics' own shuffled loader).
+
+    Hooks `get_dataloader` (ultralytics builds its train loader there, then ours replaces its
+    sampler, keeping its workers, collate function and seeding) and `_setup_train` (the epoch
+    a resume starts at is known only after it). Single process only: under DDP each rank
+    needs a shard of the draw, so ultralytics' DistributedSampler stays.
+    """
+
+    repeat_factor_threshold = 0.0
+    repeat_factor_summary = ""
+
+    def get_dataloader(self, dataset_path, batch_size=16, rank=0, mode="train"):
+        loader = super().get_dataloader(dataset_path, batch_size, rank, mode)
+        if mode != "train" or self.repeat_factor_threshold <= 0 or rank != -1:
+            return loader
+        from src.training.sampling import RepeatFactorSampler, repeat_factors
+
+        factors = repeat_factors(_image_classes(loader.dataset), self.repeat_factor_threshold)
+        sampler = RepeatFactorSampler(factors, seed=self.args.seed)
+        sampler.set_epoch(getattr(self, "epoch", 0))   # an OOM retry rebuilds mid-run
+        self.repeat_factor_summary = (
+            f"repeat-factor sampling (threshold {self.repeat_factor_threshold:g}): "
+            f"{int((factors > 1).sum())} of {len(factors)} training images repeated (up to "
+            f"x{factors.max():.2f}); {len(sampler)} images per epoch")
+        return _loader_with_sampler(loader, sampler)
+
+    def _setup_train(self):
+        super()._setup_train()
+        sampler = getattr(self.train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch") and not hasattr(sampler, "num_replicas"):
+            sampler.set_epoch(self.start_epoch)   # a resumed run continues the epochs' draws
+
+
+def _image_classes(dataset) -> list[list[int]]:
+    """Classes in each image of an ultralytics dataset (YOLODataset or ClassificationDataset)."""
+    if hasattr(dataset, "labels"):
+        return [label["cls"].reshape(-1).astype(int).tolist() for label in dataset.labels]
+    return [[int(sample[1])] for sample in dataset.samples]
+
+
+def _loader_with_sampler(loader, sampler):
+    """ultralytics' InfiniteDataLoader as `loader` was built, drawing indices from `sampler`."""
+    from ultralytics.data.build import InfiniteDataLoader
+
+    workers = loader.num_workers
+    return InfiniteDataLoader(
+        dataset=loader.dataset, batch_size=loader.batch_size, sampler=sampler,
+        num_workers=workers, prefetch_factor=loader.prefetch_factor if workers else None,
+        pin_memory=loader.pin_memory, collate_fn=loader.collate_fn,
+        worker_init_fn=loader.worker_init_fn, generator=loader.generator,
+        drop_last=loader.drop_last)
 
 
 class _LabelLoopTrainer:
@@ -138,10 +184,7 @@ class _LabelLoopTrainer:
 
     def _add_adapters(self, model) -> None:
         head = yolo_head_prefixes(model)
-        targets = lora_targets(model, self.lora.layers, head)
-        if self.lora.train_head and self.lora.layers != "head":
-            # the head trains in full: adapters inside it would only duplicate it
-            targets = [t for t in targets if not (t + ".").startswith(head)] or targets
+        targets = adapter_targets(model, self.lora, head)
         inject_lora(model, self.lora, targets)
         self.lora_targets = targets
         self.trainable_prefixes = head if self.lora.train_head else ()
@@ -308,6 +351,7 @@ class _EventBridge:
         self.t0 = time.time()
         self.batch = 0
         self.batches_done = 0
+        self.pending_save: dict | None = None
 
     def attach(self, model) -> None:
         for event in ("on_pretrain_routine_start", "on_pretrain_routine_end", "on_train_start",
@@ -320,14 +364,18 @@ class _EventBridge:
                       run_dir=str(self.run_dir), message="; ".join(self.notes))
 
     def on_pretrain_routine_end(self, trainer) -> None:
-        self.bus.emit("on_pretrain_routine_end", epochs=trainer.epochs,
-                      batches=len(trainer.train_loader))
+        batches = len(trainer.train_loader)
+        self.bus.emit("on_pretrain_routine_end", epochs=trainer.epochs, batches=batches,
+                      run_dir=str(self.run_dir),
+                      message=f"{trainer.args.task}: {len(trainer.train_loader.dataset)} training "
+                              f"images, {batches} batches per epoch on {trainer.device}")
 
     def on_train_start(self, trainer) -> None:
         self.t0 = time.time()
         p = trainer.params
         self.bus.emit("on_train_start", epoch=trainer.start_epoch, epochs=trainer.epochs,
                       batches=len(trainer.train_loader), params=dict(p),
+                      run_dir=str(self.run_dir),
                       message=f"training {p['trainable']:,} of {p['total']:,} parameters "
                               f"({p['share']:.1%})")
 
@@ -354,8 +402,11 @@ class _EventBridge:
         self._check_stop(trainer)
 
     def on_train_epoch_end(self, trainer) -> None:
+        elapsed = time.time() - self.t0
+        left = (trainer.epochs - trainer.epoch - 1) * len(trainer.train_loader)
         self.bus.emit("on_train_epoch_end", epoch=trainer.epoch, epochs=trainer.epochs,
-                      losses=_losses(trainer), lr=_lr(trainer), elapsed_s=time.time() - self.t0)
+                      losses=_losses(trainer), lr=_lr(trainer), elapsed_s=elapsed,
+                      eta_s=elapsed / max(self.batches_done, 1) * left)
 
     def on_fit_epoch_end(self, trainer) -> None:
         if trainer.in_final_eval:   # ultralytics fires it again for the best model's final eval
@@ -367,10 +418,17 @@ class _EventBridge:
                       elapsed_s=time.time() - self.t0, eta_s=eta,
                       samples=getattr(trainer.validator, "prediction_samples", []),
                       **confusion(trainer))
+        if self.pending_save is not None:
+            self.bus.emit("on_model_save", **self.pending_save)
+            self.pending_save = None
 
     def on_model_save(self, trainer) -> None:
-        self.bus.emit("on_model_save", epoch=trainer.epoch, epochs=trainer.epochs,
-                      message=f"saved {trainer.last}")
+        # ultralytics saves before its on_fit_epoch_end; the contract (and the timm trainer)
+        # has the epoch's record first, then the save: hold it until on_fit_epoch_end
+        self.pending_save = dict(epoch=trainer.epoch, epochs=trainer.epochs,
+                                 run_dir=str(self.run_dir),
+                                 best=bool(trainer.best_fitness == trainer.fitness),
+                                 message=f"saved {trainer.last}")
 
     def _check_stop(self, trainer) -> None:
         if self.control.checkpoint():   # blocks while paused
@@ -378,8 +436,7 @@ class _EventBridge:
 
 
 def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunControl,
-                resume: bool, device: str, project, base_dir: Path,
-                notes: list[str]) -> TrainOutcome:
+                resume: bool, device: str, project, base_dir: Path) -> TrainOutcome:
     from ultralytics import YOLO
 
     if resume:
@@ -390,7 +447,7 @@ def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunC
         source, message = str(checkpoint), f"resuming from {checkpoint}"
     else:
         source, message = resolve_yolo_base(cfg, base_dir, project)
-    run_notes = [message, *notes, *imbalance_notes(cfg)]
+    run_notes = [message, *imbalance_notes(cfg)]
     if "," in device:
         run_notes.append("multi-GPU (DDP): ultralytics trains in worker processes; progress "
                          "events, pause and stop do not reach them")
@@ -403,14 +460,16 @@ def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunC
     if resume:
         args["resume"] = source
     try:
-        model.train(trainer=trainer_class(cfg.task, cfg.lora), **args)
+        model.train(trainer=trainer_class(cfg.task, cfg.lora,
+                                          cfg.imbalance.repeat_factor_threshold), **args)
     except _Cancelled as stop:
         _close_loaders(model.trainer)
         return _cancelled(model.trainer, stop, bus, run_dir, message, bridge.t0)
     except BaseException:
         _close_loaders(model.trainer)
         raise
-    outcome = _completed(model.trainer, run_dir, "; ".join(run_notes))
+    run_notes.append(model.trainer.repeat_factor_summary)   # the factors it really used
+    outcome = _completed(model.trainer, run_dir, "; ".join(filter(None, run_notes)))
     bus.emit("on_train_end", status="completed", epoch=outcome.epochs_done - 1,
              epochs=model.trainer.epochs, metrics=outcome.metrics, run_dir=str(run_dir),
              elapsed_s=time.time() - bridge.t0, message=f"merged model: {outcome.merged_model}")
@@ -419,34 +478,32 @@ def _train_once(cfg, data_arg: Path, run_dir: Path, bus: EventBus, control: RunC
 
 def imbalance_notes(cfg) -> list[str]:
     """What the YOLO trainer does with cfg.imbalance (and optimizer auto), in words, for the
-    run message and report."""
-    imb, notes = cfg.imbalance, []
+    run message; the report lists the same (src/training/reporting.py)."""
+    from src.training.reporting import imbalance_effects
+
+    notes = []
     if cfg.optimizer == "auto":
         notes.append("optimizer auto: ultralytics picks the optimizer and its learning rate "
                      "(lr is ignored); set optimizer to use lr")
-    if imb.class_weights:
-        notes.append("class weights: ultralytics cls_pw=1.0 (inverse class frequency in the "
-                     "classification loss)" if cfg.task != "classify" else
-                     "class weights: not supported by ultralytics classification; ignored")
-    if imb.focal_loss:
-        notes.append("focal loss: not supported by the YOLO trainer; ignored")
-    if imb.balanced_sampler:
-        notes.append("balanced sampler: not supported by the YOLO trainer; ignored")
-    return notes
+    effects = imbalance_effects(cfg)
+    return notes + effects["applied"] + effects["ignored"]
 
 
 def ultralytics_overrides(cfg, data_arg: Path, run_dir: Path, device: str) -> dict:
-    """The ultralytics train() arguments a TrainConfig maps to."""
+    """The ultralytics train() arguments a TrainConfig maps to: our defaults, the augmentation
+    of configs/augment.yaml, then the config's `yolo:` section (any `yolo train` argument,
+    already checked by ultralytics); the keys LabelLoop owns last."""
     on_cpu = device in ("cpu", "mps")
-    return dict(
-        data=str(data_arg), epochs=cfg.epochs, batch=cfg.batch, imgsz=_round32(cfg.imgsz),
-        lr0=cfg.lr, optimizer=_OPTIMIZERS[cfg.optimizer],
-        weight_decay=getattr(cfg, "weight_decay", 0.0005), patience=cfg.patience,
-        seed=cfg.seed, device=device, workers=0 if on_cpu else cfg.workers,
-        save_dir=str(run_dir), exist_ok=True,
+    defaults = dict(
         nbs=cfg.batch,          # a tiny dataset must still step the optimizer every batch
         amp=not on_cpu, plots=False, verbose=False, val=True,
         cls_pw=1.0 if cfg.imbalance.class_weights and cfg.task != "classify" else 0.0)
+    ours = dict(
+        data=str(data_arg), epochs=cfg.epochs, batch=cfg.batch, imgsz=_round32(cfg.imgsz),
+        lr0=cfg.lr, optimizer=_OPTIMIZERS[cfg.optimizer], weight_decay=cfg.weight_decay,
+        warmup_epochs=cfg.warmup_epochs, patience=cfg.patience, seed=cfg.seed, device=device,
+        workers=0 if on_cpu else cfg.workers, save_dir=str(run_dir), exist_ok=True)
+    return {**defaults, **training_augment("yolo"), **getattr(cfg, "yolo", {}), **ours}
 
 
 def _data_arg(task: str, data: Path) -> Path:
@@ -471,16 +528,6 @@ def _cancelled(trainer, stop: _Cancelled, bus: EventBus, run_dir: Path, message:
     return TrainOutcome(status="cancelled", last_checkpoint=stop.checkpoint,
                         base_model_source=message, epochs_done=stop.epoch,
                         params=dict(trainer.params))
-
-
-def _free_accelerator_memory() -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _close_loaders(trainer) -> None:
@@ -519,13 +566,22 @@ def confusion(trainer) -> dict:
     return {"confusion_matrix": matrix.T.round().astype(int).tolist(), "class_names": names}
 
 
+def _final_confusion(trainer) -> dict:
+    """confusion() for the outcome: 'confusion_labels' are the matrix's rows (with
+    'background' for detection); 'class_names' stay the model's classes."""
+    found = confusion(trainer)
+    if found:
+        found["confusion_labels"] = found.pop("class_names")
+    return found
+
+
 def _class_names(trainer) -> list[str]:
     return [str(n) for n in dict(trainer.data["names"]).values()]
 
 
 def _per_class(trainer) -> tuple[dict, dict]:
     names = _class_names(trainer)
-    extra = {"class_names": names, **confusion(trainer)}
+    extra = {**_final_confusion(trainer), "class_names": names}
     if trainer.args.task == "classify":
         return _classify_per_class(trainer.validator, names), extra
     return _detect_per_class(trainer.validator.metrics, names), extra

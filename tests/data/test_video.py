@@ -5,6 +5,7 @@ import hashlib
 import os
 import random
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -203,11 +204,50 @@ def test_stepping_back_past_the_cached_frames_refills_the_cache(mp4v_video):
         assert cap.seeks == 1
 
 
-def test_read_returns_a_copy_the_caller_may_draw_on(mjpg_video):
+def test_read_returns_a_read_only_frame_the_caller_copies_to_draw_on(mjpg_video):
     with open_media(mjpg_video.path) as reader:
         frame = reader.read(5)
-        frame[:] = 0
+        with pytest.raises(ValueError, match="read-only"):
+            frame[:] = 0
+        drawn = frame.copy()
+        drawn[:] = 0
         np.testing.assert_array_equal(reader.read(5), mjpg_video.frames[5])
+
+
+@pytest.mark.parametrize("cache_frames", [0, 3])
+def test_a_frame_the_caller_holds_is_never_overwritten(mp4v_video, cache_frames):
+    """Evicted buffers are reused for decodes, but not while a caller holds any array of
+    them (a slice of a frame included): the GUI keeps its current frame for a capture."""
+    frame_bytes = 160 * 120 * 3
+    with VideoReader(mp4v_video.path, cache_bytes=cache_frames * frame_bytes) as reader:
+        held = reader.read(2)
+        corner = reader.read(3)[:10, :10]
+        for i in range(4, 40):
+            reader.read(i)
+        np.testing.assert_array_equal(held, mp4v_video.frames[2])
+        np.testing.assert_array_equal(corner, mp4v_video.frames[3][:10, :10])
+
+
+def test_decodes_take_prefaulted_buffers_while_the_cache_fills(mp4v_video):
+    frame_bytes = 160 * 120 * 3
+    with VideoReader(mp4v_video.path, cache_bytes=40 * frame_bytes) as reader:
+        pool = reader._prefaulted
+        deadline = time.monotonic() + 10
+        while len(pool.ready()) < pool.ahead and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ready = {a.__array_interface__["data"][0] for a in pool.ready()}
+        assert len(ready) == pool.ahead
+        for i in range(1, 4):
+            np.testing.assert_array_equal(reader.read(i), mp4v_video.frames[i])
+        used = {reader.cache.get(i).__array_interface__["data"][0] for i in range(1, 4)}
+        assert used <= ready                      # each decode landed in a touched buffer
+        thread = pool._thread
+    assert not thread.is_alive()                  # close() stops the prefault thread
+
+
+def test_one_off_readers_start_no_prefault_thread(mp4v_video):
+    with VideoReader(mp4v_video.path, cache_bytes=0) as reader:
+        assert reader._prefaulted is None
 
 
 def test_reader_is_safe_to_share_between_threads(mp4v_video):

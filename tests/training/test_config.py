@@ -48,7 +48,7 @@ def test_all_problems_reported_at_once_one_line_each():
     lines = [ln for ln in str(err.value).splitlines() if ln.strip().startswith("- ")]
     assert len(lines) == 7
     text = str(err.value)
-    assert "unknown key 'epoch'; did you mean 'epochs'?" in text
+    assert "'epoch' is not a valid YOLO argument. Similar arguments are i.e. ['epochs" in text
     assert "unknown key 'lora.rnk'; did you mean 'lora.rank'?" in text
     assert "'batch' must be a positive integer, got 0" in text
     assert "'lr' must be > 0, got -1.0" in text
@@ -128,3 +128,68 @@ def test_save_then_load_round_trips(tmp_path_factory, epochs, rank, lr, gamma, a
                        f"lora.enabled={str(lora).lower()}"])
     path = save_config(cfg, tmp_path_factory.mktemp("cfg") / "config.yaml")
     assert load_config(path) == cfg
+
+
+# -- every `yolo train` argument ------------------------------------------------------------
+
+def test_ultralytics_arguments_as_bare_overrides_and_in_the_yolo_section(tmp_path):
+    cfg = load_config(REPO / "configs" / "detection.yaml",
+                      ["cos_lr=true", "lrf=0.1", "warmup_epochs=0", "momentum=0.9",
+                       "close_mosaic=2", "yolo.mosaic=0.5", "hsv_h=0.02", "fliplr=0",
+                       "mask_ratio=2", "iou=0.6"])
+    assert cfg.warmup_epochs == 0.0
+    assert {k: cfg.yolo[k] for k in ("cos_lr", "lrf", "momentum", "close_mosaic", "mosaic",
+                                     "hsv_h", "fliplr", "mask_ratio", "iou")} == {
+        "cos_lr": True, "lrf": 0.1, "momentum": 0.9, "close_mosaic": 2, "mosaic": 0.5,
+        "hsv_h": 0.02, "fliplr": 0, "mask_ratio": 2, "iou": 0.6}
+    # the resolved config (config.yaml of a run) loads back to the same settings
+    assert load_config(save_config(cfg, tmp_path / "config.yaml")) == cfg
+
+
+def test_yolo_section_reaches_ultralytics_over_our_defaults(tmp_path):
+    from src.training.yolo_trainer import ultralytics_overrides
+
+    cfg = load_config(REPO / "configs" / "detection.yaml",
+                      ["nbs=64", "plots=true", "cos_lr=true", "lr=0.02", "epochs=3"])
+    args = ultralytics_overrides(cfg, tmp_path / "data.yaml", tmp_path, "cpu")
+    assert (args["nbs"], args["plots"], args["cos_lr"]) == (64, True, True)
+    assert (args["lr0"], args["epochs"], args["save_dir"]) == (0.02, 3, str(tmp_path))
+    from ultralytics.cfg import get_cfg
+    assert get_cfg(overrides=args).cos_lr is True   # ultralytics accepts the whole set
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("momentm=0.9", "'momentm' is not a valid YOLO argument. Similar arguments are i.e. "
+                    "['momentum=0.937'"),
+    ("mosaic=2", "yolo.mosaic: 'mosaic=2' is an invalid value. Valid 'mosaic' values are "
+                 "between 0.0 and 1.0."),
+    ("cos_lr=maybe", "yolo.cos_lr: 'cos_lr=maybe' is of invalid type str"),
+    ("lr0=0.1", "'lr0' cannot be set: the initial learning rate is 'lr' here"),
+    ("yolo.epochs=3", "'yolo.epochs': set 'epochs' at the top level"),
+    ("data=x.yaml", "'data' cannot be set: the dataset comes from --dataset"),
+    ("tensorbord=false", "unknown key 'tensorbord'; did you mean 'tensorboard'?"),
+])
+def test_ultralytics_checks_the_yolo_arguments(override, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config(REPO / "configs" / "segmentation.yaml", [override])
+    assert "\n" not in str(err.value) and expected in str(err.value)   # one problem, one line
+
+
+def test_ultralytics_arguments_refused_for_timm_and_with_class_weights():
+    with pytest.raises(ConfigError, match=r"ultralytics arguments \(momentum\) only apply to "
+                                          r"model_type yolo"):
+        load_config(REPO / "configs" / "crop_classifier.yaml", ["momentum=0.9"])
+    with pytest.raises(ConfigError, match="keep one of them"):
+        load_config(REPO / "configs" / "detection.yaml",
+                    ["imbalance.class_weights=true", "cls_pw=0.5"])
+
+
+def test_cli_reports_a_bad_yolo_argument_in_one_line_exit_2(tmp_path):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "main.py", "--project", str(tmp_path / "p"), "train",
+                           "configs/detection.yaml", "--dataset", "x", "mosaic=7"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "'mosaic=7' is an invalid value" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -53,7 +53,8 @@ def test_completed_run_writes_outputs_and_registers_model(project, make_cfg, cla
     assert {"torch", "timm", "python"} <= set(meta["libraries"])
     assert meta["timings"]["duration_s"] > 0
     report = json.loads((run_dir / "report.json").read_text())
-    assert report["imbalance"]["focal_loss"] and "focal loss" in report["imbalance"]["loss"]
+    assert "focal loss" in report["imbalance"]["loss"]
+    assert any("balanced sampler" in note for note in report["imbalance"]["applied"])
     assert len(report["confusion_matrix"]) == 3 and set(report["per_class"]) == set(meta["classes"])
     assert "| red |" in (run_dir / "report.md").read_text()
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["lora"]["enabled"] is True

@@ -13,6 +13,7 @@ import torch
 from src.training.control import RunControl
 from src.training.events import EventBus
 from src.training.lora import has_lora, load_adapters, merge_lora
+from src.training.trainers import create_trainer
 from src.training.yolo_trainer import INTERRUPTED, train_yolo
 from tests.training.yolo_fixtures import write_image_folder, write_yolo_dataset, yolo_config
 
@@ -87,9 +88,11 @@ def test_full_training_emits_events_and_merged_model_predicts(task, runs, data):
     assert key in fit["metrics"] and fit["eta_s"] == 0.0
     assert set(outcome.per_class) == {"red", "blue"}
     assert outcome.params["share"] > 0.95
-    names, matrix = outcome.metrics["class_names"], outcome.metrics["confusion_matrix"]
+    names, matrix = outcome.metrics["confusion_labels"], outcome.metrics["confusion_matrix"]
     expected = ["blue", "red"] if task == "classify" else ["red", "blue", "background"]  # folders sort
     assert names == expected and len(matrix) == len(names)
+    # the model's classes: a detection matrix's 'background' row is none of them
+    assert outcome.metrics["class_names"] == [n for n in expected if n != "background"]
     true_counts = [sum(row) for row in matrix]          # rows: true class
     if task == "classify":
         assert true_counts == [2, 2] and fit["confusion_matrix"] and fit["class_names"] == names
@@ -215,8 +218,8 @@ def test_out_of_memory_halves_the_batch_and_continues(data, tmp_path):
             raised.append(True)
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
     rec.bus.on("on_train_batch_end", explode)
-    outcome = train_yolo(cfg, data["classify"], tmp_path / "run", rec.bus, RunControl(),
-                         base_dir=tmp_path)
+    outcome = create_trainer(cfg).train(data["classify"], tmp_path / "run", rec.bus,
+                                        RunControl(), base_dir=tmp_path)
     assert raised and outcome.status == "completed" and outcome.epochs_done == 2
     assert "retrying with batch 2" in outcome.base_model_source
     assert [p["epoch"] for p in rec.of("on_fit_epoch_end")] == [0, 1]

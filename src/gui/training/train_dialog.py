@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                             QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                             QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                              QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout)
 
 from src.errors import LabelLoopError
