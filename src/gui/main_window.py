@@ -28,6 +28,7 @@ from src.gui.navigation import Navigator
 from src.gui.player import Player
 from src.gui.player_bar import PlayerBar
 from src.gui.project_tools import ProjectTools
+from src.gui.training.menu import TrainingMenu
 from src.gui.session import ProjectSession
 from src.gui.status_bar import StatusBar
 from src.gui.toolbar import ToolBar
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.toolbar)
         self.navigator = Navigator(self)
         self.tools = ProjectTools(self)
+        self.training = TrainingMenu(self)
         DropImporter(self, self.import_media)
         self._jobs: list[tuple[QThread, ImportWorker]] = []
         self._shape_counts = (0, 0)
@@ -93,6 +95,7 @@ class MainWindow(QMainWindow):
             "import_video": self._choose_video, "import_folder": self._choose_folder,
             "import_annotations": self.tools.import_annotations, "export": self.tools.export,
             "check": self.tools.check_annotations,
+            "train": self.training.train, "tensorboard": self.training.open_tensorboard,
             "quit": self.close, "shortcuts": lambda: ShortcutsDialog(self).open(),
             "undo": self._undo, "redo": self._redo,
             "delete": self.annotator.delete_selected,
@@ -181,6 +184,7 @@ class MainWindow(QMainWindow):
         resume.save(self)
         self.player.pause()
         self.tools.close_dialogs()
+        self.training.shutdown()
         self.toolbar.set_session(None)
         self.navigator.set_session(None)
         self.gallery.set_session(None)
@@ -354,6 +358,7 @@ class MainWindow(QMainWindow):
         """Wait for running imports, close the project, stop the decode thread (idempotent)."""
         for thread, _worker in list(self._jobs):
             thread.wait()
+        self.training.shutdown()
         self.close_project()
         self.player.close()
 

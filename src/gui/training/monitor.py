@@ -31,6 +31,8 @@ class TrainingMonitor(QDialog):
         self.progress = TrainingProgress()
         self.status = "starting"
         self.run_id: int | None = None
+        self.resumable = False           # the run has saved a checkpoint
+        self._original = request
         self._dirty = False
         self._build()
         self._timer = QTimer(self, interval=_REFRESH_MS)
@@ -123,6 +125,7 @@ class TrainingMonitor(QDialog):
     def _on_worker_event(self, name: str, payload: dict) -> None:
         self.run_id = payload.get("run_id", self.run_id)
         self.progress.update(name, payload)
+        self.resumable = self.resumable or name == "on_model_save"
         if payload.get("message"):
             self.log.appendPlainText(str(payload["message"]))
         self._dirty = True
@@ -202,10 +205,13 @@ class TrainingMonitor(QDialog):
             self.cancel_button.setEnabled(False)
 
     def _on_retry_clicked(self) -> None:
-        if self.run_id is not None:
+        if self.run_id is not None and self.resumable:
             self.request = self.request.resumed(self.run_id)
-            self.title.setText(self._describe(self.request))
-        self.log.appendPlainText("— retry —")
+            self.log.appendPlainText(f"— retry: resuming run {self.run_id} —")
+        else:                            # nothing saved yet: train again from the start
+            self.request, self.run_id = self._original, None
+            self.log.appendPlainText("— retry: no checkpoint was saved, starting again —")
+        self.title.setText(self._describe(self.request))
         self.start()
 
     def _on_set_active_clicked(self) -> None:
@@ -236,6 +242,8 @@ class TrainingMonitor(QDialog):
             self.worker.cancel()
             event.accept()
         elif box.clickedButton() is keep:
+            self.worker.detach()
+            self.worker.wait(5000)
             event.accept()
         else:
             event.ignore()

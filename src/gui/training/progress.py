@@ -21,6 +21,7 @@ class TrainingProgress:
     lr: list[tuple[float, float]] = field(default_factory=list)
     latest_metrics: dict[str, float] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    checkpoint_epoch: int | None = None    # the last epoch saved (a resume starts after it)
 
     def update(self, event: str, p: dict) -> None:
         self.epochs = int(p.get("epochs") or self.epochs)
@@ -35,6 +36,8 @@ class TrainingProgress:
             self._on_batch(p)
         elif event == "on_fit_epoch_end":
             self._on_epoch(p)
+        elif event == "on_model_save":
+            self.checkpoint_epoch = int(p.get("epoch", self.epoch))
 
     def _on_batch(self, p: dict) -> None:
         self.epoch, self.batch = int(p.get("epoch", self.epoch)), int(p.get("batch", 0))

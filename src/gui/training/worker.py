@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -58,6 +59,9 @@ class TrainingWorker(QThread):
         self._proc: subprocess.Popen | None = None
         self._stdin_lock = threading.Lock()
         self._stderr: deque[str] = deque(maxlen=_STDERR_TAIL)
+        self._pending: list[str] = []          # commands given before the child started
+        self._lines: queue.Queue = queue.Queue()
+        self._detached = threading.Event()
 
     @property
     def pid(self) -> int | None:
@@ -74,7 +78,10 @@ class TrainingWorker(QThread):
 
     def _send(self, cmd: str) -> None:
         with self._stdin_lock:
-            if self._proc is None or self._proc.poll() is not None:
+            if self._proc is None:
+                self._pending.append(cmd)
+                return
+            if self._proc.poll() is not None:
                 return
             try:
                 self._proc.stdin.write(json.dumps({"cmd": cmd}) + "\n")
@@ -91,18 +98,54 @@ class TrainingWorker(QThread):
         except OSError as exc:
             self.run_failed.emit(f"could not start the training process: {exc}", None)
             return
+        for cmd in self._take_pending():
+            self._send(cmd)
         errors = threading.Thread(target=self._read_stderr, daemon=True)
         errors.start()
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
         final = self._read_events()
+        if self._detached.is_set():
+            return                  # the child trains on, unsupervised
         code = self._proc.wait()
         errors.join(5)
         with self._stdin_lock:
             self._proc.stdin.close()
         self._report(code, final)
 
+    def detach(self) -> None:
+        """Stop supervising and let the child train on in the background (its events still go
+        to the store, TensorBoard and the run folder); this thread ends at once."""
+        self._detached.set()
+
+    def _take_pending(self) -> list[str]:
+        with self._stdin_lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def kill(self) -> None:
+        """End the child at once (a last resort: no checkpoint is written)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+
+    def _pump_stdout(self) -> None:
+        """Blocking reads live in a plain daemon thread, so the QThread can always end."""
+        for line in self._proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _next_lines(self):
+        while not self._detached.is_set():
+            try:
+                line = self._lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if line is None:
+                return
+            yield line
+
     def _read_events(self) -> dict | None:
         final = None
-        for line in self._proc.stdout:
+        for line in self._next_lines():
             try:
                 event = json.loads(line)
             except json.JSONDecodeError:
