@@ -91,8 +91,8 @@ def parse_frames(text: str | None, frame_count: int) -> list[int]:
                          field="--frames") from None
     if len(values) == 1:
         values = [values[0], values[0] + 1 if values[0] is not None else None]
-    if len(values) > 3 or any(v is not None and v < 0 for v in values) or values[-1] == 0 \
-            and len(values) == 3:
+    zero_step = len(values) == 3 and values[2] == 0
+    if len(values) > 3 or zero_step or any(v is not None and v < 0 for v in values):
         raise MediaError(f"bad frame range '{text}'", field="--frames",
                          hint="use A:B, A:, :B or A:B:STEP with non-negative numbers")
     start = values[0] or 0
