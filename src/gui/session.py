@@ -16,6 +16,8 @@ from PyQt6.QtGui import QUndoStack
 from src.db import annotations as ann_repo
 from src.db import classes as class_repo
 from src.db import frames as frame_repo
+from src.db import proposals as proposal_repo
+from src.db.connection import transaction
 from src.db.project import Project
 from src.data.capture import capture_array
 from src.db.records import Annotation, Frame, LabelClass, MediaSource
@@ -159,7 +161,9 @@ class ProjectSession(QObject):
             return
         if text in ("Delete shape", "Delete shapes"):
             text = f"Delete {self.describe(anns)}"
-        ann_repo.delete_annotations(self.conn, [a.id for a in anns])
+        with transaction(self.conn):     # a deleted proposal is a correction of its model
+            ann_repo.delete_annotations(self.conn, [a.id for a in anns])
+            proposal_repo.add_corrections(self.conn, proposal_repo.corrections_for_deletion(anns))
         self.undo_stack.push(commands.DeleteAnnotations(self, anns, text))
         self.annotations_changed.emit()
 
@@ -167,8 +171,13 @@ class ProjectSession(QObject):
         before = ann_repo.get_annotations(self.conn, [a.id for a in changed])
         if not before:
             return
-        for ann in changed:
-            ann_repo.update_annotation(self.conn, ann)
+        prior = {a.id: a for a in before}
+        with transaction(self.conn):     # what the user changed on a proposal is recorded
+            for ann in changed:
+                ann_repo.update_annotation(self.conn, ann)
+                if ann.id in prior:
+                    proposal_repo.add_corrections(
+                        self.conn, proposal_repo.corrections_for_edit(prior[ann.id], ann))
         self.undo_stack.push(commands.UpdateAnnotations(self, before, changed, text))
         self.annotations_changed.emit()
 
