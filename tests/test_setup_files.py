@@ -36,7 +36,9 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
 # import name -> distribution name, where they differ
 IMPORT_TO_PACKAGE = {"cv2": "opencv-python", "yaml": "pyyaml", "PIL": "pillow",
                      "sklearn": "scikit-learn", "PyQt6": "pyqt6", "av": "av"}
-LOCAL = {"src", "benchmarks", "tests"}
+LOCAL = {"src", "benchmarks", "tests",
+         # test helper modules the benchmarks reuse (put on sys.path by the benchmark)
+         *(p.stem for p in ROOT.joinpath("tests").rglob("*.py"))}
 
 
 def _top_level_imports(path: Path) -> set[str]:

@@ -181,7 +181,7 @@ class _TimmRun:
         torch.set_rng_state(rng["torch"])
         if rng.get("python") is not None:   # timm's random crops draw from `random`
             random.setstate(rng["python"])
-            np.random.set_state(rng["numpy"])
+            np.random.set_state(_numpy_state_array(rng["numpy"]))
         self.generator.set_state(rng["loader"])
         if rng.get("sampler") is not None:
             self.train_sampler.generator.set_state(rng["sampler"])
@@ -385,7 +385,7 @@ class _TimmRun:
     def _rng_states(self) -> dict:
         sampler_gen = getattr(self.train_sampler, "generator", None)
         return {"torch": torch.get_rng_state(), "loader": self.generator.get_state(),
-                "python": random.getstate(), "numpy": np.random.get_state(),
+                "python": random.getstate(), "numpy": _numpy_state_plain(),
                 "sampler": sampler_gen.get_state() if sampler_gen is not None else None}
 
     def _train_mode(self) -> None:
@@ -418,6 +418,18 @@ class _TimmRun:
     @staticmethod
     def _existing(path: Path) -> Path | None:
         return path if path.is_file() else None
+
+
+def _numpy_state_plain() -> tuple:
+    """numpy's RNG state with its key array as a list: checkpoints must load with
+    weights_only=True, which refuses numpy arrays."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return name, keys.tolist(), pos, has_gauss, cached
+
+
+def _numpy_state_array(state) -> tuple:
+    name, keys, pos, has_gauss, cached = state
+    return name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached
 
 
 def _load_checkpoint_file(path: Path, device) -> dict:

@@ -42,7 +42,7 @@ class TrainingMonitor(QDialog):
 
     # -- layout --------------------------------------------------------------------------
     def _build(self) -> None:
-        self.title = QLabel(self._describe(self.request))
+        self.title = QLabel(self._describe(self.request), wordWrap=True)
         self.bar = QProgressBar(objectName="trainingProgress", maximum=1000)
         self.bar.setFormat("starting…")
         self.state = QLabel("starting the training process…", objectName="trainingState")

@@ -42,6 +42,7 @@ class TrainDialog(QDialog):
         self.dataset = QComboBox(objectName="datasetCombo")
         self.base = QComboBox(objectName="baseCombo")
         self.base_note = QLabel(wordWrap=True, objectName="baseNote")
+        self.base_note.setMinimumHeight(self.base_note.fontMetrics().lineSpacing() * 2 + 6)
         self.epochs = self._spin("epochs", QSpinBox(minimum=1, maximum=10000))
         self.batch = self._spin("batch", QSpinBox(minimum=1, maximum=4096))
         self.imgsz = self._spin("imgsz", QSpinBox(minimum=16, maximum=8192, singleStep=32))
@@ -194,8 +195,8 @@ class TrainDialog(QDialog):
     def validate(self) -> bool:
         problem = None
         if self.dataset.currentData() is None:
-            problem = ("no dataset of this task in the project yet: build one first "
-                       "(Training › Build dataset… or `dataset build`)")
+            problem = ("no dataset of this task in the project yet: build one first with "
+                       "`python main.py dataset build NAME --task ...`")
         else:
             try:
                 load_config(self.template_path, self.overrides())
