@@ -71,13 +71,13 @@ def print_result(label: str, result: dict) -> None:
 
 
 def main() -> None:
-    from src.training.demo_loop import REPEAT_FACTOR_THRESHOLD
+    from src.training.demo_loop import EPOCHS, REPEAT_FACTOR_THRESHOLD
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("off", "on"), help="run one of the two settings")
     parser.add_argument("--threshold", type=float, default=REPEAT_FACTOR_THRESHOLD,
                         help="the 'on' threshold (default: the demo's)")
-    parser.add_argument("--epochs", type=int, default=25, help="the demo's default")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="the demo's default")
     parser.add_argument("--imgsz", type=int, default=160, help="the demo's default")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="more training settings for both runs")
