@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-train", action="store_true",
                    help="only build the demo project (seconds), no dataset or training")
-    p.add_argument("--epochs", type=int, default=25, help="epochs of the demo training")
+    p.add_argument("--epochs", type=int, default=20, help="epochs of the demo training")
     p.add_argument("--imgsz", type=int, default=160, help="image size of the demo training")
     p.set_defaults(handler=_demo)
 
