@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -37,10 +36,12 @@ os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="labelloop-yolo
 os.environ.setdefault("LABELLOOP_LOCK_DIR", tempfile.mkdtemp(prefix="labelloop-lock-"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import psutil  # noqa: E402
+
 
 def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
 
 
 def run_demo(threshold: float, overrides: list[str], epochs: int, imgsz: int) -> dict:

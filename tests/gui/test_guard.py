@@ -135,7 +135,7 @@ def test_a_full_disk_during_capture_is_a_dialog_and_leaves_nothing(qtbot, window
     monkeypatch.setattr(Path, "write_bytes", half_then_full)
     window.actions["capture"].trigger()
     qtbot.waitUntil(lambda: _error_box() is not None)
-    assert "No space left on device" in _error_box().text()
+    assert "disk is full" in _error_box().text()
     monkeypatch.undo()
     conn = window.session.conn
     assert frame_repo.count_frames(conn) == 0
@@ -166,7 +166,7 @@ def test_a_full_disk_during_an_image_folder_import_leaves_nothing(qtbot, window,
         window.actions["import_folder"].trigger()
         qtbot.waitUntil(lambda: _error_box() is not None, timeout=10000)
     qtbot.waitUntil(lambda: not window._jobs)
-    assert "No space left on device" in _error_box().text()
+    assert "disk is full" in _error_box().text()
     assert len(source_repo.list_sources(window.session.conn)) == before
     frames_dir = window.session.project.frames_dir
     leftovers = list(frames_dir.iterdir()) if frames_dir.exists() else []

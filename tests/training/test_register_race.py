@@ -25,7 +25,7 @@ def _register(root: Path, models: Path, run_id: int) -> int:
         run = runs.get_run(project.conn, run_id)
         weights = project.abspath(run.run_dir) / "best.pt"
         outcome = TrainOutcome("completed", merged_model=weights, metrics={"map": 0.5})
-        cfg = SimpleNamespace(task="detect", name="det")  # register_model reads these two
+        cfg = SimpleNamespace(task="detect", name="det", weights=None, model_type="yolo")
         return register_model(project, project.conn, run, cfg, outcome).version
 
 
