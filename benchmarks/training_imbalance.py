@@ -37,7 +37,7 @@ accuracy above the baseline, but only the balanced sampler reaches 0.70: TARGET 
 The model has not learned the knot's contrast well enough (precision stays ~0.2); seeds 1-2
 were not run. Next: a clearer cue or more epochs, then three seeds.
 
-    .venv/bin/python benchmarks/training_imbalance.py [--seeds 0 1 2] [--epochs 12]
+    .venv/bin/python benchmarks/training_imbalance.py [--seeds 0 1 2] [--epochs 24] [--threads 1]
 """
 from __future__ import annotations
 
