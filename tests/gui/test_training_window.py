@@ -58,10 +58,14 @@ def monitors():
     for monitor in opened:
         if monitor.running:
             monitor.worker.cancel()
-            if not monitor.worker.wait(120_000):
+            if not monitor.worker.wait(60_000):
                 monitor.worker.kill()
                 monitor.worker.wait(30_000)
-        monitor.close()
+        if monitor.running:              # never leave a question open: it would block here
+            monitor.worker.detach()
+            monitor.worker.wait(5_000)
+        else:
+            monitor.close()
 
 
 def _monitor(qtbot, monitors, request: TrainingRequest) -> TrainingMonitor:
@@ -74,7 +78,9 @@ def _monitor(qtbot, monitors, request: TrainingRequest) -> TrainingMonitor:
 
 
 def _finish(qtbot, monitor: TrainingMonitor) -> None:
-    qtbot.waitUntil(lambda: not monitor.running, timeout=TRAIN_S)
+    """Until the child ended and its last signal (queued from the worker thread) arrived."""
+    qtbot.waitUntil(lambda: not monitor.running and monitor.status not in ("starting", "running"),
+                    timeout=TRAIN_S)
 
 
 def _replace_text(qtbot, spin, text: str) -> None:
