@@ -118,8 +118,70 @@ UPDATE label_classes SET kind = 'tag' WHERE id IN (
     SELECT class_id FROM annotations GROUP BY class_id HAVING SUM(kind <> 'tag') = 0)
 """
 
+# Model versions: readable name, lineage, classes, dataset, files with their sha256; and
+# the sha256 of every file LabelLoop wrote or the user trusted (pickles load only if listed).
+_MODEL_REGISTRY = """
+ALTER TABLE model_versions ADD COLUMN display_name TEXT;
+ALTER TABLE model_versions ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE model_versions ADD COLUMN model_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE model_versions ADD COLUMN classes_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE model_versions ADD COLUMN dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL;
+ALTER TABLE model_versions ADD COLUMN dataset_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE model_versions ADD COLUMN parent_id INTEGER REFERENCES model_versions(id) ON DELETE SET NULL;
+ALTER TABLE model_versions ADD COLUMN lineage_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE model_versions ADD COLUMN origin TEXT NOT NULL DEFAULT 'trained';
+UPDATE model_versions SET display_name = task || '-' || name || '-v' || version;
+CREATE UNIQUE INDEX model_versions_by_display_name ON model_versions(display_name);
+CREATE TABLE model_files (
+    version_id INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+    role       TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    sha256     TEXT NOT NULL CHECK (length(sha256) = 64),
+    size_bytes INTEGER NOT NULL,
+    PRIMARY KEY (version_id, role)
+);
+CREATE TABLE trusted_files (
+    sha256     TEXT PRIMARY KEY CHECK (length(sha256) = 64),
+    origin     TEXT NOT NULL CHECK (origin IN ('run', 'model', 'download', 'user')),
+    path       TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)
+"""
+
+# Model proposals: tracks (AUTOINCREMENT: a rejected track's id is never handed out again)
+# and the track id of propagated boxes and a relabelled box's detector class
+# (src/db/proposals.py), and the corrections users make to proposals, kept for learning
+# from corrections. A correction outlives its annotation (a rejected proposal is deleted).
+_PROPOSALS = """
+CREATE TABLE tracks (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_source TEXT NOT NULL CHECK (model_source LIKE 'model:%'),
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE proposal_details (
+    annotation_id       INTEGER PRIMARY KEY REFERENCES annotations(id) ON DELETE CASCADE,
+    track_id            INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
+    detector_class      TEXT,
+    detector_confidence REAL CHECK (detector_confidence IS NULL
+                                    OR (detector_confidence >= 0 AND detector_confidence <= 1))
+);
+CREATE INDEX proposal_details_by_track ON proposal_details(track_id) WHERE track_id IS NOT NULL;
+CREATE TABLE corrections (
+    id            INTEGER PRIMARY KEY,
+    annotation_id INTEGER,
+    frame_id      INTEGER NOT NULL REFERENCES frames(id) ON DELETE CASCADE,
+    model_source  TEXT NOT NULL CHECK (model_source LIKE 'model:%'),
+    kind          TEXT NOT NULL CHECK (kind IN ('accepted', 'moved_resized', 'reclassified',
+                                                'deleted', 'added')),
+    before_json   TEXT,
+    after_json    TEXT,
+    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX corrections_by_model ON corrections(model_source)
+"""
+
 # MIGRATIONS[i] upgrades user_version i -> i + 1.
-MIGRATIONS: list[str] = [_V1, _CLASS_KIND]
+MIGRATIONS: list[str] = [_V1, _CLASS_KIND, _MODEL_REGISTRY, _PROPOSALS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -162,69 +224,3 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
 def _statements(script: str) -> list[str]:
     # executescript() would COMMIT implicitly; split so the step stays one transaction.
     return [s.strip() for s in script.split(";") if s.strip()]
-
-# Model versions: readable name, lineage, classes, dataset, files with their sha256; and
-# the sha256 of every file LabelLoop wrote or the user trusted (pickles load only if listed).
-_MODEL_REGISTRY = """
-ALTER TABLE model_versions ADD COLUMN display_name TEXT;
-ALTER TABLE model_versions ADD COLUMN description TEXT NOT NULL DEFAULT '';
-ALTER TABLE model_versions ADD COLUMN model_type TEXT NOT NULL DEFAULT '';
-ALTER TABLE model_versions ADD COLUMN classes_json TEXT NOT NULL DEFAULT '[]';
-ALTER TABLE model_versions ADD COLUMN dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL;
-ALTER TABLE model_versions ADD COLUMN dataset_json TEXT NOT NULL DEFAULT '{}';
-ALTER TABLE model_versions ADD COLUMN parent_id INTEGER REFERENCES model_versions(id) ON DELETE SET NULL;
-ALTER TABLE model_versions ADD COLUMN lineage_json TEXT NOT NULL DEFAULT '[]';
-ALTER TABLE model_versions ADD COLUMN origin TEXT NOT NULL DEFAULT 'trained';
-UPDATE model_versions SET display_name = task || '-' || name || '-v' || version;
-CREATE UNIQUE INDEX model_versions_by_display_name ON model_versions(display_name);
-CREATE TABLE model_files (
-    version_id INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
-    role       TEXT NOT NULL,
-    path       TEXT NOT NULL,
-    sha256     TEXT NOT NULL CHECK (length(sha256) = 64),
-    size_bytes INTEGER NOT NULL,
-    PRIMARY KEY (version_id, role)
-);
-CREATE TABLE trusted_files (
-    sha256     TEXT PRIMARY KEY CHECK (length(sha256) = 64),
-    origin     TEXT NOT NULL CHECK (origin IN ('run', 'model', 'download', 'user')),
-    path       TEXT NOT NULL,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-)
-"""
-MIGRATIONS.append(_MODEL_REGISTRY)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-# Model proposals: tracks (AUTOINCREMENT: a rejected track's id is never handed out again)
-# and the track id of propagated boxes and a relabelled box's detector class
-# (src/db/proposals.py), and the corrections users make to proposals, kept for learning
-# from corrections. A correction outlives its annotation (a rejected proposal is deleted).
-_PROPOSALS = """
-CREATE TABLE tracks (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    model_source TEXT NOT NULL CHECK (model_source LIKE 'model:%'),
-    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-);
-CREATE TABLE proposal_details (
-    annotation_id       INTEGER PRIMARY KEY REFERENCES annotations(id) ON DELETE CASCADE,
-    track_id            INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
-    detector_class      TEXT,
-    detector_confidence REAL CHECK (detector_confidence IS NULL
-                                    OR (detector_confidence >= 0 AND detector_confidence <= 1))
-);
-CREATE INDEX proposal_details_by_track ON proposal_details(track_id) WHERE track_id IS NOT NULL;
-CREATE TABLE corrections (
-    id            INTEGER PRIMARY KEY,
-    annotation_id INTEGER,
-    frame_id      INTEGER NOT NULL REFERENCES frames(id) ON DELETE CASCADE,
-    model_source  TEXT NOT NULL CHECK (model_source LIKE 'model:%'),
-    kind          TEXT NOT NULL CHECK (kind IN ('accepted', 'moved_resized', 'reclassified',
-                                                'deleted', 'added')),
-    before_json   TEXT,
-    after_json    TEXT,
-    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-);
-CREATE INDEX corrections_by_model ON corrections(model_source)
-"""
-MIGRATIONS.append(_PROPOSALS)
-SCHEMA_VERSION = len(MIGRATIONS)

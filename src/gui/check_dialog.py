@@ -3,7 +3,7 @@ shows that frame with the shape selected; "Clip to image" stores the fixes as on
 edit. The dialog only shows findings; the checks themselves are Qt-free."""
 from __future__ import annotations
 
-from PyQt6.QtCore import Qt, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import pyqtSignal, pyqtSlot
 from PyQt6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel,
                              QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 

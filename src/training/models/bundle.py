@@ -17,7 +17,7 @@ from pathlib import Path
 
 from src.atomic_files import atomic_path
 from src.db import model_versions as repo
-from src.db.records import MODEL_TASKS, ModelFile, ModelVersion
+from src.db.records import MODEL_TASKS, ModelVersion
 from src.errors import ModelError
 from src.training import trust
 from src.training.models.manager import ModelManager, check_task, file_role, scan_files
