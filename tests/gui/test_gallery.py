@@ -174,11 +174,10 @@ def test_image_folder_import_runs_in_a_worker(window, tmp_path, qtbot):
     folder.mkdir()
     for i in range(5):
         cv2.imwrite(str(folder / f"img{i}.png"), np.full((40, 60, 3), 40 * i, np.uint8))
-    worker = window.import_media(folder)
-    with qtbot.waitSignal(worker.finished, timeout=10000):
-        pass
+    window.import_media(folder)   # a fast worker may finish before a waitSignal connects
     qtbot.waitUntil(lambda: window.player.source is not None
-                    and window.player.source.kind == "images" and window.player.index == 0)
+                    and window.player.source.kind == "images" and window.player.index == 0,
+                    timeout=10000)
     assert window.gallery.model.rowCount() == 5
     assert window.annotator.frame is not None          # image folder frames are all captured
 
@@ -186,10 +185,12 @@ def test_image_folder_import_runs_in_a_worker(window, tmp_path, qtbot):
 def test_import_error_is_shown(window, tmp_path, qtbot):
     bad = tmp_path / "not-a-video.mp4"
     bad.write_bytes(b"nope")
-    worker = window.import_media(bad)
-    with qtbot.waitSignal(worker.failed, timeout=10000):
-        pass
     from PyQt6.QtWidgets import QApplication
-    boxes = [w for w in QApplication.topLevelWidgets() if w.objectName() == "errorDialog"
-             and w.isVisible()]
+
+    def error_boxes():
+        return [w for w in QApplication.topLevelWidgets() if w.objectName() == "errorDialog"
+                and w.isVisible()]
+    window.import_media(bad)      # it may fail before a waitSignal could connect: wait for the box
+    qtbot.waitUntil(lambda: bool(error_boxes()), timeout=10000)
+    boxes = error_boxes()
     assert boxes and str(bad.name) in (boxes[0].text() + boxes[0].informativeText())
