@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Callable
 
 import cv2
-import yaml
 
 from src.atomic_files import write_text_atomic
 from src.data import augment as augment_mod
@@ -28,6 +27,7 @@ from src.data.datasets.report import ReportBuilder, to_markdown
 from src.data.datasets.selection import Sample, SampleObject, Selection, select
 from src.data.datasets.spec import SPLITS, DatasetSpec
 from src.data.datasets.splits import SplitItem, split_items
+from src.data.formats.yolo import data_yaml_text
 from src.data.geometry import Box, Polygon, box_to_yolo, polygon_to_yolo
 from src.db import datasets as datasets_repo
 from src.db import leftovers
@@ -94,7 +94,7 @@ def _build(project: Project, spec: DatasetSpec,
     tmp = leftovers.staging_dir(dataset_dir, "build")
     try:
         content = _write_snapshot(tmp, plan, spec, progress)
-        report = _write_meta(content, dataset_dir / f"v{version}", version)
+        report = _write_meta(content, version)
         crash_point("build:written")
         return _record_version(project, content, version, report)
     finally:
@@ -110,8 +110,7 @@ def _record_version(project: Project, content: "_Content", version: int,
         with transaction(project.conn):
             latest = datasets_repo.next_version(project.conn, spec.name)
             if latest != version:
-                version, report = latest, _write_meta(
-                    content, content.root.parent / f"v{latest}", latest)
+                version, report = latest, _write_meta(content, latest)
             final = content.root.parent / f"v{version}"
             _rename_into_place(content.root, final)
             placed = final
@@ -240,14 +239,14 @@ def _write_snapshot(root: Path, plan: _Plan, spec: DatasetSpec,
     return _Content(root, plan, spec, writer, report, entries, writer.content_hash())
 
 
-def _write_meta(content: _Content, final: Path, version: int) -> dict:
-    """Write data.yaml, the manifest and the reports for version `version` at `final`
+def _write_meta(content: _Content, version: int) -> dict:
+    """Write data.yaml, the manifest and the reports for version `version`
     (again if a concurrent build took the version first); returns the full report."""
     root, writer, entries = content.root, content.writer, content.entries
-    data_yaml = writer.data_yaml(final)
+    data_yaml = writer.data_yaml()
     meta = _meta(content.plan, content.spec, version, content.content_hash, writer)
     full = content.report.to_dict(**meta)
-    write_text_atomic(root / "data.yaml", yaml.safe_dump(data_yaml, sort_keys=False))
+    write_text_atomic(root / "data.yaml", data_yaml_text(data_yaml))
     # Compact on purpose: json's C encoder is only used without indent (10k+ entries).
     write_text_atomic(root / "manifest.json", json.dumps(
         {**meta, "entries": [e.__dict__ for e in entries]}, separators=(",", ":")))
@@ -383,14 +382,14 @@ class _YoloWriter(_Writer):
         return _Entry("train", sample.project_index, sample.frame.id, f"images/train/{name}",
                       [], [s.label for s in shapes], augmented_from=self.file_name(sample)), pairs
 
-    def data_yaml(self, final: Path) -> dict:
+    def data_yaml(self) -> dict:
         val = "images/val"
         if self.spec.split[1] == 0:
             val = "images/train"
             note = "val ratio is 0: data.yaml's val points to the training images"
             if note not in self.notes:  # written again when a concurrent build took the version
                 self.notes.append(note)
-        return {"path": str(final), "train": "images/train", "val": val,
+        return {"train": "images/train", "val": val,
                 "test": "images/test", "nc": len(self.plan.classes),
                 "names": dict(enumerate(self.plan.classes))}
 
@@ -431,8 +430,8 @@ class _FolderWriter(_Writer):
         return (_Entry("train", sample.project_index, sample.frame.id, rel, annotation_ids,
                        [label], augmented_from=self.file_name(sample, suffix)), [])
 
-    def data_yaml(self, final: Path) -> dict:
-        return {"path": str(final), "train": "train", "val": "val", "test": "test",
+    def data_yaml(self) -> dict:
+        return {"train": "train", "val": "val", "test": "test",
                 "nc": len(self.plan.classes), "names": dict(enumerate(self.plan.classes)),
                 "folders": {self.plan.folders[n]: n for n in self.plan.classes}}
 

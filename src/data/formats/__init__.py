@@ -261,7 +261,7 @@ def export_annotations(project: Project, out: str | Path, fmt: str, *,
     out = _usable_output(out)
     labeled = _dataset_set(project, dataset) if dataset else project_set(project)
     with leftovers.export_folder(project.root, out) as tmp:  # swept if the export is killed
-        summary = _write(labeled, tmp, out, fmt)
+        summary = _WRITERS[fmt](labeled, tmp)
         crash_point("export:written")
     return {"format": fmt, "path": str(out), "classes": len(labeled.classes), **summary}
 
@@ -283,12 +283,6 @@ def _usable_output(out: str | Path) -> Path:
         raise DatasetError(f"cannot write the export here ({exc.strerror or exc})", path=out,
                            field="OUT", hint="choose a folder you can create and write")
     return out
-
-
-def _write(labeled: LabeledSet, tmp: Path, final: Path, fmt: str) -> dict:
-    if fmt == "yolo":
-        return yolo.write(labeled, tmp, root=final)
-    return _WRITERS[fmt](labeled, tmp)
 
 
 def _class_kinds(labeled: LabeledSet) -> list[tuple[str, str]]:

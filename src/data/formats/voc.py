@@ -1,5 +1,7 @@
 """Pascal VOC: Annotations/<image>.xml with 1-based inclusive pixel boxes, JPEGImages/,
-ImageSets/Main/<split>.txt. VOC has no polygons: they are exported as their boxes."""
+ImageSets/Main/<split>.txt, and labelmap.txt naming the classes (CVAT's and Datumaro's
+layout: without it their readers know only the 20 VOC classes). VOC has no polygons:
+they are exported as their boxes."""
 from __future__ import annotations
 
 import unicodedata
@@ -14,6 +16,8 @@ from src.data.formats.model import (LabeledImage, LabeledSet, LabeledShape, clas
 from src.data.geometry import Box, Polygon
 from src.errors import DatasetError
 
+LABELMAP = "labelmap.txt"
+
 
 def read(path: Path, images_dir: Path | None = None) -> LabeledSet:
     """Read every .xml of Annotations/ (or of `path` itself); images are found in
@@ -23,13 +27,34 @@ def read(path: Path, images_dir: Path | None = None) -> LabeledSet:
     if not files:
         raise DatasetError("no VOC .xml annotation files here", path=path,
                            hint="pass the folder holding Annotations/ and JPEGImages/")
-    images, classes = [], {}
+    images, classes = [], _read_labelmap(path / LABELMAP)
     for file in files:
         image = _read_file(file, path, images_dir)
         for item in image.shapes:
             classes.setdefault(item.label.casefold(), item.label)
         images.append(image)
+    if "background" in classes and not any(
+            s.label.casefold() == "background" for i in images for s in i.shapes):
+        del classes["background"]           # labelmap's segmentation class 0, not an object
     return LabeledSet(images, list(classes.values()))
+
+
+def _read_labelmap(path: Path) -> dict[str, str]:
+    """casefold -> class name, in labelmap.txt's order ({} when there is none). A line is
+    `name:r,g,b:parts:actions`; `#` starts a comment line."""
+    if not path.is_file():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"byte {exc.start}: not UTF-8 text", path=path) from None
+    classes: dict[str, str] = {}
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name = class_name(line.split(":", 1)[0], f"line {line_no}", path)
+        classes.setdefault(name.casefold(), name)
+    return classes
 
 
 def _read_file(file: Path, root: Path, images_dir: Path | None) -> LabeledImage:
@@ -69,12 +94,12 @@ def _text(node: ET.Element, tag: str, file: Path, where: str = "") -> str:
 
 
 def write(labeled: LabeledSet, out: Path) -> dict:
-    """JPEGImages/, Annotations/ and ImageSets/Main/<split>.txt under `out`."""
-    for label in dict.fromkeys(item.label for image in labeled.images for item in image.shapes):
-        if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" or
-               unicodedata.category(c) == "Cs" for c in label):
-            raise DatasetError(f"class {label!r} holds control characters, which XML cannot"
-                               " hold", field="class", hint="rename the class, then export")
+    """JPEGImages/, Annotations/, ImageSets/Main/<split>.txt and labelmap.txt under `out`."""
+    labels = list(dict.fromkeys([*labeled.classes, *(
+        item.label for image in labeled.images for item in image.shapes)]))
+    for label in labels:
+        _check_label(label)
+    write_text(out / LABELMAP, _labelmap(labels))
     splits: dict[str, list[str]] = {}
     polygons = 0
     for image in labeled.images:
@@ -94,6 +119,33 @@ def write(labeled: LabeledSet, out: Path) -> dict:
     count = sum(len(i.shapes) for i in labeled.images)
     return {"images": len(labeled.images), "annotations": count,
             "polygons written as boxes": polygons}
+
+
+def _check_label(label: str) -> None:
+    if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" or
+           unicodedata.category(c) == "Cs" for c in label):
+        raise DatasetError(f"class {label!r} holds control characters, which XML cannot"
+                           " hold", field="class", hint="rename the class, then export")
+    if ":" in label or label.lstrip().startswith("#") or label != label.strip():
+        raise DatasetError(f"class {label!r} cannot be written in labelmap.txt (a ':' splits"
+                           " its fields, a leading '#' makes a comment, outer spaces are"
+                           " stripped)", field="class", hint="rename the class, then export")
+
+
+def _labelmap(labels: list[str]) -> str:
+    """CVAT's labelmap.txt: background first, then each class with a VOC palette colour."""
+    names = ["background", *(n for n in labels if n.casefold() != "background")]
+    lines = [f"{name}:{','.join(map(str, _voc_color(i)))}::\n" for i, name in enumerate(names)]
+    return "# label:color_rgb:parts:actions\n" + "".join(lines)
+
+
+def _voc_color(index: int) -> tuple[int, int, int]:
+    """Entry `index` of the Pascal VOC segmentation palette (0: black, 1: (128, 0, 0)...)."""
+    rgb = [0, 0, 0]
+    for bit in range(8):
+        for channel in range(3):
+            rgb[channel] |= ((index >> (3 * bit + channel)) & 1) << (7 - bit)
+    return rgb[0], rgb[1], rgb[2]
 
 
 def _fmt(value: float) -> str:

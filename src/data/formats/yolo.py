@@ -275,9 +275,9 @@ def _parse_line(line: str, n: int, path: Path, classes: list[str]) -> LabeledSha
                        f" ({len(parts)} values found)", path=path)
 
 
-def write(labeled: LabeledSet, out: Path, *, root: Path | None = None) -> dict:
-    """Write images/<split>/, labels/<split>/ and data.yaml under `out`; data.yaml's
-    `path` is `root` (where `out` will end up), default `out`.
+def write(labeled: LabeledSet, out: Path) -> dict:
+    """Write images/<split>/, labels/<split>/ and data.yaml under `out` (data.yaml with no
+    `path`: see data_yaml_text).
 
     Segmentation labels when every shape is a polygon, else detection labels with
     polygons as their boxes: ultralytics reads a file with any polygon line as all
@@ -307,14 +307,25 @@ def write(labeled: LabeledSet, out: Path, *, root: Path | None = None) -> dict:
         write_text(out / "labels" / image.split / (Path(name).stem + ".txt"),
                    "".join(line + "\n" for line in lines))
     first = f"images/{splits[0] if splits else 'train'}"
-    data = {"path": str((root or out).resolve()), "train": first,
+    data = {"train": first,
             "val": "images/val" if "val" in splits else first,
             "names": dict(enumerate(labeled.classes))}
     if "test" in splits:
         data["test"] = "images/test"
-    write_text(out / "data.yaml", yaml.safe_dump(data, sort_keys=False))
+    write_text(out / "data.yaml", data_yaml_text(data))
     return {"images": len(labeled.images), "annotations": count,
             "task": "segment" if segment else "detect", "polygons written as boxes": as_boxes}
+
+
+def data_yaml_text(data: dict) -> str:
+    """A data.yaml without `path`, so the folder can be copied or moved and still train:
+    ultralytics then resolves train/val/test against data.yaml's own folder, whatever the
+    working directory (a relative `path`, even '.', it resolves against the working
+    directory or its datasets dir; an absolute one breaks on another machine)."""
+    if "path" in data:
+        raise ValueError("data.yaml is written without 'path'")
+    return ("# Dataset root: this file's folder (no 'path' key, so the folder can be moved)\n"
+            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 def _split_order(split: str) -> int:
