@@ -13,6 +13,7 @@ real CLI and prints, for each, the exit codes seen and what is left on disk.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -185,12 +186,10 @@ def full_disk(work: Path) -> None:
 def _fill(disk: Path, leave: int) -> None:
     filler = disk / "filler"
     with open(filler, "ab") as f:
-        try:
+        with contextlib.suppress(OSError):        # ENOSPC: the disk is full, as wanted
             while True:
                 f.write(b"\xff" * 65536)
                 f.flush()
-        except OSError:
-            pass
     os.truncate(filler, max(0, filler.stat().st_size - leave))
 
 

@@ -10,6 +10,7 @@ user may not write) also exit 2 with one line, as a safety net behind the typed 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import os
@@ -89,8 +90,5 @@ def _fail(message: str, hint: str | None = None) -> int:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so that Python's flush at exit raises no second error."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+    with contextlib.suppress(OSError, ValueError):   # no stdout to silence
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -27,6 +27,7 @@ from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import Frame, MediaSource
 from src.disk_space import reports_full_disk
+from src.platform_support import link_or_copy
 from src.errors import MediaError
 from src.processes import crash_point
 
@@ -279,10 +280,7 @@ def _stage(plan: _ImagePlan, folder: Path) -> Path:
             tmp.write_bytes(_encode_png(decode_image_file(plan.source)))
             return tmp
         tmp.unlink()
-        try:
-            os.link(plan.source, tmp)
-        except OSError:                  # another file system, or links not supported
-            shutil.copyfile(plan.source, tmp)
+        link_or_copy(plan.source, tmp)   # a copy on another file system or without links
         return tmp
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -102,10 +102,12 @@ class _ExchangeDialog(QDialog):
         return not self.run_button.isEnabled()
 
     def _job_for(self, path: Path, fmt: str) -> Callable[[Project], dict]:
-        raise NotImplementedError
+        """The import or export to run on the worker's own project connection."""
+        raise NotImplementedError(f"{type(self).__name__} must say what it runs")
 
     def _browse(self) -> str:
-        raise NotImplementedError
+        """Ask for the folder or file (a file dialog); '' when cancelled."""
+        raise NotImplementedError(f"{type(self).__name__} must say what it asks for")
 
     @pyqtSlot()
     def _on_browse_clicked(self) -> None:

@@ -13,6 +13,16 @@ def _mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
+def available_devices() -> list[str]:
+    """What `device` may be set to on this machine: auto, cpu and the accelerators found."""
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if _mps_available():
+        found.append("mps")
+    return found
+
+
 def resolve_device(spec: str) -> str:
     """'auto' → cuda, mps, cpu (first available); an explicit GPU that is absent is an error.
 

@@ -35,6 +35,7 @@ from src.db.connection import transaction
 from src.db.project import Project
 from src.db.records import DatasetRecord
 from src.disk_space import reports_full_disk
+from src.platform_support import link_or_copy
 from src.errors import DatasetError
 from src.processes import crash_point
 
@@ -304,11 +305,9 @@ class _Writer:
         except FileNotFoundError:
             raise DatasetError("frame image is missing", path=source,
                                hint="re-capture the frame or delete it from the project") from None
-        try:
-            os.link(source, self.prefix + rel)
+        if link_or_copy(source, self.prefix + rel):
             self.linked += 1
-        except OSError:
-            shutil.copy2(source, self.prefix + rel)
+        else:
             self.copied += 1
         self.digests.append((rel, f"frame:{stat.st_size}:{stat.st_mtime_ns}".encode()))
 

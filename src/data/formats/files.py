@@ -3,12 +3,11 @@ limit, image references confined to the dataset, images linked or copied."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 from src.data import limits
 from src.data.video import IMAGE_EXTENSIONS
+from src.platform_support import link_or_copy
 from src.errors import DatasetError
 
 
@@ -101,9 +100,7 @@ def place_file(source: Path, target: Path) -> None:
                            hint="re-capture the frame or delete it from the project")
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(source, target)
+        link_or_copy(source, target)
     except FileExistsError:
         raise DatasetError("two images would be exported under the same name", path=target,
                            hint="a bug in the exporter's naming; please report it") from None
-    except OSError:
-        shutil.copy2(source, target)

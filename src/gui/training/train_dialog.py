@@ -50,7 +50,8 @@ class TrainDialog(QDialog):
                                                    singleStep=0.001))
         self.patience = self._spin("patience", QSpinBox(minimum=0, maximum=10000))
         self.device = QComboBox(objectName="deviceCombo")
-        self.device.addItems(_devices())
+        from src.training.device import available_devices  # torch: only when the dialog opens
+        self.device.addItems(available_devices())
         self.device.setToolTip(help_text("device"))
         form = QFormLayout()
         for label, widget in (("Model type", self.template), ("Dataset", self.dataset),
@@ -215,14 +216,3 @@ class TrainDialog(QDialog):
             self.train_requested.emit(self.request())
             self.accept()
 
-
-def _devices() -> list[str]:
-    """auto and cpu, plus what this machine has."""
-    import torch
-    found = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    backend = getattr(torch.backends, "mps", None)
-    if backend is not None and backend.is_available():
-        found.append("mps")
-    return found

@@ -7,6 +7,7 @@ control channel every OS has (src/training/control.py).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -83,11 +84,9 @@ class TrainingWorker(QThread):
                 return
             if self._proc.poll() is not None:
                 return
-            try:
+            with contextlib.suppress(OSError, ValueError):   # the child is already gone
                 self._proc.stdin.write(json.dumps({"cmd": cmd}) + "\n")
                 self._proc.stdin.flush()
-            except (BrokenPipeError, OSError, ValueError):   # the child is already gone
-                pass
 
     def run(self) -> None:
         try:
