@@ -74,15 +74,16 @@ def import_annotations(project: Project, path: str | Path, fmt: str, *,
     before the write transaction, which then only inserts rows and renames staged folders:
     other writers (the GUI saving an edit) are never kept waiting for the whole import."""
     labeled = read_annotations(path, fmt, images=Path(images) if images else None)
-    folders: dict[Path, list[Path]] = {}
-    for image in labeled.images:
-        folders.setdefault(image.path.parent, []).append(image.path)
+    folders: dict[tuple[Path, str | None], list[Path]] = {}
+    for image in labeled.images:       # a subset becomes a source of its own (see _source_name)
+        subset = image.split if labeled.subsets else None
+        folders.setdefault((image.path.parent, subset), []).append(image.path)
     skipped = Counter(labeled.skipped)
     before = {c.name.casefold() for c in classes_repo.list_classes(project.conn)}
     plans: list[_FolderPlan] = []
     try:
-        for folder, files in folders.items():       # one at a time: a failure discards all
-            plans.append(_plan_folder(project, folder, files))
+        for (folder, subset), files in folders.items():   # one at a time: a failure discards all
+            plans.append(_plan_folder(project, folder, files, _source_name(folder, subset)))
         with transaction(project.conn):
             frame_of = {}
             for plan in plans:
@@ -105,9 +106,20 @@ def import_annotations(project: Project, path: str | Path, fmt: str, *,
         if name.casefold() not in before:
             created.setdefault(name.casefold(), name)
     new = list(created.values())
-    return {"format": fmt, "images": len(labeled.images), "annotations": len(anns),
-            "classes_created": len(new), "new_classes": new, "sources": len(folders),
-            "skipped": dict(skipped)}
+    summary = {"format": fmt, "images": len(labeled.images), "annotations": len(anns),
+               "classes_created": len(new), "new_classes": new, "sources": len(folders),
+               "skipped": dict(skipped)}
+    if labeled.subsets:
+        summary["subsets"] = dict(Counter(image.split for image in labeled.images))
+    return summary
+
+
+def _source_name(folder: Path, subset: str | None) -> str:
+    """The name of the source the images of `subset` in `folder` become: the store has no
+    split of its own (dataset versions split afresh), so a subset is kept as a source, which
+    `sources`, the gallery and group_by=source see. 'val' for images/val/, 'images (val)' for
+    the val images of a folder shared by several subsets."""
+    return folder.name if subset in (None, folder.name) else f"{folder.name} ({subset})"
 
 
 @dataclass
@@ -167,16 +179,18 @@ class _FolderPlan:
                 staged.discard()
 
 
-def _plan_folder(project: Project, folder: Path, wanted: list[Path]) -> _FolderPlan:
+def _plan_folder(project: Project, folder: Path, wanted: list[Path], name: str) -> _FolderPlan:
     """Reuse the folder's source when it holds every wanted image; else stage the folder
-    (every image wanted) or links to just the wanted ones."""
+    (every image wanted) or links to just the wanted ones, as a source called `name`."""
     wanted_set = set(wanted)
     every = [f.resolve() for f in list_image_files(folder)]
     existing = sources_repo.get_source_by_path(project.conn, str(folder))
     if existing is not None and wanted_set <= set(every):
         return _FolderPlan(every, source=existing)
     if set(every) == wanted_set:
-        return _FolderPlan(every, staged=stage_image_folder(project, probe_media(folder)))
+        record = probe_media(folder)
+        record.name = name
+        return _FolderPlan(every, staged=stage_image_folder(project, record))
     names = sorted(f.name for f in wanted_set)
     final = _links_folder(project, folder, names)
     registered = sources_repo.get_source_by_path(project.conn, str(final))
@@ -186,7 +200,7 @@ def _plan_folder(project: Project, folder: Path, wanted: list[Path]) -> _FolderP
     plan = _FolderPlan([folder / f.name for f in list_image_files(links.staging)], links=links)
     try:
         record = probe_media(links.staging)
-        record.path, record.name = str(final), folder.name
+        record.path, record.name = str(final), name
         plan.staged = stage_image_folder(project, record, links.staging)
     except BaseException as exc:
         plan.discard()

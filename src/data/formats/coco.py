@@ -1,11 +1,17 @@
 """COCO detection JSON: images, categories, annotations with bbox [x, y, w, h] and
-polygon segmentations. Boxes are written with an empty segmentation."""
+polygon or RLE-mask segmentations (masks are traced into polygons). Boxes are written with
+an empty segmentation.
+
+A folder holding several annotation files (annotations/instances_<subset>.json, as CVAT,
+Datumaro and LabelLoop export, or <subset>/*.json) is read as one set: each image's `split`
+is its file's subset name, and the classes are merged by name."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 from src.atomic_files import write_text_atomic as write_text
+from src.data.formats import masks
 from src.data.formats.files import place_file, read_json, resolve_image_ref
 from src.data.formats.model import (SPLIT_NAMES, LabeledImage, LabeledSet, LabeledShape,
                                      class_name, image_size, number)
@@ -14,15 +20,24 @@ from src.errors import DatasetError
 
 
 def read(path: Path, images_dir: Path | None = None) -> LabeledSet:
-    """Read a COCO JSON file (or the folder holding one); images are looked for next to it,
-    in images/ beside it, or in `images_dir`."""
-    json_path = _find_json(path)
+    """Read a COCO JSON file, or every annotation file of a dataset folder (see the module
+    docstring); images are looked for next to a file, in images/, images/<subset>/ or
+    <subset>/ of the dataset folder, or in `images_dir`."""
+    files = _find_json(path)
+    if len(files) == 1:
+        return _read_file(files[0][0], images_dir, files[0][1])
+    parts = [_read_file(file, images_dir, subset) for file, subset in files]
+    return _merge(parts, [file for file, _ in files])
+
+
+def _read_file(json_path: Path, images_dir: Path | None, subset: str) -> LabeledSet:
     data = _load(json_path)
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
-            raise DatasetError(f"'{key}' must be a list", path=json_path, field=key)
+            raise DatasetError(f"'{key}' must be a list", path=json_path, field=key,
+                               hint="an instances (object detection) file is expected")
     categories = _categories(data["categories"], json_path)
-    images = _images(data["images"], json_path, images_dir)
+    images = _images(data["images"], json_path, images_dir, subset)
     skipped: dict[str, int] = {}
     for i, ann in enumerate(data["annotations"]):
         where = f"annotations[{i}]"
@@ -36,20 +51,56 @@ def read(path: Path, images_dir: Path | None = None) -> LabeledSet:
         if category is None:
             raise DatasetError(f"category_id {ann.get('category_id')!r} is not in 'categories'",
                                path=json_path, field=f"{where}.category_id")
-        for shape in _shapes(ann, where, json_path, skipped):
+        for shape in _shapes(ann, where, json_path, image, skipped):
             image.shapes.append(LabeledShape(category, shape))
     return LabeledSet(list(images.values()), list(categories.values()), skipped)
 
 
-def _find_json(path: Path) -> Path:
+def _merge(parts: list[LabeledSet], files: list[Path]) -> LabeledSet:
+    """One set of several files' images; an image listed by two files is refused (its
+    subset would be ambiguous and its objects counted twice)."""
+    classes: dict[str, str] = {}
+    skipped: dict[str, int] = {}
+    owner: dict[Path, Path] = {}
+    images = []
+    for part, file in zip(parts, files):
+        for image in part.images:
+            if image.path in owner:
+                raise DatasetError(f"image {image.path.name!r} is listed in {owner[image.path]}"
+                                   " too", path=file, field="images",
+                                   hint="keep each image in one annotation file")
+            owner[image.path] = file
+            images.append(image)
+        for name in part.classes:
+            classes.setdefault(name.casefold(), name)
+        for key, count in part.skipped.items():
+            skipped[key] = skipped.get(key, 0) + count
+    return LabeledSet(images, list(classes.values()), skipped,
+                      subsets=list(dict.fromkeys(image.split for image in images)))
+
+
+def _find_json(path: Path) -> list[tuple[Path, str]]:
+    """(annotation file, subset name) pairs: the file itself, the folder's *.json and
+    annotations/*.json, else the *.json of each sub-folder (one subset per folder)."""
     if path.is_file():
-        return path
+        return [(path, _subset_of(path))]
     found = sorted(path.glob("*.json")) + sorted(path.glob("annotations/*.json")) \
         if path.is_dir() else []
-    if len(found) != 1:
-        raise DatasetError(f"expected one COCO .json file here, found {len(found)}", path=path,
-                           hint="pass the annotation file itself")
-    return found[0]
+    if found:
+        return [(file, _subset_of(file)) for file in found]
+    pairs = []
+    for folder in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(folder.glob("*.json"))
+        pairs += [(f, folder.name if len(files) == 1 else _subset_of(f)) for f in files]
+    if not pairs:
+        raise DatasetError("no COCO .json annotation file here", path=path,
+                           hint="pass the annotation file, or the folder holding annotations/")
+    return pairs
+
+
+def _subset_of(file: Path) -> str:
+    """instances_val.json -> 'val' (COCO's, CVAT's and Datumaro's naming)."""
+    return file.stem.removeprefix("instances_") or file.stem
 
 
 def _load(path: Path) -> dict:
@@ -82,11 +133,12 @@ def _categories(items: list, path: Path) -> dict[int, str]:
     return dict(sorted(out.items()))
 
 
-def _images(items: list, path: Path, images_dir: Path | None) -> dict[int, LabeledImage]:
-    split = path.stem.removeprefix("instances_")   # LabelLoop's and COCO's own layout
+def _images(items: list, path: Path, images_dir: Path | None,
+            split: str) -> dict[int, LabeledImage]:
     root = path.parent.parent if path.parent.name == "annotations" else path.parent
     subdirs = tuple(dict.fromkeys(str(d.relative_to(root)) for d in (
-        path.parent, path.parent / "images", root / "images" / split, root / "images")))
+        path.parent, path.parent / "images", root / "images" / split, root / "images",
+        root / split)))
     out: dict[int, LabeledImage] = {}
     for i, img in enumerate(items):
         where = f"images[{i}]"
@@ -100,20 +152,43 @@ def _images(items: list, path: Path, images_dir: Path | None) -> dict[int, Label
         if img_id in out:
             raise DatasetError(f"duplicate image id {img_id}", path=path, field=f"{where}.id")
         out[img_id] = LabeledImage(file, [], image_size(width, f"{where}.width", path),
-                                   image_size(height, f"{where}.height", path))
+                                   image_size(height, f"{where}.height", path), split=split)
     return out
 
 
-def _shapes(ann: dict, where: str, path: Path, skipped: dict) -> list[Box | Polygon]:
-    """The annotation's polygons (one per part of a multi-part object), else its box."""
+def _shapes(ann: dict, where: str, path: Path, image: LabeledImage,
+            skipped: dict) -> list[Box | Polygon]:
+    """The annotation's polygons (one per part of a multi-part object or region of a mask),
+    else its box."""
     seg = ann.get("segmentation")
     if isinstance(seg, list) and seg:
         if len(seg) > 1:
-            key = "multi-part objects imported as one polygon per part"
-            skipped[key] = skipped.get(key, 0) + 1
+            _count(skipped, "multi-part objects imported as one polygon per part")
         return [_polygon(flat, f"{where}.segmentation[{k}]", path) for k, flat in enumerate(seg)]
+    if isinstance(seg, dict):
+        return _mask_polygons(seg, f"{where}.segmentation", path, image, skipped)
     box = _box(ann, seg, where, path, skipped)
     return [box] if box is not None else []
+
+
+def _mask_polygons(seg: dict, where: str, path: Path, image: LabeledImage,
+                   skipped: dict) -> list[Polygon]:
+    mask = masks.decode_rle(seg, path, where)
+    if mask.shape != (image.height, image.width):
+        raise DatasetError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but its image is"
+                           f" {image.width}x{image.height}", path=path, field=f"{where}.size")
+    traced = masks.mask_to_polygons(mask)
+    _count(skipped, "RLE masks imported as polygons")
+    if len(traced.polygons) > 1:
+        _count(skipped, "multi-part objects imported as one polygon per part")
+    _count(skipped, "holes of RLE masks filled (a polygon has no holes)", traced.holes_filled)
+    _count(skipped, "RLE mask regions too small for a polygon", traced.specks)
+    return traced.polygons
+
+
+def _count(skipped: dict, key: str, n: int = 1) -> None:
+    if n:
+        skipped[key] = skipped.get(key, 0) + n
 
 
 def _polygon(flat, where: str, path: Path) -> Polygon:
@@ -125,7 +200,7 @@ def _polygon(flat, where: str, path: Path) -> Polygon:
 
 
 def _box(ann: dict, seg, where: str, path: Path, skipped: dict) -> Box | None:
-    if seg not in (None, []) and not isinstance(seg, dict):
+    if seg not in (None, []):
         raise DatasetError(f"unsupported segmentation {type(seg).__name__}", path=path,
                            field=f"{where}.segmentation")
     bbox = ann.get("bbox")
@@ -134,10 +209,8 @@ def _box(ann: dict, seg, where: str, path: Path, skipped: dict) -> Box | None:
                            field=f"{where}.bbox")
     values = [number(v, f"{where}.bbox", path) for v in bbox]
     if values[2] <= 0 or values[3] <= 0:
-        skipped["boxes of zero size"] = skipped.get("boxes of zero size", 0) + 1
+        _count(skipped, "boxes of zero size")
         return None
-    if isinstance(seg, dict):
-        skipped["RLE masks imported as boxes"] = skipped.get("RLE masks imported as boxes", 0) + 1
     return coco_to_box(values)
 
 

@@ -51,10 +51,13 @@ class LabeledImage:
 
 @dataclass
 class LabeledSet:
-    """What a reader found: images and the class names in index order."""
+    """What a reader found: images and the class names in index order. `subsets`: the
+    subset names of a dataset read from several annotation files or split folders (each
+    image's `split`); empty when the images' split is only the writer's default."""
     images: list[LabeledImage]
     classes: list[str]
     skipped: dict[str, int] = field(default_factory=dict)
+    subsets: list[str] = field(default_factory=list)
 
 
 def number(value, where: str, path: Path, *, line: int | None = None) -> float:

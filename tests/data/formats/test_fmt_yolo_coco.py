@@ -282,15 +282,18 @@ def test_coco_multi_part_objects_and_rle_masks(project, tmp_path):
     path = _small_coco(tmp_path)
     doc = json.loads(path.read_text())
     doc["annotations"][0]["segmentation"] = [[1, 1, 9, 1, 5, 8], [20, 20, 30, 20, 25, 28]]
-    doc["annotations"][1]["segmentation"] = {"counts": "abc", "size": [30, 40]}
+    # pixels x 3..7, y 3..7 of the 40x30 image, as column-major runs (COCO's plain RLE)
+    counts = [3 * 30 + 3] + [5, 25] * 4 + [5, 30 * 40 - (3 * 30 + 3) - 5 * 5 - 25 * 4]
+    doc["annotations"][1]["segmentation"] = {"counts": counts, "size": [30, 40]}
     path.write_text(json.dumps(doc))
     summary = import_annotations(project, path, "coco")
     assert summary["skipped"] == {"multi-part objects imported as one polygon per part": 1,
-                                  "RLE masks imported as boxes": 1}
+                                  "RLE masks imported as polygons": 1}
     kinds = [(a.kind, a.geometry) for a in annotations_repo.list_annotations(project.conn)]
-    assert kinds == [("polygon", [[1.0, 1.0], [9.0, 1.0], [5.0, 8.0]]),
-                     ("polygon", [[20.0, 20.0], [30.0, 20.0], [25.0, 28.0]]),
-                     ("box", [3.0, 3.0, 8.0, 8.0])]
+    assert kinds[:2] == [("polygon", [[1.0, 1.0], [9.0, 1.0], [5.0, 8.0]]),
+                         ("polygon", [[20.0, 20.0], [30.0, 20.0], [25.0, 28.0]])]
+    assert kinds[2][0] == "polygon"         # the mask's outline: its pixels' outer edges
+    assert sorted(map(tuple, kinds[2][1])) == [(3, 3), (3, 8), (8, 3), (8, 8)]
 
 
 def test_yolo_export_of_mixed_shapes_writes_boxes_ultralytics_can_read(project, tmp_path):
