@@ -48,11 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=_show)
 
-    e = sub.add_parser("export", help="export annotations to YOLO, COCO, VOC or labelme")
+    e = sub.add_parser("export", help="export annotations to YOLO, COCO, VOC or labelme,"
+                                      " or a classify/crops dataset as image folders")
     e.add_argument("out", metavar="OUT", help="new (or empty) output folder")
-    e.add_argument("--format", choices=("yolo", "coco", "voc", "labelme"), required=True)
+    e.add_argument("--format", choices=("yolo", "coco", "voc", "labelme", "imagefolder"),
+                   required=True, help="imagefolder: a classify/crops --dataset, as"
+                                       " <split>/<class>/ folders plus labels.csv")
     e.add_argument("--dataset", metavar="NAME[:vN]",
-                   help="export a detect/segment dataset version instead of the project")
+                   help="export a dataset version (detect/segment: any annotation format;"
+                        " classify/crops: imagefolder) instead of the project")
     e.set_defaults(handler=_export)
 
 

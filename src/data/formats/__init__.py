@@ -14,12 +14,13 @@ import shutil
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
 
 from src.data.capture import StagedFolder, register_staged_folder, stage_image_folder
-from src.data.formats import coco, labelme, voc, yolo
+from src.data.formats import coco, imagefolder, labelme, voc, yolo
 from src.data.formats.files import place_file
 from src.data.formats.model import LabeledImage, LabeledSet, LabeledShape
 from src.data.geometry import Box, clip_box, clip_polygon, shape_of
@@ -37,13 +38,15 @@ from src.errors import DatasetError, LabelLoopError
 from src.processes import crash_point
 
 FORMATS = ("yolo", "coco", "voc", "labelme")
+# imagefolder: classify and crops dataset versions (image folders, not annotations)
+EXPORT_FORMATS = (*FORMATS, "imagefolder")
 _WRITERS = {"yolo": yolo.write, "coco": coco.write, "voc": voc.write, "labelme": labelme.write}
 
 
-def _check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
+def _check_format(fmt: str, known: tuple[str, ...] = FORMATS) -> str:
+    if fmt not in known:
         raise DatasetError(f"unknown annotation format '{fmt}'", field="format",
-                           hint=f"use one of {', '.join(FORMATS)}")
+                           hint=f"use one of {', '.join(known)}")
     return fmt
 
 
@@ -270,14 +273,20 @@ def _annotations(image: LabeledImage, frame: Frame, class_ids: dict[str, int],
 def export_annotations(project: Project, out: str | Path, fmt: str, *,
                        dataset: str | None = None) -> dict:
     """Write the project's accepted annotations (or a detect/segment dataset version) in
-    `fmt` into the new or empty folder `out`; returns summary counts."""
-    _check_format(fmt)
+    `fmt`, or a classify/crops dataset version as `imagefolder`, into the new or empty
+    folder `out`; returns summary counts."""
+    _check_format(fmt, EXPORT_FORMATS)
     out = _usable_output(out)
-    labeled = _dataset_set(project, dataset) if dataset else project_set(project)
+    if fmt == "imagefolder":
+        snapshot, classes = _folder_dataset(project, dataset)
+        write = partial(imagefolder.write, snapshot)
+    else:
+        labeled = _dataset_set(project, dataset) if dataset else project_set(project)
+        write, classes = partial(_WRITERS[fmt], labeled), labeled.classes
     with leftovers.export_folder(project.root, out) as tmp:  # swept if the export is killed
-        summary = _WRITERS[fmt](labeled, tmp)
+        summary = write(tmp)
         crash_point("export:written")
-    return {"format": fmt, "path": str(out), "classes": len(labeled.classes), **summary}
+    return {"format": fmt, "path": str(out), "classes": len(classes), **summary}
 
 
 def _usable_output(out: str | Path) -> Path:
@@ -331,19 +340,37 @@ def project_set(project: Project) -> LabeledSet:
 
 
 def _dataset_set(project: Project, ref: str) -> LabeledSet:
+    """A detect/segment version's images with their splits (`subsets`) and shapes."""
     from src.data.datasets import resolve_dataset
     record, path = resolve_dataset(project, ref)
     if record.task not in ("detect", "segment"):
         raise DatasetError(f"dataset {record.name}:v{record.version} is a {record.task}"
                            " dataset (image folders), not boxes or polygons", field="dataset",
-                           hint="export a detect or segment dataset, or the project")
+                           hint="export it with --format imagefolder, or export a detect or"
+                                " segment dataset, or the project")
     labeled = yolo.read(path / "data.yaml", root=path)
     for image in labeled.images:
         with Image.open(image.path) as im:
             image.width, image.height = im.size
         image.shapes = [s.to_pixels(image.width, image.height) for s in image.shapes]
+    labeled.subsets = list(dict.fromkeys(image.split for image in labeled.images))
     return labeled
 
 
-__all__ = ["FORMATS", "export_annotations", "import_annotations", "project_set",
+def _folder_dataset(project: Project, ref: str | None) -> tuple[Path, list[str]]:
+    """The folder and classes of a classify/crops version, for an imagefolder export."""
+    from src.data.datasets import resolve_dataset
+    if not ref:
+        raise DatasetError("imagefolder exports a classify or crops dataset version",
+                           field="dataset", hint="pass --dataset NAME[:vN] (build one with"
+                                                 " 'dataset build NAME --task crops')")
+    record, path = resolve_dataset(project, ref)
+    if record.task not in ("classify", "crops"):
+        raise DatasetError(f"dataset {record.name}:v{record.version} is a {record.task}"
+                           " dataset, not image folders", field="dataset",
+                           hint="export it as yolo, coco, voc or labelme")
+    return path, list(record.summary.get("classes") or [])
+
+
+__all__ = ["EXPORT_FORMATS", "FORMATS", "export_annotations", "import_annotations", "project_set",
            "read_annotations"]

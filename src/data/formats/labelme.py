@@ -16,20 +16,38 @@ LABELME_VERSION = "5.5.0"
 
 
 def read(path: Path, images_dir: Path | None = None) -> LabeledSet:
-    """Read every labelme .json file of the folder `path` (or the one file `path`); images
-    are found beside the JSON files or in `images_dir`."""
-    files = [path] if path.is_file() else sorted(path.glob("*.json")) if path.is_dir() else []
-    if not files:
-        raise DatasetError("no labelme .json files here", path=path,
-                           hint="pass the folder holding the labelme JSON files")
+    """Read every labelme .json file of the folder `path` (or the one file `path`), or, when
+    it holds none, of each of its sub-folders (one per split, as LabelLoop exports a dataset
+    version); images are found beside the JSON files or in `images_dir`."""
+    groups = _files(path)
     images, classes = [], {}
     skipped: dict[str, int] = {}
-    for file in files:
-        image = _read_file(file, images_dir, skipped)
-        for label in [s.label for s in image.shapes] + image.tags:
-            classes.setdefault(label.casefold(), label)
-        images.append(image)
-    return LabeledSet(images, list(classes.values()), skipped)
+    for split, files in groups:
+        for file in files:
+            image = _read_file(file, images_dir, skipped)
+            if split is not None:
+                image.split = split
+            for label in [s.label for s in image.shapes] + image.tags:
+                classes.setdefault(label.casefold(), label)
+            images.append(image)
+    subsets = [split for split, _ in groups if split is not None]
+    return LabeledSet(images, list(classes.values()), skipped, subsets=subsets)
+
+
+def _files(path: Path) -> list[tuple[str | None, list[Path]]]:
+    """(split folder name or None, its .json files)."""
+    if path.is_file():
+        return [(None, [path])]
+    files = sorted(path.glob("*.json")) if path.is_dir() else []
+    if files:
+        return [(None, files)]
+    groups = [(d.name, sorted(d.glob("*.json"))) for d in sorted(path.iterdir())
+              if d.is_dir() and not d.name.startswith(".")] if path.is_dir() else []
+    groups = [(name, found) for name, found in groups if found]
+    if not groups:
+        raise DatasetError("no labelme .json files here", path=path,
+                           hint="pass the folder holding the labelme JSON files")
+    return groups
 
 
 def _read_file(file: Path, images_dir: Path | None, skipped: dict) -> LabeledImage:
@@ -78,15 +96,17 @@ def _shape(raw, where: str, file: Path, skipped: dict) -> LabeledShape | None:
 
 
 def write(labeled: LabeledSet, out: Path) -> dict:
-    """<name>.<ext> + <name>.json for every image, in `out`."""
+    """<name>.<ext> + <name>.json for every image, in `out`, or in out/<split>/ when the set
+    has splits (a dataset version): labelme opens one folder at a time."""
     for image in labeled.images:
         name = image.export_name
-        place_file(image.path, out / name)
+        folder = out / image.split if labeled.subsets else out
+        place_file(image.path, folder / name)
         shapes = [_shape_json(item) for item in image.shapes]
         doc = {"version": LABELME_VERSION, "flags": {t: True for t in image.tags},
                "shapes": shapes, "imagePath": name, "imageData": None,
                "imageHeight": image.height, "imageWidth": image.width}
-        write_text(out / (Path(name).stem + ".json"), json.dumps(doc, indent=1))
+        write_text(folder / (Path(name).stem + ".json"), json.dumps(doc, indent=1))
     return {"images": len(labeled.images),
             "annotations": sum(len(i.shapes) for i in labeled.images)}
 
