@@ -11,8 +11,8 @@ from xml.sax.saxutils import escape
 
 from src.atomic_files import write_text_atomic as write_text
 from src.data.formats.files import place_file, resolve_image_ref
-from src.data.formats.model import (LabeledImage, LabeledSet, LabeledShape, class_name,
-                                    image_size, number)
+from src.data.formats.model import (SPLIT_NAMES, LabeledImage, LabeledSet, LabeledShape,
+                                    class_name, image_size, number)
 from src.data.geometry import Box, Polygon
 from src.errors import DatasetError
 
@@ -28,15 +28,48 @@ def read(path: Path, images_dir: Path | None = None) -> LabeledSet:
         raise DatasetError("no VOC .xml annotation files here", path=path,
                            hint="pass the folder holding Annotations/ and JPEGImages/")
     images, classes = [], _read_labelmap(path / LABELMAP)
+    subset_of = _read_subsets(path / "ImageSets" / "Main", {f.stem for f in files})
     for file in files:
         image = _read_file(file, path, images_dir)
+        image.split = subset_of.get(file.stem, image.split)
         for item in image.shapes:
             classes.setdefault(item.label.casefold(), item.label)
         images.append(image)
     if "background" in classes and not any(
             s.label.casefold() == "background" for i in images for s in i.shapes):
         del classes["background"]           # labelmap's segmentation class 0, not an object
-    return LabeledSet(images, list(classes.values()))
+    return LabeledSet(images, list(classes.values()),
+                      subsets=sorted(set(subset_of.values()), key=_split_order))
+
+
+def _read_subsets(folder: Path, stems: set[str]) -> dict[str, str]:
+    """xml stem -> subset, from ImageSets/Main/<subset>.txt (one image id per line), when
+    they put every image in exactly one of two or more subsets; else {} (one subset, as
+    CVAT's 'default', is no split worth keeping). VOC's own trainval.txt, the union of
+    train and val, and its <class>_<subset>.txt files (two columns) are passed over."""
+    lists: dict[str, list[str]] = {}
+    for file in sorted(folder.glob("*.txt")) if folder.is_dir() else []:
+        try:
+            lines = file.read_text(encoding="utf-8-sig").split("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"cannot read the subset list ({exc})", path=file) from None
+        rows = [line.split() for line in lines if line.strip()]
+        if all(len(row) == 1 for row in rows):
+            lists[file.stem] = [row[0] for row in rows]
+    if {"train", "val", "trainval"} <= lists.keys():
+        del lists["trainval"]
+    subset_of: dict[str, str] = {}
+    for subset, ids in lists.items():
+        for stem in ids:
+            if subset_of.setdefault(stem, subset) != subset:
+                return {}                   # listed twice: no partition to keep
+    if len(set(subset_of.values())) < 2 or not stems <= subset_of.keys():
+        return {}
+    return subset_of
+
+
+def _split_order(split: str) -> tuple[int, str]:
+    return (SPLIT_NAMES.index(split) if split in SPLIT_NAMES else len(SPLIT_NAMES), split)
 
 
 def _read_labelmap(path: Path) -> dict[str, str]:

@@ -11,6 +11,7 @@ from format_files import write_image
 from src.data.formats import export_annotations, import_annotations
 from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
+from src.db import sources as sources_repo
 from src.db.project import Project
 from src.errors import DatasetError
 
@@ -71,6 +72,23 @@ def test_cvat_voc_folder_imports_classes_in_labelmap_order(project, tmp_path):
     names, anns = _state(project)
     assert names == NAMES
     assert ("Fußgänger", json.dumps([29.0, 9.0, 44.0, 30.0])) in anns and len(anns) == 3
+
+
+def test_cvat_voc_subsets_become_sources(project, tmp_path):
+    _cvat_voc(tmp_path / "cvat")
+    main = tmp_path / "cvat" / "ImageSets" / "Main"
+    (main / "default.txt").unlink()
+    (main / "train.txt").write_text("a\n")
+    (main / "val.txt").write_text("b\n")
+    (main / "car 2_train.txt").write_text("a -1\nb 1\n")      # VOC's per-class lists
+    summary = import_annotations(project, tmp_path / "cvat", "voc")
+    assert summary["subsets"] == {"train": 1, "val": 1}
+    assert {s.name: s.frame_count for s in sources_repo.list_sources(project.conn)} == \
+        {"JPEGImages (train)": 1, "JPEGImages (val)": 1}
+    (main / "val.txt").write_text("a\nb\n")           # not a partition: one source
+    with Project.open(tmp_path / "again") as again:
+        assert "subsets" not in import_annotations(again, tmp_path / "cvat", "voc")
+        assert [s.name for s in sources_repo.list_sources(again.conn)] == ["JPEGImages"]
 
 
 def test_voc_export_writes_labelmap_and_round_trips_names(project, tmp_path):
