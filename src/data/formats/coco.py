@@ -84,8 +84,12 @@ def _find_json(path: Path) -> list[tuple[Path, str]]:
     annotations/*.json, else the *.json of each sub-folder (one subset per folder)."""
     if path.is_file():
         return [(path, _subset_of(path))]
-    found = sorted(path.glob("*.json")) + sorted(path.glob("annotations/*.json")) \
-        if path.is_dir() else []
+    if not path.is_dir():
+        raise DatasetError("not a file or folder", path=path)
+    found = sorted(path.glob("*.json")) + sorted(path.glob("annotations/*.json"))
+    instances = [f for f in found if f.name.startswith("instances_")]
+    if instances:      # Datumaro writes person_keypoints_, captions_... of the same images too
+        found = instances
     if found:
         return [(file, _subset_of(file)) for file in found]
     pairs = []
@@ -173,16 +177,15 @@ def _shapes(ann: dict, where: str, path: Path, image: LabeledImage,
 
 def _mask_polygons(seg: dict, where: str, path: Path, image: LabeledImage,
                    skipped: dict) -> list[Polygon]:
-    mask = masks.decode_rle(seg, path, where)
-    if mask.shape != (image.height, image.width):
-        raise DatasetError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but its image is"
-                           f" {image.width}x{image.height}", path=path, field=f"{where}.size")
+    mask = masks.decode_rle(seg, path, where, (image.width, image.height))
     traced = masks.mask_to_polygons(mask)
     _count(skipped, "RLE masks imported as polygons")
     if len(traced.polygons) > 1:
         _count(skipped, "multi-part objects imported as one polygon per part")
     _count(skipped, "holes of RLE masks filled (a polygon has no holes)", traced.holes_filled)
-    _count(skipped, "RLE mask regions too small for a polygon", traced.specks)
+    _count(skipped, "one-pixel-wide RLE mask regions imported as their bounding rectangle",
+           traced.thin)
+    _count(skipped, "empty RLE masks", traced.empty)
     return traced.polygons
 
 

@@ -1,9 +1,9 @@
 """COCO run-length masks: decoded (both the compressed `counts` string and the plain list)
 and traced into polygons, since the store holds boxes and polygons, not bitmaps.
 
-The decoder is ours, not pycocotools': its C decoder writes as many pixels as the counts
-say, whatever the mask size, so a hostile file could write past the buffer. Here the
-counts are checked against `size` before any pixel is written.
+The decoder is ours, not pycocotools': its C decoder (maskApi.c rleDecode) writes as many
+pixels as the counts say, whatever the mask size, so a hostile file could write past the
+buffer. Here the counts are checked against `size` before any pixel is written.
 """
 from __future__ import annotations
 
@@ -24,20 +24,26 @@ SIMPLIFY_PX = 0.5
 
 @dataclass
 class Traced:
-    """The polygons of one mask, and what tracing had to leave out."""
+    """The polygons of one mask, and what tracing changed (for the import summary)."""
     polygons: list[Polygon]
     holes_filled: int = 0
-    specks: int = 0               # regions too small for a 3-point polygon
+    thin: int = 0                 # one-pixel-wide regions, traced as their bounding rectangle
+    empty: bool = False
 
 
-def decode_rle(segmentation: dict, path: Path, where: str) -> np.ndarray:
-    """The (height, width) uint8 mask of a COCO RLE `{"size": [h, w], "counts": ...}`."""
+def decode_rle(segmentation: dict, path: Path, where: str,
+               image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """The (height, width) uint8 mask of a COCO RLE `{"size": [h, w], "counts": ...}`;
+    `image_size` (width, height), when given, must be the mask's (checked before decoding)."""
     size = segmentation.get("size")
     if not (isinstance(size, list) and len(size) == 2 and
             all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
         raise DatasetError(f"an RLE mask needs size [height, width], got {size!r}"[:200],
                            path=path, field=f"{where}.size")
     height, width = size
+    if image_size is not None and image_size != (width, height):
+        raise DatasetError(f"the mask is {width}x{height} but its image is"
+                           f" {image_size[0]}x{image_size[1]}", path=path, field=f"{where}.size")
     if height * width > limits.IMAGE_PIXELS.value():
         raise DatasetError(f"mask too large: {limits.IMAGE_PIXELS.exceeded(height * width)}",
                            path=path, field=f"{where}.size")
@@ -92,15 +98,18 @@ def mask_to_polygons(mask: np.ndarray) -> Traced:
     contours, hierarchy = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP,
                                            cv2.CHAIN_APPROX_NONE)
     traced = Traced([])
+    traced.empty = not contours
     for contour, (_, _, _, parent) in zip(contours, hierarchy[0] if contours else []):
         if parent >= 0:
             traced.holes_filled += 1
             continue
         points = cv2.approxPolyDP(contour, SIMPLIFY_PX, True).reshape(-1, 2).astype(float)
-        if len(points) < 3 or _signed_area(points) == 0:
-            traced.specks += 1
-            continue
-        outline = _to_pixel_edges(points + 0.5)
+        if len(points) < 3 or _signed_area(points) == 0:    # one pixel wide: no inside
+            x, y, w, h = cv2.boundingRect(contour)
+            outline = np.array([(x, y), (x + w, y), (x + w, y + h), (x, y + h)], float)
+            traced.thin += 1
+        else:
+            outline = _to_pixel_edges(points + 0.5)
         traced.polygons.append(Polygon(tuple((float(x), float(y)) for x, y in outline)))
     return traced
 

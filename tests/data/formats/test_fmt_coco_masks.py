@@ -131,3 +131,17 @@ def test_malformed_masks_name_file_and_field(project, tmp_path, seg, message):
         import_annotations(project, path, "coco")
     assert "instances.json" in str(info.value)
     assert store_state(project) == ([], [], [], [], [])
+
+
+def test_an_empty_mask_is_counted_and_a_one_pixel_line_kept(project, tmp_path):
+    line = np.zeros((H, W), np.uint8)
+    line[10, 5:30] = 1
+    path = _coco_with_masks(tmp_path / "c", [(_compressed(np.zeros((H, W), np.uint8)), 0),
+                                             (_compressed(line), 0)])
+    summary = import_annotations(project, path, "coco")
+    assert summary["annotations"] == 1
+    assert summary["skipped"]["empty RLE masks"] == 1
+    assert summary["skipped"][
+        "one-pixel-wide RLE mask regions imported as their bounding rectangle"] == 1
+    [ann] = annotations_repo.list_annotations(project.conn)
+    assert sorted(map(tuple, ann.geometry)) == [(5, 10), (5, 11), (30, 10), (30, 11)]
