@@ -13,6 +13,9 @@ from PyQt6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBox
                              QWidget)
 
 from src.data.formats import FORMATS, export_annotations, import_annotations
+
+# What each kind of dataset version exports as: image folders have no annotations to write.
+FOLDER_TASKS = ("classify", "crops")
 from src.db import datasets as dataset_repo
 from src.db.project import Project
 from src.gui import dialogs
@@ -21,7 +24,7 @@ from src.gui.workers import start_in_thread
 
 # Where each format's annotations usually are, for the file dialog's hint.
 IMPORT_HINTS = {"yolo": "the data.yaml file or the dataset folder",
-                "coco": "the COCO .json file (images next to it or in images/)",
+                "coco": "the COCO .json file, or the dataset folder holding annotations/",
                 "voc": "the folder of Pascal VOC .xml files",
                 "labelme": "the folder of labelme .json files"}
 
@@ -201,18 +204,35 @@ class ExportDialog(_ExchangeDialog):
         self.what_combo.setObjectName("exportWhatCombo")
         self.form.insertRow(1, "What", self.what_combo)
         self.path_edit.setPlaceholderText("a new or empty folder")
+        self._tasks: dict[str, str] = {}        # dataset reference -> its task
+        self.what_combo.currentIndexChanged.connect(self._on_what_changed)
         self._fill_what()
 
     def _fill_what(self) -> None:
-        """The project, or one of its detect/segment dataset versions (listed afresh)."""
+        """The project, or one of its dataset versions (listed afresh)."""
         current = self.what_combo.currentData()
+        self.what_combo.blockSignals(True)
         self.what_combo.clear()
         self.what_combo.addItem("Whole project (accepted annotations)", None)
         for ds in dataset_repo.list_datasets(self.session.conn):
-            if ds.task in ("detect", "segment"):
-                self.what_combo.addItem(f"Dataset {ds.name}:v{ds.version} ({ds.task})",
-                                        f"{ds.name}:v{ds.version}")
+            ref = f"{ds.name}:v{ds.version}"
+            self._tasks[ref] = ds.task
+            self.what_combo.addItem(f"Dataset {ref} ({ds.task})", ref)
         self.what_combo.setCurrentIndex(max(self.what_combo.findData(current), 0))
+        self.what_combo.blockSignals(False)
+        self._on_what_changed(self.what_combo.currentIndex())
+
+    @pyqtSlot(int)
+    def _on_what_changed(self, _index: int) -> None:
+        """Offer the formats the selection can be written in: image folders for a
+        classify/crops version, annotation formats otherwise."""
+        task = self._tasks.get(self.what_combo.currentData())
+        formats = ["imagefolder"] if task in FOLDER_TASKS else list(FORMATS)
+        if [self.format_combo.itemText(i) for i in range(self.format_combo.count())] != formats:
+            current = self.format_combo.currentText()
+            self.format_combo.clear()
+            self.format_combo.addItems(formats)
+            self.format_combo.setCurrentIndex(max(self.format_combo.findText(current), 0))
 
     def showEvent(self, event) -> None:
         if not self.running:

@@ -3,6 +3,7 @@ torchvision's ImageFolder reads with the classes the CSV names."""
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -64,3 +65,20 @@ def test_image_folder_export_refuses_the_project_and_box_datasets(project, tmp_p
     with pytest.raises(DatasetError, match="is a detect dataset, not image folders"):
         export_annotations(project, tmp_path / "b", "imagefolder", dataset="det")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_cli_exports_image_folders_and_refuses_the_project_in_one_line(project, tmp_path,
+                                                                         capsys):
+    from src.cli import main
+    add_source(project, "cam", [[tag(NAMES[i % 3])] for i in range(18)])
+    build_dataset(project, DatasetSpec(name="tags", task="classify", group_by="none"))
+    root = str(project.root)
+    assert main(["--project", root, "export", str(tmp_path / "a"), "--format",
+                 "imagefolder"]) == 2
+    err = capsys.readouterr().err
+    assert "imagefolder exports a classify or crops" in err and len(err.strip().splitlines()) == 1
+    assert main(["--project", root, "export", str(tmp_path / "b"), "--format", "imagefolder",
+                 "--dataset", "tags"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["format"] == "imagefolder" and summary["classes"] == 3
+    assert len(_csv(tmp_path / "b" / "labels.csv")) == summary["images"] == 18
