@@ -48,7 +48,8 @@ def read(path: Path, *, root: Path | None = None, images_dir: Path | None = None
     if not images:
         raise DatasetError("the dataset lists no images", path=yaml_path, field="train",
                            hint="point train/val/test at folders of images")
-    return LabeledSet(images, classes)
+    splits = list(dict.fromkeys(image.split for image in images))
+    return LabeledSet(images, classes, subsets=splits if len(splits) > 1 else [])
 
 
 def _dataset_root(data: dict, yaml_path: Path) -> Path:

@@ -1,5 +1,6 @@
-"""A COCO dataset folder with one annotation file per subset (CVAT, Datumaro, Roboflow
-layouts) imports in one transaction, each subset kept as a source of its own."""
+"""Subsets kept on import: a COCO dataset folder with one annotation file per subset (CVAT,
+Datumaro, Roboflow layouts) imports in one transaction, and each subset (COCO file, YOLO
+split list) becomes a source of its own."""
 from __future__ import annotations
 
 import json
@@ -110,3 +111,18 @@ def test_a_folder_without_annotation_files_is_refused(project, tmp_path):
     (tmp_path / "empty" / "images").mkdir(parents=True)
     with pytest.raises(DatasetError, match="no COCO .json annotation file here"):
         import_annotations(project, tmp_path / "empty", "coco")
+
+
+def test_yolo_list_files_over_one_folder_keep_their_subsets(project, tmp_path):
+    root = tmp_path / "y"
+    for i in range(4):
+        write_image(root / "images" / f"{i}.png", 48, 32, i)
+        (root / "labels").mkdir(exist_ok=True)
+        (root / "labels" / f"{i}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (root / "train.txt").write_text("images/0.png\nimages/1.png\nimages/2.png\n")
+    (root / "val.txt").write_text("images/3.png\n")
+    (root / "data.yaml").write_text("train: train.txt\nval: val.txt\nnames: ['rusty bolt']\n")
+    summary = import_annotations(project, root, "yolo")
+    assert summary["subsets"] == {"train": 3, "val": 1}
+    counts = {s.name: s.frame_count for s in sources_repo.list_sources(project.conn)}
+    assert counts == {"images (train)": 3, "images (val)": 1}
