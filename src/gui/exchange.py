@@ -202,7 +202,7 @@ class ExportDialog(_ExchangeDialog):
         self.setObjectName("exportDialog")
         self.what_combo = QComboBox(self)
         self.what_combo.setObjectName("exportWhatCombo")
-        self.form.insertRow(1, "What", self.what_combo)
+        self.form.insertRow(0, "What", self.what_combo)   # first: it decides the formats
         self.path_edit.setPlaceholderText("a new or empty folder")
         self._tasks: dict[str, str] = {}        # dataset reference -> its task
         self.what_combo.currentIndexChanged.connect(self._on_what_changed)
