@@ -38,6 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--crop-min-size", type=int, default=8)
     b.add_argument("--augment", help="oversample in train: PIPELINE:CLASS=FACTOR,...,"
                                      " e.g. heavy:triangle=20")
+    b.add_argument("--frames", help="only these frame ids of the project, e.g. 3,7,10-12"
+                                     " (frames excluded from datasets are always left out)")
+    b.add_argument("--kinds", help="annotation kinds to use, comma-separated: detect/crops: box"
+                                   ",polygon (a polygon becomes its box); segment: polygon;"
+                                   " classify: tag (default: all the task can use)")
+    b.add_argument("--segment-boxes", choices=("skip", "reject"), default="skip",
+                   help="segment: skip boxes (counted in the report) or refuse the build")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
     b.set_defaults(handler=_build)
 
@@ -58,8 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def spec_from_args(args):
     """The DatasetSpec a `dataset build` command line describes."""
-    from src.data.datasets.spec import (DatasetSpec, parse_augment, parse_mapping,
-                                        parse_split, split_names)
+    from src.data.datasets.spec import (DatasetSpec, parse_augment, parse_frame_ids,
+                                        parse_mapping, parse_split, split_names)
     return DatasetSpec(
         name=args.name, task=args.task, sources=args.sources, split=parse_split(args.split),
         seed=args.seed, group_by=args.group_by, block_size=args.block_size,
@@ -67,7 +74,9 @@ def spec_from_args(args):
         mapping=parse_mapping(args.mapping), min_per_class=args.min_per_class,
         background=args.background, crop_padding=args.crop_padding,
         crop_min_size=args.crop_min_size,
-        augment=parse_augment(args.augment) if args.augment else None)
+        augment=parse_augment(args.augment) if args.augment else None,
+        frames=parse_frame_ids(args.frames) if args.frames else None,
+        kinds=split_names(args.kinds), segment_boxes=args.segment_boxes)
 
 
 def _build(args) -> int:
