@@ -133,13 +133,19 @@ def test_ratios_must_sum_to_one_then_build_reports_and_trains_on_it(qtbot, win, 
     dialog.group_by.setFocus()
     QTest.keyClicks(dialog.group_by, "none")          # 22 frames: blocks of 10 are too coarse
     assert dialog.group_by.currentText() == "none"
+    click_button(dialog.oversample)                     # oversampling on: no factor > 1 yet
+    assert "no class has a factor above 1" in dialog.problem.text()
+    _type_number(qtbot, dialog.classes.findChild(QAbstractSpinBox, "factorSpin_bike"), "3")
+    qtbot.waitUntil(dialog.build_button.isEnabled)
     click_button(dialog.build_button)
     qtbot.waitUntil(lambda: dialog.report_box.isVisible() or "failed" in dialog.problem.text(),
                     timeout=60000)
     assert dialog.report_box.isVisible(), dialog.problem.text()
     table = dialog.report_table
-    rows = {table.verticalHeaderItem(r).text(): [int(table.item(r, c).text()) for c in range(4)]
-            for r in range(table.rowCount())}
+    cells = {table.verticalHeaderItem(r).text(): [table.item(r, c).text() for c in range(4)]
+             for r in range(table.rowCount())}
+    assert cells["bike"][0].endswith("augmented")   # 2 copies of each training bike image
+    rows = {name: [int(text.split()[0]) for text in texts] for name, texts in cells.items()}
     assert set(rows) == {"car", "bike", "(images)"}
     assert rows["car"][3] == N - 2 and rows["(images)"][3] == N - 2   # 2 frames excluded
     assert rows["bike"][3] == sum(1 for i in range(2, N) if i % 3 == 0)

@@ -6,7 +6,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage, QPixmap
 from PyQt6.QtWidgets import QGridLayout, QLabel, QWidget
 
-CELL = 180          # px: the longer side of each preview image
+CELL = 200          # px: the longer side of each preview image
 COLUMNS = 3
 
 
@@ -24,6 +24,7 @@ class PreviewGrid(QWidget):
         self.setObjectName("previewGrid")
         self.grid = QGridLayout(self)
         self.grid.setSpacing(4)
+        self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
         self.labels: list[QLabel] = []
 
     def show_images(self, images: list[np.ndarray]) -> None:

@@ -443,22 +443,25 @@ class DatasetDialog(QDialog):
         return f"{self.record.name}:v{self.record.version}"
 
     def _show_report(self, record, report: dict) -> None:
-        rows = [(name, report["instances"][name]) for name in report["classes"]]
+        augmented = report["augmented"]
+        rows = [(name, report["instances"][name], augmented["instances"].get(name, {}))
+                for name in report["classes"]]
         what = "crops" if report["task"] == "crops" else "images"
-        rows.append((f"({what})", report["images"]))
+        rows.append((f"({what})", report["images"], augmented["images"]))
         self.report_table.setRowCount(len(rows))
-        self.report_table.setVerticalHeaderLabels([name for name, _ in rows])
-        for r, (_name, counts) in enumerate(rows):
+        self.report_table.setVerticalHeaderLabels([name for name, _, _ in rows])
+        for r, (_name, counts, extra) in enumerate(rows):
             values = [counts.get(s, 0) for s in SPLITS]
-            for c, value in enumerate([*values, sum(values)]):
-                item = QTableWidgetItem(str(value))
+            added = [extra.get(s, 0) for s in SPLITS]
+            for c, (value, plus) in enumerate(zip([*values, sum(values)], [*added, sum(added)])):
+                item = QTableWidgetItem(f"{value} +{plus} augmented" if plus else str(value))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.report_table.setItem(r, c, item)
         skipped = "; ".join(f"{k}: {v}" for k, v in report.get("skipped", {}).items())
-        augmented = report["augmented"]["images"]["train"]
+        copies = augmented["images"]["train"]
         self.report_label.setText(
             f"Built {self.ref} ({record.task}) in {record.path}."
-            + (f" {augmented} augmented copies in train." if augmented else "")
+            + (f" {copies} augmented copies in train." if copies else "")
             + (f" Skipped: {skipped}." if skipped else ""))
         self.report_box.show()
 
