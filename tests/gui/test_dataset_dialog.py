@@ -219,3 +219,57 @@ def test_retrain_without_an_active_model_says_so(qtbot, win):
     assert seen and "no active model" in seen[0]
     assert win.training.datasets.dialog is None
 
+
+
+def _choose_by_keys(combo, text: str) -> None:
+    """Move a combo to the entry starting with `text` with the arrow keys, as keyboard
+    users do (typing would open the list at the first space)."""
+    row = next(i for i in range(combo.count()) if combo.itemText(i).startswith(text))
+    key = Qt.Key.Key_Down if row > combo.currentIndex() else Qt.Key.Key_Up
+    for _ in range(abs(row - combo.currentIndex())):
+        QTest.keyClick(combo, key)
+    assert combo.currentIndex() == row
+
+
+def test_the_gallery_filter_is_a_frame_choice(qtbot, win, project_dir):
+    gallery = win.gallery
+    _choose_by_keys(gallery.filter_combo, "Class: bike")
+    qtbot.waitUntil(lambda: gallery.model.rowCount() == len(range(0, N, 3)))
+    bike_frames = {s.frame.id for s in gallery.model.rows}
+    dialog = _open_dialog(qtbot, win)
+    labels = [dialog.frames.itemText(i) for i in range(dialog.frames.count())]
+    assert labels[0] == "All frames" and labels[-1].startswith("Gallery filter: Class: bike")
+    _choose_by_keys(dialog.frames, "Gallery filter")
+    assert dialog.frames.currentData() == sorted(bike_frames)
+    fill_text(dialog.name, "bikes")
+    _choose_by_keys(dialog.group_by, "none")
+    _type_number(qtbot, dialog.min_per_class, "0")
+    click_button(dialog.build_button)
+    qtbot.waitUntil(lambda: dialog.report_box.isVisible() or "failed" in dialog.problem.text(),
+                    timeout=60000)
+    assert dialog.report_box.isVisible(), dialog.problem.text()
+    assert _manifest_frames(project_dir, "datasets/bikes/v1") == bike_frames
+
+
+def test_every_button_of_the_dialog_survives_a_click(qtbot, win):
+    """Each button clicked (twice round, new ones too), modal questions answered: the dialog
+    and the window stay alive and the store sound."""
+    from gui_helpers import ModalAnswerer, clickable_buttons, integrity_check, wait_no_modal
+    dialog = _open_dialog(qtbot, win)
+    _choose_by_keys(dialog.group_by, "none")        # 24 frames: blocks of 10 are too coarse
+    clicked: list[str] = []
+    with ModalAnswerer() as answerer:
+        for _round in range(2):
+            buttons = [b for b in clickable_buttons(dialog)
+                       if b is not dialog.close_button and b.objectName() not in clicked]
+            for button in buttons:
+                if button.isVisible() and button.isEnabled():
+                    clicked.append(button.objectName())
+                    click_button(button)
+                    wait_no_modal(qtbot)
+            qtbot.waitUntil(lambda: not dialog._building, timeout=60000)
+        click_button(dialog.close_button)
+    assert not answerer.errors, answerer.errors
+    assert {"buildDatasetButton", "trainOnDatasetButton", "addSourceButton"} <= set(clicked)
+    assert not dialog.isVisible() and win.isVisible()
+    assert integrity_check(win.session.project.db_path) == []
