@@ -48,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--json", action="store_true", help="print the report as JSON")
     b.set_defaults(handler=_build)
 
+    ex = dsub.add_parser("exclude", help="mark frames 'exclude from datasets' (every build"
+                                         " leaves them out), or include them again")
+    ex.add_argument("frames", metavar="IDS", help="frame ids and ranges, e.g. 3,7,10-12")
+    ex.add_argument("--include", action="store_true", help="include these frames again")
+    ex.set_defaults(handler=_exclude)
+
     ls = dsub.add_parser("list", help="dataset snapshots of the project")
     ls.set_defaults(handler=_list)
     show = dsub.add_parser("show", help="the report of NAME (latest) or NAME:vN")
@@ -111,6 +117,26 @@ def summary_text(report: dict) -> str:
     for reason, count in report["skipped"].items():
         lines.append(f"skipped: {reason}: {count}")
     return "\n".join(lines)
+
+
+def _exclude(args) -> int:
+    from src.data.datasets.spec import parse_frame_ids
+    from src.db import dataset_exclusions
+    from src.db import frames as frames_repo
+    from src.errors import DatasetError
+    ids = parse_frame_ids(args.frames)
+    with Project.open(args.project, create=False) as project:
+        known = {f.id for f in frames_repo.list_frames(project.conn)}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise DatasetError(f"no frame with id {unknown[0]} in this project", field="IDS",
+                               hint="frame ids are the frame_id of a dataset's manifest.json"
+                                    "; or right click frames in the gallery")
+        dataset_exclusions.set_excluded(project.conn, ids, not args.include)
+        total = len(dataset_exclusions.excluded_frame_ids(project.conn))
+    print(f"{'included' if args.include else 'excluded'} {len(ids)} frame(s); "
+          f"{total} frame(s) of the project are excluded from datasets")
+    return 0
 
 
 def _list(args) -> int:

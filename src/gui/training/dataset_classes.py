@@ -48,8 +48,17 @@ class ClassTable(QTableWidget):
         self.blockSignals(False)
         self.changed.emit()
 
-    def set_state(self, name: str, use: bool, target: str, factor: int) -> None:
-        self._state[name] = (use, target, factor)
+    def show_choices(self, use, target, factor) -> None:
+        """Set every row from functions of the class name (an earlier build's settings)."""
+        self.blockSignals(True)
+        for row in range(self.rowCount()):
+            name = self.item(row, 1).text()
+            self.item(row, 0).setCheckState(
+                Qt.CheckState.Checked if use(name) else Qt.CheckState.Unchecked)
+            self.item(row, 2).setText(target(name))
+            self.cellWidget(row, 3).setValue(factor(name))
+        self.blockSignals(False)
+        self.changed.emit()
 
     def _remember(self) -> None:
         for row in range(self.rowCount()):

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 from PyQt6.QtCore import QObject, pyqtSlot
 from PyQt6.QtWidgets import QInputDialog, QMessageBox
 
+from src.data.datasets.naming import parse_ref
 from src.data.datasets.retrain import RetrainPlan, active_models, retrain_plan
+from src.db import datasets as datasets_repo
 from src.db import frames as frames_repo
 from src.gui import dialogs
 from src.gui.guard import reports_errors
@@ -122,8 +124,6 @@ def _describe(plan: RetrainPlan, short: bool = False) -> str:
 
 
 def ref_task(window, ref: str) -> str | None:
-    from src.data.datasets.naming import parse_ref
-    from src.db import datasets as datasets_repo
     name, version = parse_ref(ref)
     record = datasets_repo.get_dataset(window.session.conn, name, version)
     return record.task if record else None

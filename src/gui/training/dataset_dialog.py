@@ -10,9 +10,9 @@ from pathlib import Path
 from PyQt6.QtCore import QLocale, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QCloseEvent
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog,
-                             QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                             QListWidget, QProgressBar, QPushButton, QSpinBox, QTableWidget,
-                             QTableWidgetItem, QVBoxLayout, QWidget)
+                             QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                             QListWidget, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
+                             QWidget)
 
 from src.data.augment import load_pipelines
 from src.data.checks import check_project
@@ -21,11 +21,11 @@ from src.data.datasets.spec import GROUP_BY, SPLITS, TASKS
 from src.db import dataset_exclusions
 from src.db import sources as source_repo
 from src.errors import LabelLoopError
-from src.gui import dialogs
 from src.gui.guard import reports_errors
 from src.gui.session import ProjectSession
 from src.gui.training.augment_preview import PreviewGrid
 from src.gui.training.dataset_classes import ClassTable
+from src.gui.training.dataset_report import ReportBox
 from src.gui.training.dataset_workers import BuildWorker, PreviewWorker
 
 TASK_LABELS = {"detect": "Detection (boxes)", "segment": "Segmentation (polygons)",
@@ -226,23 +226,12 @@ class DatasetDialog(QDialog):
         self._preview_timer.timeout.connect(self.refresh_preview)
         return box
 
-    def _report_box(self) -> QGroupBox:
-        box = QGroupBox("Report", objectName="reportGroup")
-        self.report_label = QLabel(wordWrap=True, objectName="reportLabel")
-        self.report_table = QTableWidget(0, len(SPLITS) + 1, objectName="reportTable")
-        self.report_table.setHorizontalHeaderLabels([*SPLITS, "total"])
-        self.report_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.report_table.setMaximumHeight(150)
-        self.train_button = QPushButton("Train on this dataset…", objectName="trainOnDatasetButton",
-                                        autoDefault=False)
+    def _report_box(self) -> ReportBox:
+        self.report_box = ReportBox(self)
+        self.report_table = self.report_box.table
+        self.train_button = self.report_box.train_button
         self.train_button.clicked.connect(self._on_train_clicked)
-        layout = QVBoxLayout(box)
-        layout.addWidget(self.report_label)
-        layout.addWidget(self.report_table)
-        layout.addWidget(self.train_button)
-        box.hide()
-        self.report_box = box
-        return box
+        return self.report_box
 
     def _bottom_row(self) -> QHBoxLayout:
         self.problem = QLabel(wordWrap=True, objectName="datasetProblem")
@@ -422,7 +411,7 @@ class DatasetDialog(QDialog):
         self.progress.setValue(1)
         self.progress.setFormat("built")
         self.problem.setText("")
-        self._show_report(record, report)
+        self.report_box.show_report(self.ref, record, report)
         self.built.emit(record)
         if self.base_weights is not None:           # retrain: straight to the train dialog
             self.train_requested.emit(self.ref, self.base_weights)
@@ -441,29 +430,6 @@ class DatasetDialog(QDialog):
     @property
     def ref(self) -> str:
         return f"{self.record.name}:v{self.record.version}"
-
-    def _show_report(self, record, report: dict) -> None:
-        augmented = report["augmented"]
-        rows = [(name, report["instances"][name], augmented["instances"].get(name, {}))
-                for name in report["classes"]]
-        what = "crops" if report["task"] == "crops" else "images"
-        rows.append((f"({what})", report["images"], augmented["images"]))
-        self.report_table.setRowCount(len(rows))
-        self.report_table.setVerticalHeaderLabels([name for name, _, _ in rows])
-        for r, (_name, counts, extra) in enumerate(rows):
-            values = [counts.get(s, 0) for s in SPLITS]
-            added = [extra.get(s, 0) for s in SPLITS]
-            for c, (value, plus) in enumerate(zip([*values, sum(values)], [*added, sum(added)])):
-                item = QTableWidgetItem(f"{value} +{plus} augmented" if plus else str(value))
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.report_table.setItem(r, c, item)
-        skipped = "; ".join(f"{k}: {v}" for k, v in report.get("skipped", {}).items())
-        copies = augmented["images"]["train"]
-        self.report_label.setText(
-            f"Built {self.ref} ({record.task}) in {record.path}."
-            + (f" {copies} augmented copies in train." if copies else "")
-            + (f" Skipped: {skipped}." if skipped else ""))
-        self.report_box.show()
 
     @pyqtSlot()
     def _on_train_clicked(self) -> None:
@@ -505,14 +471,35 @@ class DatasetDialog(QDialog):
         self.block_size.setValue(spec.block_size)
         self.min_per_class.setValue(spec.min_per_class)
         self.background.setValue(spec.background)
-        if spec.augment is not None:
-            self.pipeline.setCurrentText(spec.augment.pipeline)
-            self.oversample.setChecked(True)
+        self._show_spec_choices(spec)
         self.fixed_spec, self.base_weights = spec, base_weights
         self.form.setEnabled(False)
         self.note.setText(note)
         self.note.show()
         self.validate()
+
+    def _show_spec_choices(self, spec: DatasetSpec) -> None:
+        kinds = spec.used_kinds
+        self.kind_box.setChecked("box" in kinds)
+        self.kind_polygon.setChecked("polygon" in kinds)
+        self.segment_boxes.setCurrentIndex(self.segment_boxes.findData(spec.segment_boxes))
+        for path in spec.sources:
+            if Path(path).resolve() != self.project_root.resolve():
+                self.sources.addItem(str(path))
+        if spec.frames is not None:
+            self.frames.addItem(f"the frames of {spec.name} (+ labelled since)", spec.frames)
+            self.frames.setCurrentIndex(self.frames.count() - 1)
+        factors = spec.augment.factors if spec.augment is not None else {}
+        if spec.augment is not None:
+            self.pipeline.setCurrentText(spec.augment.pipeline)
+            self.oversample.setChecked(True)
+        keep = None if spec.classes is None else {n.casefold() for n in spec.classes}
+        drop = {n.casefold() for n in spec.drop}
+        mapping = {k.casefold(): v for k, v in spec.mapping.items()}
+        self.classes.show_choices(
+            lambda n: n.casefold() not in drop and (keep is None or n.casefold() in keep),
+            lambda n: mapping.get(n.casefold(), n),
+            lambda n: factors.get(mapping.get(n.casefold(), n), 1))
 
     # ---- threads and closing -----------------------------------------------------------
     def _start(self, worker) -> None:

@@ -36,7 +36,13 @@ def test_excluded_frames_never_go_in_and_the_cli_honours_them(mixed_project, cap
     assert cli_report["skipped"]["frames excluded from datasets"] == 25
     assert not _frame_ids(mixed_project.datasets_dir / "cli" / "v1") & set(excluded)
 
-    dataset_exclusions.set_excluded(mixed_project.conn, excluded[:5], False)
+    root = str(mixed_project.root)
+    first = ",".join(str(i) for i in excluded[:5])
+    assert main(["--project", root, "dataset", "exclude", first, "--include"]) == 0
+    assert "included 5 frame(s); 20 frame(s)" in capsys.readouterr().out
+    assert dataset_exclusions.excluded_frame_ids(mixed_project.conn) == set(excluded[5:])
+    assert main(["--project", root, "dataset", "exclude", f"{excluded[0]},999999"]) == 2
+    assert "no frame with id 999999" in capsys.readouterr().err
     assert dataset_exclusions.excluded_frame_ids(mixed_project.conn) == set(excluded[5:])
 
 
