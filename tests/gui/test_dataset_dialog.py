@@ -180,6 +180,9 @@ def _active_model_on(project_dir) -> int:
             task="detect", name="det", version=1, path="models/detect/det/v1/best.pt",
             model_type="yolo", dataset_id=record.id, is_active=True,
             dataset={"name": "base", "version": 1}))
+        model_versions.add_model_version(project.conn, ModelVersion(   # a second task's model
+            task="segment", name="seg", version=1, path="models/segment/seg/v1/best.pt",
+            model_type="yolo", dataset_id=record.id, is_active=True))
         return model.id
 
 
@@ -191,8 +194,15 @@ def test_retrain_builds_a_new_version_and_opens_the_train_dialog(qtbot, tmp_path
     qtbot.addWidget(win)
     win.show()
     try:
-        log = answer_modals(qtbot, win.actions["retrain"].trigger, default_answer)
-        assert "Retraining" in log[0], log
+        asked = []
+
+        def choose_detect(dialog):              # several tasks have one: which to retrain
+            asked.extend(dialog.comboBoxItems())
+            return default_answer(dialog)       # the first, detect
+        log = answer_modals(qtbot, win.actions["retrain"].trigger, choose_detect,
+                            default_answer)
+        assert [a.split(":")[0] for a in asked] == ["detect", "segment"]
+        assert "Retraining detect-det-v1" in log[1], log
         dialog = win.training.datasets.dialog
         qtbot.waitUntil(lambda: win.training.train_dialog is not None
                         and win.training.train_dialog.isVisible(), timeout=60000)

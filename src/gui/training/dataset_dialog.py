@@ -305,7 +305,9 @@ class DatasetDialog(QDialog):
                 problem = "oversampling is on but no class has a factor above 1 (× column)"
         except LabelLoopError as exc:
             problem = str(exc)
-        if not self.session.classes("tag" if self.task_name == "classify" else "object"):
+        others = self.sources.count() > 1          # classes may come from other projects
+        if not others and not self.session.classes(
+                "tag" if self.task_name == "classify" else "object"):
             problem = problem or ("this project has no "
                                   f"{'frame tags' if self.task_name == 'classify' else 'classes'}"
                                   " yet: add and annotate some first")
