@@ -191,3 +191,48 @@ def _annotated_frames(project) -> list[tuple[Path, list[LabelledShape], dict[str
         if frame.id in by_frame:
             out.append((project.abspath(frame.image_path), by_frame[frame.id], colors))
     return out
+
+
+@dataclass
+class PreviewSample:
+    """A frame to preview augmentation on: its image, accepted shapes and class colours."""
+    frame_id: int
+    image_path: Path
+    shapes: list[LabelledShape]
+    colors: dict[str, str]
+
+
+def preview_sample(project, frame_ids=None, *, prefer: int | None = None,
+                   skip: set[int] = frozenset()) -> PreviewSample | None:
+    """The frame to preview on: `prefer` when it has shapes, else the first annotated frame
+    among `frame_ids` (None: all) not in `skip`; None when no frame has a box or polygon."""
+    allowed = None if frame_ids is None else set(frame_ids)
+    found = {}
+    for frame_id, image_path, shapes, colors in _annotated_frames_by_id(project):
+        if frame_id not in skip and (allowed is None or frame_id in allowed
+                                     or frame_id == prefer):
+            found[frame_id] = PreviewSample(frame_id, image_path, shapes, colors)
+    if prefer in found:
+        return found[prefer]
+    return next((s for i, s in found.items() if allowed is None or i in allowed), None)
+
+
+def _annotated_frames_by_id(project):
+    ids = {project.abspath(f.image_path): f.id for f in frames_repo.list_frames(project.conn)}
+    for image_path, shapes, colors in _annotated_frames(project):
+        yield ids[image_path], image_path, shapes, colors
+
+
+def variants(sample: PreviewSample, n: int, *, pipeline: str = "standard", seed: int = 0,
+             path: str | Path = CONFIG_PATH) -> list[np.ndarray]:
+    """The sample's image through `pipeline` n times (one seeded pipeline drawing anew each
+    time, as a build's oversampling does), shapes drawn (BGR)."""
+    image = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ConfigError("cannot read the preview frame's image", path=sample.image_path)
+    compose = build_pipeline(pipeline, seed=seed, path=path)
+    out = []
+    for _ in range(n):
+        augmented, moved = augment(compose, image, sample.shapes)
+        out.append(draw_shapes(augmented, moved, sample.colors))
+    return out

@@ -154,3 +154,11 @@ def iter_annotations(conn: sqlite3.Connection, *, status: str | None = None):
                          geometry=loads(row[4]) if row[4] is not None else None,
                          source=row[5], confidence=row[6], status=row[7], id=row[0],
                          created_at=row[8], updated_at=row[9])
+
+
+def frames_labelled_since(conn: sqlite3.Connection, timestamp: str) -> set[int]:
+    """Frames with an accepted annotation created or changed after `timestamp` (the store's
+    UTC ISO format, e.g. a dataset's created_at)."""
+    return {row[0] for row in conn.execute(
+        "SELECT DISTINCT frame_id FROM annotations WHERE status = 'accepted'"
+        " AND (created_at > ? OR updated_at > ?)", (timestamp, timestamp))}

@@ -180,8 +180,18 @@ CREATE TABLE corrections (
 CREATE INDEX corrections_by_model ON corrections(model_source)
 """
 
+# Frames the user ticked "exclude from datasets" in the gallery: every dataset build leaves
+# them out. A table of its own (not a column of frames): the flag goes with the frame
+# (cascade) and no frame query changes.
+_DATASET_EXCLUSIONS = """
+CREATE TABLE dataset_exclusions (
+    frame_id   INTEGER PRIMARY KEY REFERENCES frames(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)
+"""
+
 # MIGRATIONS[i] upgrades user_version i -> i + 1.
-MIGRATIONS: list[str] = [_V1, _CLASS_KIND, _MODEL_REGISTRY, _PROPOSALS]
+MIGRATIONS: list[str] = [_V1, _CLASS_KIND, _MODEL_REGISTRY, _PROPOSALS, _DATASET_EXCLUSIONS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -49,7 +49,9 @@ SPECS = (
     *(ActionSpec(f"class_{n}", None, f"Pick class {n} (and give it to the selected shapes)",
                  (str(n),)) for n in range(1, 10)),
     *(ActionSpec(f"tag_{n}", None, f"Toggle frame tag {n}", (f"Alt+{n}",)) for n in range(1, 10)),
+    ActionSpec("build_dataset", "T&raining", "&Build dataset…", ()),
     ActionSpec("train", "T&raining", "&Train model…", ("Ctrl+T",)),
+    ActionSpec("retrain", "T&raining", "&Retrain active model with new data…", ()),
     ActionSpec("tensorboard", "T&raining", "Open Tensor&Board", ()),
     ActionSpec("shortcuts", "&Help", "&Keyboard shortcuts", ("F1",)),
 )

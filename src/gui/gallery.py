@@ -16,10 +16,12 @@ from PyQt6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPen, QPixmap, Q
 from PyQt6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListView,
                              QPushButton, QVBoxLayout, QWidget)
 
+from src.db import dataset_exclusions
 from src.db import sources as source_repo
 from src.db.frames import FrameSummary, filter_counts
 from src.db.records import Frame
 from src.gui import dialogs
+from src.gui.gallery_exclusion import EXCLUDED_TEXT, ExclusionMenu, mark_excluded
 from src.gui.guard import reports_errors
 from src.gui.player_bar import format_time
 from src.gui.session import ProjectSession
@@ -68,6 +70,7 @@ class GalleryModel(QAbstractListModel):
         self._loading: set[int] = set()
         self._wanted: set[int] = set()
         self.is_visible: Callable[[int], bool] = lambda row: True
+        self.excluded: set[int] = set()         # frames marked "exclude from datasets"
         self._placeholder = QPixmap(THUMB_SIZE, THUMB_SIZE * 3 // 4)
         self._placeholder.fill(QColor("#3a3a3a"))
         self._dispatch_timer = QTimer(self)
@@ -87,6 +90,7 @@ class GalleryModel(QAbstractListModel):
         """Start again from the first page (filters changed, frames added or deleted)."""
         self.beginResetModel()
         self.source_names = {s.id: s.name for s in source_repo.list_sources(self.session.conn)}
+        self.excluded = dataset_exclusions.excluded_frame_ids(self.session.conn)
         self._pixmaps.clear()
         self.rows, self.row_of, self._exhausted = [], {}, False
         self._append(self._fetch(PAGE, 0))
@@ -148,7 +152,8 @@ class GalleryModel(QAbstractListModel):
             return self._thumbnail(index.row(), frame)
         if role == Qt.ItemDataRole.ToolTipRole:
             return (f"{source}\nframe {frame.frame_index} at {format_time(frame.timestamp_s)}\n"
-                    f"{summary.shape_count} shapes; classes: {self._class_names(summary) or '-'}")
+                    f"{summary.shape_count} shapes; classes: {self._class_names(summary) or '-'}"
+                    + (f"\n{EXCLUDED_TEXT}" if frame.id in self.excluded else ""))
         if role == FrameRole:
             return frame
         return None
@@ -166,7 +171,10 @@ class GalleryModel(QAbstractListModel):
         image = self._images.get(frame.id)
         if image is not None:
             self._images.move_to_end(frame.id)
-            pixmap = self._pixmaps[frame.id] = draw_shapes(image, frame, self._shapes(frame))
+            pixmap = draw_shapes(image, frame, self._shapes(frame))
+            if frame.id in self.excluded:
+                pixmap = mark_excluded(pixmap)
+            self._pixmaps[frame.id] = pixmap
             return pixmap
         if frame.id not in self._loading:
             self._wanted.add(frame.id)
@@ -203,6 +211,15 @@ class GalleryModel(QAbstractListModel):
         if row is not None:
             index = self.index(row)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def refresh_exclusions(self, frame_ids: list[int]) -> None:
+        """Re-read which frames are excluded and redraw these frames' thumbnails."""
+        self.excluded = dataset_exclusions.excluded_frame_ids(self.session.conn)
+        for frame_id in frame_ids:
+            self._pixmaps.pop(frame_id, None)
+            row = self.row_of.get(frame_id)
+            if row is not None:
+                self.dataChanged.emit(self.index(row), self.index(row))
 
     def forget(self, frame_ids: list[int]) -> None:
         for frame_id in frame_ids:
@@ -255,6 +272,7 @@ class Gallery(QWidget):
         self.view.delete_pressed.connect(self.delete_selected)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.clicked.connect(self._on_view_clicked)
+        self.exclusion_menu = ExclusionMenu(self)
         self.filter_combo = QComboBox(self)
         self.filter_combo.setObjectName("galleryFilter")
         self.filter_combo.activated.connect(self._on_filter_activated)

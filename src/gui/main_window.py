@@ -96,6 +96,8 @@ class MainWindow(QMainWindow):
             "import_annotations": self.tools.import_annotations, "export": self.tools.export,
             "check": self.tools.check_annotations,
             "train": self.training.train, "tensorboard": self.training.open_tensorboard,
+            "build_dataset": self.training.datasets.build_dataset,
+            "retrain": self.training.datasets.retrain,
             "quit": self.close, "shortcuts": lambda: ShortcutsDialog(self).open(),
             "undo": self._undo, "redo": self._redo,
             "delete": self.annotator.delete_selected,

@@ -38,8 +38,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--crop-min-size", type=int, default=8)
     b.add_argument("--augment", help="oversample in train: PIPELINE:CLASS=FACTOR,...,"
                                      " e.g. heavy:triangle=20")
+    b.add_argument("--frames", help="only these frame ids of the project, e.g. 3,7,10-12"
+                                     " (frames excluded from datasets are always left out)")
+    b.add_argument("--kinds", help="annotation kinds to use, comma-separated: detect/crops: box"
+                                   ",polygon (a polygon becomes its box); segment: polygon;"
+                                   " classify: tag (default: all the task can use)")
+    b.add_argument("--segment-boxes", choices=("skip", "reject"), default="skip",
+                   help="segment: skip boxes (counted in the report) or refuse the build")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
     b.set_defaults(handler=_build)
+
+    ex = dsub.add_parser("exclude", help="mark frames 'exclude from datasets' (every build"
+                                         " leaves them out), or include them again")
+    ex.add_argument("frames", metavar="IDS", help="frame ids and ranges, e.g. 3,7,10-12")
+    ex.add_argument("--include", action="store_true", help="include these frames again")
+    ex.set_defaults(handler=_exclude)
 
     ls = dsub.add_parser("list", help="dataset snapshots of the project")
     ls.set_defaults(handler=_list)
@@ -62,8 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def spec_from_args(args):
     """The DatasetSpec a `dataset build` command line describes."""
-    from src.data.datasets.spec import (DatasetSpec, parse_augment, parse_mapping,
-                                        parse_split, split_names)
+    from src.data.datasets.spec import (DatasetSpec, parse_augment, parse_frame_ids,
+                                        parse_mapping, parse_split, split_names)
     return DatasetSpec(
         name=args.name, task=args.task, sources=args.sources, split=parse_split(args.split),
         seed=args.seed, group_by=args.group_by, block_size=args.block_size,
@@ -71,7 +84,9 @@ def spec_from_args(args):
         mapping=parse_mapping(args.mapping), min_per_class=args.min_per_class,
         background=args.background, crop_padding=args.crop_padding,
         crop_min_size=args.crop_min_size,
-        augment=parse_augment(args.augment) if args.augment else None)
+        augment=parse_augment(args.augment) if args.augment else None,
+        frames=parse_frame_ids(args.frames) if args.frames else None,
+        kinds=split_names(args.kinds), segment_boxes=args.segment_boxes)
 
 
 def _build(args) -> int:
@@ -106,6 +121,26 @@ def summary_text(report: dict) -> str:
     for reason, count in report["skipped"].items():
         lines.append(f"skipped: {reason}: {count}")
     return "\n".join(lines)
+
+
+def _exclude(args) -> int:
+    from src.data.datasets.spec import parse_frame_ids
+    from src.db import dataset_exclusions
+    from src.db import frames as frames_repo
+    from src.errors import DatasetError
+    ids = parse_frame_ids(args.frames)
+    with Project.open(args.project, create=False) as project:
+        known = {f.id for f in frames_repo.list_frames(project.conn)}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise DatasetError(f"no frame with id {unknown[0]} in this project", field="IDS",
+                               hint="frame ids are the frame_id of a dataset's manifest.json"
+                                    "; or right click frames in the gallery")
+        dataset_exclusions.set_excluded(project.conn, ids, not args.include)
+        total = len(dataset_exclusions.excluded_frame_ids(project.conn))
+    print(f"{'included' if args.include else 'excluded'} {len(ids)} frame(s); "
+          f"{total} frame(s) of the project are excluded from datasets")
+    return 0
 
 
 def _list(args) -> int:

@@ -6,18 +6,16 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from src.data.datasets.spec import DatasetSpec
+from src.data.datasets.spec import TASK_KINDS, DatasetSpec
 from src.data.datasets.splits import group_key
 from src.data.geometry import Box, Polygon, clip_box, clip_polygon, shape_of
 from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
+from src.db import dataset_exclusions
 from src.db import frames as frames_repo
 from src.db.project import Project
 from src.db.records import Annotation, Frame
 from src.errors import DatasetError, ProjectError
-
-SHAPE_KINDS = {"detect": ("box", "polygon"), "crops": ("box", "polygon"),
-               "segment": ("polygon",), "classify": ("tag",)}
 
 
 @dataclass
@@ -74,18 +72,21 @@ def select(project: Project, spec: DatasetSpec) -> Selection:
     loaded = [_load(project, root) for root in roots]
     names = _class_names(loaded)
     resolve = _class_resolver(spec, names)
-    kinds = SHAPE_KINDS[spec.task]
+    kinds = spec.used_kinds
     skipped: Counter = Counter()
     labelled, background = [], []
     for index, source in enumerate(loaded):
         targets = {cid: resolve(name) if _kind_fits(source.class_kinds[cid], name, spec) else None
                    for cid, name in source.classes.items()}
+        wanted = _frame_filter(spec, source, project)
         for frame, rank in source.frames:
+            if not wanted(frame.id, skipped):
+                continue
             group = group_key(spec.group_by, index, frame.source_id, rank, frame.id,
                               spec.block_size)
             sample = Sample(index, frame, _image_path(source.root, frame), group)
             status = _fill(sample, source.accepted.get(frame.id, []), targets, kinds,
-                           spec.task, skipped)
+                           spec, skipped)
             if status == "background" and frame.id in source.pending:
                 status = "out"  # unreviewed proposals: not known to be empty
             if status == "labelled":
@@ -102,6 +103,23 @@ def select(project: Project, spec: DatasetSpec) -> Selection:
     mapping = {n: resolve(n) for n in relevant if resolve(n) in used}
     dropped = [n for n in relevant if resolve(n) is None]
     return Selection(samples, used, mapping, dropped, skipped, roots)
+
+
+def _frame_filter(spec: DatasetSpec, source: "_Source", project: Project):
+    """frame id, skipped counter -> whether the frame may go in: never an excluded frame;
+    in the current project, only the frames asked for (when a selection is given)."""
+    chosen = set(spec.frames) if spec.frames is not None and source.root == project.root \
+        else None
+
+    def wanted(frame_id: int, skipped: Counter) -> bool:
+        if frame_id in source.excluded:
+            skipped["frames excluded from datasets"] += 1
+            return False
+        if chosen is not None and frame_id not in chosen:
+            skipped["frames outside the chosen selection"] += 1
+            return False
+        return True
+    return wanted
 
 
 def _kind_fits(class_kind: str, name: str, spec: DatasetSpec) -> bool:
@@ -135,6 +153,7 @@ class _Source:
     accepted: dict[int, list[Annotation]]    # frame id -> accepted annotations
     pending: set[int]                        # frames with unreviewed proposals
     kinds: set[tuple[int, str]]              # (class id, kind) of accepted annotations
+    excluded: set[int] = field(default_factory=set)   # frames ticked "exclude from datasets"
 
 
 def _load(current: Project, root: Path) -> _Source:
@@ -166,7 +185,7 @@ def _read(conn, root: Path) -> _Source:
         else:
             pending.add(ann.frame_id)
     return _Source(root, classes, {c.id: c.kind for c in listed}, frames, accepted, pending,
-                   kinds)
+                   kinds, dataset_exclusions.excluded_frame_ids(conn))
 
 
 def _class_names(loaded) -> list[str]:
@@ -206,9 +225,10 @@ def _image_path(root: Path, frame: Frame) -> Path:
 
 
 def _fill(sample: Sample, anns: list[Annotation], targets: dict[int, str | None], kinds,
-          task: str, skipped: Counter) -> str:
+          spec: DatasetSpec, skipped: Counter) -> str:
     """Put the frame's usable annotations on `sample`; say whether it is labelled,
     a background candidate, or left out."""
+    task = spec.task
     tags, left_out = set(), 0
     w, h = sample.frame.width, sample.frame.height
     for ann in anns:
@@ -217,8 +237,11 @@ def _fill(sample: Sample, anns: list[Annotation], targets: dict[int, str | None]
             continue
         if ann.kind not in kinds:
             if task == "segment" and ann.kind == "box":
+                _refuse_box(spec, sample)
                 skipped["boxes in a segment dataset"] += 1
                 left_out += 1
+            elif ann.kind in TASK_KINDS[task]:
+                skipped[f"{ann.kind} annotations (kind not chosen)"] += 1
             continue
         if ann.kind == "tag":
             tags.add(target)
@@ -240,6 +263,15 @@ def _fill(sample: Sample, anns: list[Annotation], targets: dict[int, str | None]
         skipped["frames whose only shapes were boxes"] += 1
         return "out"
     return "background"
+
+
+def _refuse_box(spec: DatasetSpec, sample: Sample) -> None:
+    if spec.segment_boxes == "reject":
+        f = sample.frame
+        raise DatasetError(
+            f"frame {f.frame_index} of source {f.source_id} (id {f.id}) has a box: a segment"
+            " dataset needs polygons", field="segment_boxes",
+            hint="redraw it as a polygon, or skip boxes (--segment-boxes skip)")
 
 
 def _clipped(shape, w: int, h: int):
@@ -268,7 +300,7 @@ def _used_classes(labelled: list[Sample], names: list[str], resolve,
         target = resolve(name)
         if target not in present:
             raise DatasetError(
-                f"class '{name}' has no accepted {' or '.join(SHAPE_KINDS[spec.task])}"
+                f"class '{name}' has no accepted {' or '.join(spec.used_kinds)}"
                 f" annotation", field="classes",
                 hint=f"classes with some: {', '.join(order) or 'none'}")
     return order

@@ -11,6 +11,10 @@ from src.errors import DatasetError
 TASKS = ("detect", "segment", "classify", "crops")
 GROUP_BY = ("block", "source", "none")
 SPLITS = ("train", "val", "test")
+# Annotation kinds each task can use, and the default; a detect/crops polygon becomes its box.
+TASK_KINDS = {"detect": ("box", "polygon"), "crops": ("box", "polygon"),
+              "segment": ("polygon",), "classify": ("tag",)}
+SEGMENT_BOXES = ("skip", "reject")
 
 
 @dataclass
@@ -48,6 +52,16 @@ class DatasetSpec:
         "help": "crops: boxes narrower or shorter than this many pixels are skipped"})
     augment: AugmentSpec | None = field(default=None, metadata={
         "help": "oversample classes in the training split with augmented copies"})
+    frames: list[int] | None = field(default=None, metadata={
+        "help": "ids of this project's frames to draw from (a gallery selection or filter);"
+                " None takes them all. Frames excluded from datasets are always left out"})
+    kinds: list[str] | None = field(default=None, metadata={
+        "help": "annotation kinds to use; detect/crops: box and/or polygon (a polygon becomes"
+                " its bounding box); segment: polygon; classify: tag. None: all the task can"
+                " use"})
+    segment_boxes: str = field(default="skip", metadata={
+        "help": "segment: boxes cannot be masks; skip them (counted in the report) or reject"
+                " the build naming a frame that has one"})
 
     def __post_init__(self) -> None:
         check_dataset_name(self.name)
@@ -71,6 +85,33 @@ class DatasetSpec:
         if self.augment is not None:
             for name, factor in self.augment.factors.items():
                 _check_int(f"augment factor of '{name}'", factor, 1)
+        self.kinds = _check_kinds(self.task, self.kinds)
+        if self.segment_boxes not in SEGMENT_BOXES:
+            raise DatasetError(f"unknown segment_boxes '{self.segment_boxes}'",
+                               field="segment_boxes", hint="use skip or reject")
+        if self.frames is not None:
+            self.frames = sorted({int(f) for f in self.frames})
+            if not self.frames:
+                raise DatasetError("no frame selected", field="frames",
+                                   hint="select frames in the gallery, or take all frames")
+
+    @property
+    def used_kinds(self) -> tuple[str, ...]:
+        return tuple(self.kinds) if self.kinds is not None else TASK_KINDS[self.task]
+
+    @classmethod
+    def from_config(cls, config: dict) -> "DatasetSpec":
+        """The spec a recorded config (to_config) describes, e.g. to build a new version."""
+        values = dict(config)
+        augment = values.pop("augment", None)
+        if isinstance(augment, dict):
+            augment = AugmentSpec(augment.get("pipeline", "standard"),
+                                  dict(augment.get("factors", {})))
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in values.items() if k in known}
+        if "split" in values:
+            values["split"] = tuple(values["split"])
+        return cls(**values, augment=augment)
 
     def to_config(self) -> dict:
         """JSON-friendly form, recorded in the manifest and the store."""
@@ -78,6 +119,19 @@ class DatasetSpec:
         config["sources"] = [str(p) for p in self.sources]
         config["split"] = list(self.split)
         return config
+
+
+def _check_kinds(task: str, kinds) -> list[str] | None:
+    if kinds is None:
+        return None
+    kinds = list(dict.fromkeys(kinds))
+    allowed = TASK_KINDS[task]
+    wrong = [k for k in kinds if k not in allowed]
+    if wrong or not kinds:
+        raise DatasetError(
+            f"a {task} dataset cannot use {wrong[0] if wrong else 'no'} annotations",
+            field="kinds", hint=f"use {' and/or '.join(allowed)}")
+    return kinds
 
 
 def _check_int(name: str, value, minimum: int) -> None:
@@ -145,6 +199,24 @@ def parse_augment(text: str) -> AugmentSpec:
         raise DatasetError("no augmentation pipeline named", field="augment",
                            hint="write PIPELINE:CLASS=FACTOR, e.g. heavy:triangle=20")
     return AugmentSpec(pipeline.strip(), factors)
+
+
+def parse_frame_ids(text: str) -> list[int]:
+    """'3,7,10-12' -> [3, 7, 10, 11, 12]."""
+    ids: set[int] = set()
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        first, sep, last = item.partition("-")
+        if not first.strip().isdigit() or (sep and not last.strip().isdigit()):
+            raise DatasetError(f"'{item}' is not a frame id or range", field="frames",
+                               hint="write ids and ranges separated by commas, e.g. 3,7,10-12")
+        low, high = int(first), int(last) if sep else int(first)
+        if high < low or high - low > 10_000_000:
+            raise DatasetError(f"'{item}' is not a valid range", field="frames",
+                               hint="write LOW-HIGH with LOW <= HIGH, e.g. 10-12")
+        ids.update(range(low, high + 1))
+    if not ids:
+        raise DatasetError("no frame id given", field="frames", hint="e.g. --frames 3,7,10-12")
+    return sorted(ids)
 
 
 def split_names(text: str | None) -> list[str] | None:

@@ -11,6 +11,7 @@ from src.db import datasets as datasets_repo
 from src.db import model_versions
 from src.errors import TrainingError
 from src.gui import dialogs
+from src.gui.training.dataset_commands import DatasetCommands
 from src.gui.training.monitor import TrainingMonitor
 from src.gui.training.tensorboard import TensorBoardServer, TensorBoardStarter
 from src.gui.training.train_dialog import TrainDialog
@@ -27,6 +28,7 @@ class TrainingMenu(QObject):
         self.monitors: list[TrainingMonitor] = []
         self.server: TensorBoardServer | None = None
         self._starter: TensorBoardStarter | None = None
+        self.datasets = DatasetCommands(window, self.train)
 
     def train(self) -> TrainDialog | None:
         session = self.window.session
@@ -84,6 +86,7 @@ class TrainingMenu(QObject):
 
     def shutdown(self) -> None:
         """The app or project closes: ask about running trainings, stop TensorBoard."""
+        self.datasets.close_dialog()
         for monitor in self.monitors:
             monitor.close()
             if monitor.running:          # "Stay" was chosen for a window that must close
