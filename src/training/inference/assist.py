@@ -9,15 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from src.db import annotations as annotations_repo
+from src.db import proposals as proposals_repo
 from src.db.project import Project
-from src.db.records import ModelVersion
+from src.db.records import Annotation, ModelVersion
 from src.errors import ModelError, UntrustedModelError
 from src.training.inference import loading
 from src.training.inference.loading import CROP_TASKS, find_version
 from src.training.inference.media import MediaInput, open_input
 from src.training.inference.predictor import Predictor
 from src.training.inference.propagate import make_tracker, track_frame
-from src.training.inference.results import Detection, Prediction
+from src.training.inference.results import Detection, Prediction, bounding_box, box_iou
 from src.training.inference.run import (Progress, ProposalWriter, ShouldStop, StoreSummary,
                                         predict_media, store_predictions)
 from src.training.inference.two_stage import TwoStagePredictor
@@ -25,6 +27,7 @@ from src.training.models import ModelManager
 
 PROPOSING_TASKS = ("detect", "segment")
 SEED_CONFIDENCE = 1.0
+SAME_OBJECT_IOU = 0.5       # an earlier proposal this close to a followed box is replaced
 
 
 @dataclass
@@ -118,6 +121,27 @@ def _as_seed_class(det: Detection, classes: dict[int, str]) -> Detection:
     return det
 
 
+class FollowWriter(ProposalWriter):
+    """Stores followed boxes beside the model's other proposals on those frames: only an
+    earlier proposal of the same model on the same object is replaced (a pre-label of the
+    other objects stays)."""
+
+    def _store(self, anns: list[Annotation], details: list) -> list[Annotation]:
+        conn = self.project.conn
+        drop = []
+        for frame in self._frames:
+            new = [_box(a) for a in anns if a.frame_id == frame.id]
+            drop += [old.id for old in annotations_repo.list_annotations(conn, frame.id,
+                                                                         status="proposed")
+                     if old.source == self.model_source and old.kind != "tag"
+                     and any(box_iou(_box(old), b) >= SAME_OBJECT_IOU for b in new)]
+        return proposals_repo.swap_proposals(conn, self.model_source, drop, anns, details)
+
+
+def _box(ann: Annotation) -> list[float]:
+    return ann.geometry if ann.kind == "box" else bounding_box(ann.geometry)
+
+
 def propagate_selection(project: Project, source_id: int, start: int, seeds: list[Seed],
                         count: int, options: AssistOptions, *,
                         progress: Optional[Progress] = None,
@@ -131,7 +155,7 @@ def propagate_selection(project: Project, source_id: int, start: int, seeds: lis
     with open_source(project, source_id) as media:
         indices = list(range(start + 1, min(start + 1 + count, media.frame_count)))
         _check_indices(indices, media)
-        writer = ProposalWriter(project, media.source, version)
+        writer = FollowWriter(project, media.source, version)
         for pred, image in follow(predictor, media, start, seeds, indices, progress=progress,
                                   should_stop=should_stop):
             writer.add(pred, image)

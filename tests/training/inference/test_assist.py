@@ -6,6 +6,7 @@ import pytest
 
 from src.data.capture import import_media
 from src.db import annotations as annotations_repo
+from src.db import classes as classes_repo
 from src.db import frames as frames_repo
 from src.db import proposals as proposals_repo
 from src.errors import ModelError
@@ -41,16 +42,25 @@ def colour_detector(monkeypatch):
 def test_propagate_selection_stores_proposals_on_the_next_frames_only(
         project, detector, squares_video, colour_detector):
     source, _ = import_media(project, squares_video)
+    prelabel(project, source.id, [3, 4, 5, 6, 7], AssistOptions(device="cpu"))  # red + blue
     seed = Seed(list(map(float, square_positions(0)["blue"])), "blue")
     summary = propagate_selection(project, source.id, 0, [seed], 5,
                                   AssistOptions(device="cpu"))
-    assert summary.frames == summary.captured == 5
+    assert summary.frames == 5 and summary.captured == 2          # frames 1 and 2 are new
     ids = proposals_repo.find_proposals(project.conn, source_id=source.id)
     frames = {f.id: f.frame_index for f in frames_repo.list_frames(project.conn, source.id)}
-    anns = annotations_repo.get_annotations(project.conn, ids)
-    assert sorted(frames[a.frame_id] for a in anns) == [1, 2, 3, 4, 5]
-    assert {a.source for a in anns} == {f"model:{detector.id}"}
-    assert len({d.track_id for d in proposals_repo.get_details(project.conn, ids).values()}) == 1
+    names = {c.id: c.name for c in classes_repo.list_classes(project.conn)}
+    seen = sorted((frames[a.frame_id], names[a.class_id])
+                  for a in annotations_repo.get_annotations(project.conn, ids))
+    # blue followed on 1-5 (replacing the pre-label's blue on 3-5), the pre-label's red kept
+    assert seen == [(1, "blue"), (2, "blue"), (3, "blue"), (3, "red"), (4, "blue"),
+                    (4, "red"), (5, "blue"), (5, "red"), (6, "blue"), (6, "red"),
+                    (7, "blue"), (7, "red")]
+    tracked = {a for a, d in proposals_repo.get_details(project.conn, ids).items()
+               if d.track_id is not None}
+    assert len(tracked) == 5
+    assert len({d.track_id for d in proposals_repo.get_details(project.conn, ids).values()
+                if d.track_id is not None}) == 1
 
 
 def test_prelabel_stops_when_asked_and_keeps_what_was_done(project, detector, squares_video,
