@@ -79,7 +79,7 @@ class AssistLabeling(QObject):
             return
         source_id, start = where
         count = len(choice.frames)
-        job = partial(_propagate_job, source_id, start, seeds, count, self._options(choice))
+        job = partial(_propagate_job, source_id, start, seeds, count, self._options())
         self._start(f"Propagating {len(seeds)} box(es)", count, job)
 
     def cancel(self) -> None:
@@ -117,7 +117,8 @@ class AssistLabeling(QObject):
         self.options.conf, self.options.two_stage = choice.conf, choice.two_stage
         return choice
 
-    def _options(self, choice=None) -> assist.AssistOptions:
+    def _options(self) -> assist.AssistOptions:
+        """A copy of the remembered options for one job (the next dialog may change them)."""
         return assist.AssistOptions(conf=self.options.conf, two_stage=self.options.two_stage,
                                     batch=self.options.batch, device=self.options.device)
 

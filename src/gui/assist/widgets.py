@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from PyQt6.QtCore import Qt, pyqtSignal, pyqtSlot
 from PyQt6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
                              QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                             QSlider, QSpinBox, QWidget)
+                             QSizePolicy, QSlider, QSpinBox, QWidget)
 
 MODES = ("next", "range", "propagate")
 
@@ -19,6 +19,7 @@ class ConfidenceFilter(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("confidenceFilter")
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
         self.slider.setObjectName("confidenceSlider")
         self.slider.setRange(0, 100)
@@ -113,8 +114,11 @@ class AssistDialog(QDialog):
         if mode == "range":
             form.addRow("First frame:", self.first_spin)
             form.addRow("Last frame (included):", self.last_spin)
+            self.count_spin.hide()          # kept (frames() reads it) but not shown
         else:
             form.addRow("Frames after this one:", self.count_spin)
+            self.first_spin.hide()
+            self.last_spin.hide()
         self.conf_spin = QDoubleSpinBox(self)
         self.conf_spin.setObjectName("assistConfSpin")
         self.conf_spin.setRange(0.001, 1.0)
