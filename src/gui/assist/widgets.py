@@ -135,6 +135,8 @@ class AssistDialog(QDialog):
             self.two_stage_check.setToolTip("there is no active crop classifier")
         if mode != "propagate":
             form.addRow(self.two_stage_check)
+        else:
+            self.two_stage_check.hide()     # tracking runs the detector alone
         self.summary = QLabel(self)
         self.summary.setObjectName("assistSummary")
         form.addRow(self.summary)
