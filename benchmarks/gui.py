@@ -12,7 +12,10 @@
    time to the exact frame and the raw seeks the reader made for it.
 5. Event-loop lateness during a real training run: the main window and the training monitor
    open, a YOLO detector (yaml-built yolov8n, 64 px) training in a `main.py train --events`
-   child under the TrainingWorker; the same 10 ms probe beside it with no training.
+   child under the TrainingWorker; the same 10 ms probe beside it with no training, with
+   busy-looping children that send nothing (the OS scheduler's share), and with the training
+   child reniced to 10 (what the worker could do). `--only train --child-threads N` limits
+   the child's torch threads.
 Targets: first page <= 1.5 s, RSS <= 600 MB, decodes <= visible rows, switch median <= 50 ms,
 p99 lateness <= 30 ms, scrub p95 <= 50 ms, exact frame after release <= 1 raw seek,
 p99 lateness while training <= 50 ms.
@@ -387,6 +390,22 @@ def _cpu_s() -> float:
     return times.user + times.system
 
 
+def _with_cpu_burners(app: QApplication, seconds: float, count: int) -> tuple:
+    """The probe while `count` busy-looping children take the cores and send nothing: the
+    lateness that is the OS scheduler's, not the GUI's work."""
+    import subprocess
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(count)]
+    try:
+        gui_cpu = _cpu_s()
+        late = _lateness(app, seconds)
+        return (f"{count} CPU-burning children", late, 0, _cpu_s() - gui_cpu)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
 def bench_training(app: QApplication, tmp: Path, seconds: float,
                    child_threads: int | None = None) -> None:
     """Lateness of a 10 ms timer while the main window and a training monitor are open,
@@ -412,6 +431,7 @@ def bench_training(app: QApplication, tmp: Path, seconds: float,
     monitor.show()
     gui_cpu = _cpu_s()
     rows = [("no training", _lateness(app, seconds), 0, _cpu_s() - gui_cpu)]
+    rows.append(_with_cpu_burners(app, seconds, child_threads or os.cpu_count()))
     events: list[str] = []
     monitor.start()
     monitor.worker.event_received.connect(lambda name, _payload: events.append(name))
