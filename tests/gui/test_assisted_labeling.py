@@ -8,7 +8,7 @@ import time
 
 import pytest
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QDoubleSpinBox, QSpinBox
+from PyQt6.QtWidgets import QApplication, QDoubleSpinBox, QMessageBox, QSpinBox
 
 from gui_helpers import (ModalAnswerer, _ACCEPT, click, click_button, dialog_button,
                          fill_text, view_point, wait_frame, wait_no_modal)
@@ -147,6 +147,26 @@ def test_the_slider_hides_low_confidence_proposals_and_accept_all_takes_the_show
     qtbot.keyClick(slider, Qt.Key.Key_Home)             # back to 0: shown again
     assert view.items_by_id[low.id].isVisible()
     win.close()
+
+
+def _error_texts() -> list[str]:
+    return [f"{w.text()} {w.informativeText()}" for w in QApplication.topLevelWidgets()
+            if isinstance(w, QMessageBox) and w.objectName() == "errorDialog" and w.isVisible()]
+
+
+def test_without_an_active_detector_the_keys_say_what_to_do(qtbot, window):
+    view = window.annotator.view
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_L)
+    qtbot.waitUntil(lambda: bool(_error_texts()))
+    (text,) = _error_texts()
+    assert "no active detect / segment model" in text and "train one" in text
+    click_button(next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)
+                      and w.isVisible()).buttons()[0])
+    qtbot.keyClick(view, Qt.Key.Key_P, Qt.KeyboardModifier.ShiftModifier)   # nothing selected
+    qtbot.waitUntil(lambda: bool(_error_texts()))
+    assert "no box is selected" in _error_texts()[0]
+    assert not window.assist.running
 
 
 class _SlowColourDetector(ColourDetector):
