@@ -54,19 +54,42 @@ def replace_proposals(conn: sqlite3.Connection, model_source: str, frame_ids: li
     is the tracker's own number: each distinct one becomes a new track of the project, and
     the details are updated in place to the stored ids. All or nothing.
     """
-    if any(a.source != model_source or a.status != "proposed" for a in anns):
-        raise AnnotationError("proposals must be 'proposed' and from the model replacing them",
-                              field="source", hint=f"use source={model_source!r}")
-    details = details or [None] * len(anns)
+    _check_source(model_source, anns)
     with transaction(conn):
         conn.executemany("DELETE FROM annotations WHERE frame_id = ? AND source = ?"
                          " AND status = 'proposed'", [(f, model_source) for f in frame_ids])
-        stored = annotations_repo.add_annotations(conn, anns) if anns else []
-        _new_tracks(conn, model_source, [d for d in details if d is not None])
-        rows = [(a.id, d.track_id, d.detector_class, d.detector_confidence)
-                for a, d in zip(stored, details) if d is not None]
-        conn.executemany("INSERT INTO proposal_details (annotation_id, track_id, detector_class,"
-                         " detector_confidence) VALUES (?, ?, ?, ?)", rows)
+        return _insert(conn, model_source, anns, details)
+
+
+def swap_proposals(conn: sqlite3.Connection, model_source: str, drop_ids: list[int],
+                   anns: list[Annotation],
+                   details: list[ProposalDetail | None] | None = None) -> list[Annotation]:
+    """Drop the proposals `drop_ids` of `model_source` and store `anns` instead, leaving the
+    model's other proposals on those frames as they are (replace_proposals drops them all).
+    Track ids as in replace_proposals. All or nothing."""
+    _check_source(model_source, anns)
+    with transaction(conn):
+        conn.executemany("DELETE FROM annotations WHERE id = ? AND source = ?"
+                         " AND status = 'proposed'", [(i, model_source) for i in drop_ids])
+        return _insert(conn, model_source, anns, details)
+
+
+def _check_source(model_source: str, anns: list[Annotation]) -> None:
+    if any(a.source != model_source or a.status != "proposed" for a in anns):
+        raise AnnotationError("proposals must be 'proposed' and from the model replacing them",
+                              field="source", hint=f"use source={model_source!r}")
+
+
+def _insert(conn: sqlite3.Connection, model_source: str, anns: list[Annotation],
+            details: list[ProposalDetail | None] | None) -> list[Annotation]:
+    """Store proposals with their details (inside the caller's transaction)."""
+    details = details or [None] * len(anns)
+    stored = annotations_repo.add_annotations(conn, anns) if anns else []
+    _new_tracks(conn, model_source, [d for d in details if d is not None])
+    rows = [(a.id, d.track_id, d.detector_class, d.detector_confidence)
+            for a, d in zip(stored, details) if d is not None]
+    conn.executemany("INSERT INTO proposal_details (annotation_id, track_id, detector_class,"
+                     " detector_confidence) VALUES (?, ?, ?, ?)", rows)
     return stored
 
 

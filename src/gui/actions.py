@@ -46,6 +46,11 @@ SPECS = (
     ActionSpec("prev_annotated", "&Video", "Previous annotated frame", ("Ctrl+Left",)),
     ActionSpec("next_annotated", "&Video", "Next annotated frame", ("Ctrl+Right",)),
     ActionSpec("capture", "&Video", "&Capture frame", ("C",)),
+    # Assisted labeling with the active model (src/gui/assist/).
+    ActionSpec("prelabel_frame", "&Assist", "Pre-label this &frame", ("L",)),
+    ActionSpec("prelabel_next", "&Assist", "Pre-label the &next N frames…", ("Shift+L",)),
+    ActionSpec("prelabel_range", "&Assist", "Pre-label a &range…", ("Ctrl+Shift+L",)),
+    ActionSpec("propagate", "&Assist", "&Propagate selected boxes…", ("Shift+P",)),
     *(ActionSpec(f"class_{n}", None, f"Pick class {n} (and give it to the selected shapes)",
                  (str(n),)) for n in range(1, 10)),
     *(ActionSpec(f"tag_{n}", None, f"Toggle frame tag {n}", (f"Alt+{n}",)) for n in range(1, 10)),

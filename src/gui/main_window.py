@@ -19,6 +19,9 @@ from src.db.records import Frame, MediaSource
 from src.errors import LabelLoopError
 from src.gui import dialogs, resume, settings
 from src.gui.actions import ShortcutsDialog, build_actions
+from src.gui.assist.controller import ACTIONS as ASSIST_ACTIONS
+from src.gui.assist.controller import AssistLabeling
+from src.gui.assist.widgets import ConfidenceFilter
 from src.gui.canvas.annotator import HINT_NO_PROJECT, HINT_NO_SOURCE, Annotator
 from src.gui.class_panel import ClassPanel
 from src.gui.drop import DropImporter
@@ -55,6 +58,10 @@ class MainWindow(QMainWindow):
         self.navigator = Navigator(self)
         self.tools = ProjectTools(self)
         self.training = TrainingMenu(self)
+        self.assist = AssistLabeling(self)
+        self.confidence = ConfidenceFilter(self)
+        self.toolbar.add_assist_group(self.actions, self.confidence)
+        self.status.addPermanentWidget(self.assist.progress)
         DropImporter(self, self.import_media)
         self._jobs: list[tuple[QThread, ImportWorker]] = []
         self._shape_counts = (0, 0)
@@ -112,6 +119,7 @@ class MainWindow(QMainWindow):
             "back10": lambda: self.player.step(-10), "forward10": lambda: self.player.step(10),
             "prev_annotated": lambda: self._go_annotated(-1),
             "next_annotated": lambda: self._go_annotated(1),
+            **{name: getattr(self.assist, name) for name in ASSIST_ACTIONS},
         }
         for n in range(1, 10):
             slots[f"class_{n}"] = lambda n=n: self.class_panel.pick_number(n)
@@ -146,6 +154,7 @@ class MainWindow(QMainWindow):
         self.annotator.shapes_changed.connect(self._on_annotator_shapes_changed)
         self.class_panel.class_picked.connect(self.annotator.set_class_of_selection)
         self.gallery.frame_activated.connect(self._on_gallery_frame_activated)
+        self.confidence.threshold_changed.connect(self.annotator.set_min_confidence)
 
     # ---- project ------------------------------------------------------------------------
     def open_project(self, path: Path, *, create: bool = True) -> bool:
@@ -186,6 +195,7 @@ class MainWindow(QMainWindow):
         resume.save(self)
         self.player.pause()
         self.tools.close_dialogs()
+        self.assist.shutdown()
         self.training.shutdown()
         self.toolbar.set_session(None)
         self.navigator.set_session(None)
@@ -293,6 +303,8 @@ class MainWindow(QMainWindow):
         a, has_project = self.actions, self.session is not None
         shown = has_project and self.player.source is not None and self.player.image is not None
         a["capture"].setEnabled(shown and not self.player.playing)
+        for name in ASSIST_ACTIONS:
+            a[name].setEnabled(shown and not self.player.playing)
         for name in ("play", "back1", "forward1", "back10", "forward10", "prev_annotated",
                      "next_annotated"):
             a[name].setEnabled(has_project and self.player.source is not None)

@@ -40,6 +40,15 @@ class ToolBar(QToolBar):
             if button is not None:
                 button.setObjectName(f"toolbar_{name}")
 
+    def add_assist_group(self, actions: dict[str, QAction], confidence: QWidget) -> None:
+        """Assisted labeling, one group: pre-label, propagate, the proposals' confidence."""
+        self.addSeparator()
+        for name, text in (("prelabel_frame", "Pre-label"), ("propagate", "Propagate")):
+            actions[name].setIconText(text)
+            self.addAction(actions[name])
+            self.widgetForAction(actions[name]).setObjectName(f"toolbar_{name}")
+        self.addWidget(confidence)
+
     def set_session(self, session: ProjectSession | None) -> None:
         self.session = session
         if session is not None:

@@ -214,8 +214,12 @@ class Annotator(QWidget):
 
     def _proposal_ids(self, selected_only: bool) -> list[int]:
         chosen = set(self.view.selected_ids()) if selected_only else None
-        return [a.id for a in self.anns if a.status == "proposed"
+        return [a.id for a in self.anns if a.status == "proposed" and self.view.is_shown(a)
                 and (chosen is None or a.id in chosen)]
+
+    def set_min_confidence(self, value: float) -> None:
+        """Hide proposals below `value`; accept/reject all then act on those shown."""
+        self.view.set_min_confidence(value)
 
     @reports_errors
     def accept_proposals(self, selected_only: bool = True) -> None:

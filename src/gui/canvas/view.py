@@ -78,6 +78,7 @@ class AnnotationView(QGraphicsView):
         self._space_panned = False
         self._last_cursor = QPointF()
         self._auto_fit = True           # refit on resize until the user zooms or pans
+        self.min_confidence = 0.0       # proposals below it are hidden (the toolbar's slider)
 
     # ---- image and shapes ---------------------------------------------------------------
     def set_image(self, image: QImage | QPixmap) -> None:
@@ -113,11 +114,27 @@ class AnnotationView(QGraphicsView):
                 continue
             name, color = classes.get(ann.class_id, (f"class {ann.class_id}", "#ffffff"))
             item = ShapeItem(ann, name, color)
-            item.set_selected(ann.id in selected)
+            item.setVisible(self.is_shown(ann))
+            item.set_selected(ann.id in selected and item.isVisible())
             self.scene().addItem(item)
             self.items_by_id[ann.id] = item
         if selected != set(self.selected_ids()):
             self.selection_changed.emit(self.selected_ids())
+
+    def is_shown(self, ann: Annotation) -> bool:
+        """False for a proposal less confident than `min_confidence`."""
+        return not (ann.status == "proposed" and ann.confidence is not None
+                    and ann.confidence < self.min_confidence)
+
+    def set_min_confidence(self, value: float) -> None:
+        """Hide proposals below `value` (and drop them from the selection), live."""
+        self.min_confidence = value
+        for item in self.items_by_id.values():
+            item.setVisible(self.is_shown(item.ann))
+        hidden = [i for i in self.selected_ids() if not self.items_by_id[i].isVisible()]
+        if hidden:
+            self.select([i for i in self.selected_ids() if i not in hidden])
+        self.viewport().update()
 
     def selected_ids(self) -> list[int]:
         return [i for i, item in self.items_by_id.items() if item.selected]
@@ -346,7 +363,8 @@ class AnnotationView(QGraphicsView):
     # ---- hit testing --------------------------------------------------------------------
     def _item_at(self, pos: QPoint) -> ShapeItem | None:
         scene = self.mapToScene(pos)
-        hits = [i for i in self.items_by_id.values() if i.contains_point(scene)]
+        hits = [i for i in self.items_by_id.values()
+                if i.isVisible() and i.contains_point(scene)]
         # Smallest first: a box inside a bigger one stays reachable.
         return min(hits, key=lambda i: i.path().boundingRect().width()
                    * i.path().boundingRect().height(), default=None)

@@ -107,8 +107,7 @@ class ProposalWriter:
         """Replace this model's proposals on the frames seen, in one transaction."""
         anns = [a for a, _ in self._pending]
         details = [d for _, d in self._pending]
-        stored = proposals_repo.replace_proposals(self.project.conn, self.model_source,
-                                                  [f.id for f in self._frames], anns, details)
+        stored = self._store(anns, details)
         self.summary.frames = len(self._frames)
         self.summary.proposals = len(stored)
         self.summary.annotation_ids = [a.id for a in stored]
@@ -116,6 +115,10 @@ class ProposalWriter:
             if detail.track_id is not None:
                 self.summary.tracks.setdefault(detail.track_id, []).append(seen)
         return self.summary
+
+    def _store(self, anns: list[Annotation], details: list) -> list[Annotation]:
+        return proposals_repo.replace_proposals(self.project.conn, self.model_source,
+                                                [f.id for f in self._frames], anns, details)
 
     def _frame(self, index: int, image: np.ndarray) -> Frame:
         frame = frames_repo.get_frame_at(self.project.conn, self.source.id, index)

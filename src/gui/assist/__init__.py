@@ -1,0 +1,1 @@
+"""Assisted labeling in the annotator: pre-label and propagate with the active model."""
