@@ -116,10 +116,10 @@ class DatasetCommands(QObject):
 
 def _describe(plan: RetrainPlan, short: bool = False) -> str:
     ds, model = plan.dataset, plan.model
-    text = (f"Retraining {model.display_name or model.name}: building a new version of "
-            f"{ds.name} (now v{ds.version}) with its settings, {plan.labelled_since} frame(s) "
-            f"labelled since included; then the training dialog opens with this model as "
-            f"base weights.")
+    text = (f"Retraining {model.display_name or model.name}: building the next version of "
+            f"'{ds.name}' with the settings of {ds.name}:v{ds.version}, the version it was "
+            f"trained on ({plan.labelled_since} frame(s) labelled since then are included); "
+            f"then the training dialog opens with this model as base weights.")
     return text if short else text + "\n\nBuild it now?"
 
 
