@@ -100,7 +100,7 @@ class LearningSession:
         self._since_update = 0
         self._failure: str | None = None
         self.source = sources_repo.get_source(project.conn, record.source_id)
-        self.imgsz = settings.imgsz or _train_imgsz(project, base)
+        self.imgsz = session_imgsz(project, base, settings)
         self.class_names = _model_classes(project, base)
         self._update = BackgroundUpdate(self._run_update, budget_s=settings.budget_s,
                                         on_progress=on_progress, on_finished=self._finished,
@@ -383,10 +383,13 @@ def _reason(update: repo.LearningUpdate, stop: str) -> str:
             f"split ({figures}); proposals come from the base model")
 
 
-def _train_imgsz(project: Project, base: ModelVersion) -> int:
+def session_imgsz(project: Project, base: ModelVersion, settings: LearnSettings) -> int:
+    """settings.imgsz, else the size the base was trained at (320 when it does not say)."""
     from src.training.models import ModelManager
     from src.training.models.export import train_imgsz
 
+    if settings.imgsz:
+        return settings.imgsz
     try:
         return train_imgsz(ModelManager(project), base, default=320)
     except (OSError, ValueError):

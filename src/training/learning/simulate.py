@@ -114,8 +114,11 @@ def simulate(project: Project, source_id: int, base_ref: str, *, settings: Learn
         result.session_id = session.record.id
         base_predictor = None
     else:
+        from src.training.learning.session import session_imgsz
+
         base_predictor = predictor_for(project, base, conf=settings.conf, iou=settings.iou,
-                                       imgsz=settings.imgsz or None, device=settings.device)
+                                       imgsz=session_imgsz(project, base, settings),
+                                       device=settings.device)
     try:
         for n, (frame, truth) in enumerate(frames, start=1):
             result.frames.append(_one_frame(project, frame, truth, session, base_predictor))
