@@ -10,7 +10,6 @@ it keeps going and the proposals come from the previous adapter until the update
 """
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 
 import cv2
