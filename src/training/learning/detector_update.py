@@ -55,6 +55,7 @@ class DetectorUpdateResult:
     val_metric: float | None = None
     base_metric: float | None = None
     history: list[float] = field(default_factory=list)
+    optimizer_state: dict | None = None     # AdamW's moments, for the session's next update
 
     @property
     def better_than_base(self) -> bool:
@@ -86,13 +87,23 @@ class DetectorUpdate:
 
     def __init__(self, base: nn.Module, samples: Callable[[], list[DetectorSample]],
                  settings: LearnSettings, imgsz: int, adapter_dir=None,
-                 base_scores: dict | None = None) -> None:
+                 base_scores: dict | None = None, optimizer_state: dict | None = None) -> None:
         self.base, self.load_samples, self.settings = base, samples, settings
         self.imgsz, self.adapter_dir = imgsz, adapter_dir
+        self.optimizer_state = optimizer_state if adapter_dir is not None else None
         self.base_scores = base_scores if base_scores is not None else {}
         self.device = torch.device(settings.device)
 
     def __call__(self, ctx: UpdateContext) -> DetectorUpdateResult:
+        threads = torch.get_num_threads()
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        try:
+            return self._update(ctx)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _update(self, ctx: UpdateContext) -> DetectorUpdateResult:
         samples = self.load_samples()
         if len(samples) < self.settings.min_samples:
             return DetectorUpdateResult(None, len(samples), 0,
@@ -103,11 +114,12 @@ class DetectorUpdate:
         model = adapted.model.to(self.device)
         model.args = _LOSS_GAINS
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.settings.lr, weight_decay=0.0)
+        optimizer = self._optimizer(params)
         splits, base_by_epoch = {}, {}
 
         def train_epoch(epoch: int) -> float:
-            splits[epoch] = _split(len(samples), self.settings.val_fraction, rng)
+            splits[epoch] = _split(len(samples), self.settings.val_fraction, rng,
+                                   self.settings.max_val)
             return self._train(model, optimizer, params, [samples[i] for i in splits[epoch][0]],
                                rng, ctx)
 
@@ -128,7 +140,18 @@ class DetectorUpdate:
         model.cpu().eval()
         model.args = None
         return DetectorUpdateResult(adapted, len(samples), out.epochs, out.reason,
-                                    out.best_metric, base_by_epoch[out.best_epoch], out.history)
+                                    out.best_metric, base_by_epoch[out.best_epoch], out.history,
+                                    copy.deepcopy(optimizer.state_dict()))
+
+    def _optimizer(self, params) -> torch.optim.Optimizer:
+        """AdamW, with the moments the previous update left when it continues its adapter:
+        a fresh Adam moves every weight by about lr at its first steps, which wrecked a
+        trained adapter within one epoch (the first update starts from B = 0 and is fine)."""
+        optimizer = torch.optim.AdamW(params, lr=self.settings.lr, weight_decay=0.0)
+        state = self.optimizer_state
+        if state and len(state["param_groups"][0]["params"]) == len(params):
+            optimizer.load_state_dict(state)
+        return optimizer
 
     def _train(self, model, optimizer, params, train: list[DetectorSample], rng, ctx) -> float:
         model.train()
@@ -136,9 +159,10 @@ class DetectorUpdate:
         order = rng.permutation(len(train))
         losses = []
         for start in range(0, len(order), self.settings.batch):
-            if ctx.cancelled:
+            if ctx.should_stop():       # many frames make long epochs: keep to the budget
                 break
-            items = [letterbox(train[i], self.imgsz, rng) for i in order[start:start + self.settings.batch]]
+            chosen = order[start:start + self.settings.batch]
+            items = [letterbox(train[i], self.imgsz, rng) for i in chosen]
             batch = {k: v.to(self.device) for k, v in to_batch(items).items()}
             loss, _items = model.loss(batch)
             optimizer.zero_grad(set_to_none=True)
@@ -191,7 +215,7 @@ def detect(model: nn.Module, items: list[Letterboxed], settings: LearnSettings,
     return out
 
 
-def _split(n: int, val_fraction: float, rng: np.random.Generator):
+def _split(n: int, val_fraction: float, rng: np.random.Generator, max_val: int):
     order = rng.permutation(n)
-    n_val = min(n - 1, max(1, round(n * val_fraction)))
+    n_val = min(n - 1, max_val, max(1, round(n * val_fraction)))
     return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
