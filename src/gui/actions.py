@@ -51,6 +51,9 @@ SPECS = (
     *(ActionSpec(f"tag_{n}", None, f"Toggle frame tag {n}", (f"Alt+{n}",)) for n in range(1, 10)),
     ActionSpec("train", "T&raining", "&Train model…", ("Ctrl+T",)),
     ActionSpec("tensorboard", "T&raining", "Open Tensor&Board", ()),
+    # ---- learning loop (issue 14): which frame next, learning from corrections ----
+    ActionSpec("suggest_frames", "&Learn", "&Suggest frames to label", ()),
+    ActionSpec("next_suggested", "&Learn", "&Next suggested frame", ("N",)),
     ActionSpec("shortcuts", "&Help", "&Keyboard shortcuts", ("F1",)),
 )
 

@@ -31,6 +31,7 @@ from src.gui.project_tools import ProjectTools
 from src.gui.training.menu import TrainingMenu
 from src.gui.session import ProjectSession
 from src.gui.status_bar import StatusBar
+from src.gui.suggest import FrameSuggester
 from src.gui.toolbar import ToolBar
 from src.gui.workers import ImportWorker, start_in_thread
 
@@ -55,6 +56,7 @@ class MainWindow(QMainWindow):
         self.navigator = Navigator(self)
         self.tools = ProjectTools(self)
         self.training = TrainingMenu(self)
+        self.suggester = FrameSuggester(self)
         DropImporter(self, self.import_media)
         self._jobs: list[tuple[QThread, ImportWorker]] = []
         self._shape_counts = (0, 0)
@@ -96,6 +98,8 @@ class MainWindow(QMainWindow):
             "import_annotations": self.tools.import_annotations, "export": self.tools.export,
             "check": self.tools.check_annotations,
             "train": self.training.train, "tensorboard": self.training.open_tensorboard,
+            "suggest_frames": self.suggester.suggest,
+            "next_suggested": self.suggester.next_suggestion,
             "quit": self.close, "shortcuts": lambda: ShortcutsDialog(self).open(),
             "undo": self._undo, "redo": self._redo,
             "delete": self.annotator.delete_selected,
@@ -185,6 +189,7 @@ class MainWindow(QMainWindow):
         self.player.pause()
         self.tools.close_dialogs()
         self.training.shutdown()
+        self.suggester.set_session(None)
         self.toolbar.set_session(None)
         self.navigator.set_session(None)
         self.gallery.set_session(None)
@@ -294,8 +299,10 @@ class MainWindow(QMainWindow):
         for name in ("play", "back1", "forward1", "back10", "forward10", "prev_annotated",
                      "next_annotated"):
             a[name].setEnabled(has_project and self.player.source is not None)
-        for name in ("import_video", "import_folder", "import_annotations", "export", "check"):
+        for name in ("import_video", "import_folder", "import_annotations", "export", "check",
+                     "next_suggested"):
             a[name].setEnabled(has_project)
+        a["suggest_frames"].setEnabled(has_project and self.player.source is not None)
         stack = self.session.undo_stack if has_project else None
         a["undo"].setEnabled(bool(stack and stack.canUndo()))
         a["redo"].setEnabled(bool(stack and stack.canRedo()))

@@ -28,6 +28,7 @@ def _add_suggest(verbs: argparse._SubParsersAction) -> None:
     s.add_argument("--count", type=int, default=10, metavar="N", help="frames to suggest")
     s.add_argument("--samples", type=int, default=60, metavar="M",
                    help="uncaptured frames of the video looked at, spread evenly")
+    s.add_argument("--frames", metavar="A:B", help="only frames of this range (B excluded)")
     s.add_argument("--device", default="auto", help="auto, cpu, 0, cuda:0, mps")
     s.add_argument("--json", action="store_true")
     s.set_defaults(handler=_suggest)
@@ -38,14 +39,16 @@ def _suggest(args) -> int:
     quiet_ultralytics()
     from src.db import sources as sources_repo
     from src.training.inference.loading import load_predictor, version_label
-    from src.training.inference.media import open_input
+    from src.training.inference.media import open_input, parse_frames
     from src.training.suggest.ranking import suggest_frames
     with Project.open(args.project, create=False) as project:
         source = sources_repo.find_source(project.conn, args.source)
         version, predictor = load_predictor(project, args.model, device=args.device)
         with open_input(str(source.id), project) as media:
+            within = parse_frames(args.frames, media.frame_count) if args.frames else None
             report = suggest_frames(project, media, predictor, count=args.count,
-                                    samples=args.samples, progress=_progress())
+                                    samples=args.samples, within=within,
+                                    progress=_progress())
     if args.json:
         print(json.dumps({"source": source.name, "model": {"id": version.id,
                                                           "name": version_label(version)},

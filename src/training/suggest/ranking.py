@@ -51,6 +51,7 @@ class Suggestion:
 
 @dataclass
 class SuggestionReport:
+    source_id: Optional[int] = None
     suggestions: list[Suggestion] = field(default_factory=list)
     candidates: int = 0
     labelled: int = 0
@@ -76,14 +77,17 @@ def labelled_frames(project: Project, source_id: int) -> list[Frame]:
 
 
 def candidate_frames(project: Project, source_id: int, frame_count: int,
-                     samples: int = DEFAULT_SAMPLES) -> dict[int, Optional[int]]:
+                     samples: int = DEFAULT_SAMPLES, within: Optional[list[int]] = None
+                     ) -> dict[int, Optional[int]]:
     """{frame index: frame id, or None when not captured}: unlabelled captured frames plus
-    `samples` uncaptured frames spread evenly over the video."""
-    frames = frames_repo.list_frames(project.conn, source_id)
+    `samples` uncaptured frames spread evenly over the video (or over `within`)."""
+    allowed = set(within) if within is not None else set(range(frame_count))
+    frames = [f for f in frames_repo.list_frames(project.conn, source_id)
+              if f.frame_index in allowed]
     labelled = {f.id for f in labelled_frames(project, source_id)}
     out = {f.frame_index: f.id for f in frames if f.id not in labelled}
     captured = {f.frame_index for f in frames}
-    free = [i for i in range(frame_count) if i not in captured]
+    free = [i for i in sorted(allowed) if i not in captured]
     if free and samples > 0:
         picks = np.unique(np.linspace(0, len(free) - 1, min(samples, len(free))).round())
         out.update({free[int(k)]: None for k in picks})
@@ -92,11 +96,13 @@ def candidate_frames(project: Project, source_id: int, frame_count: int,
 
 def suggest_frames(project: Project, media: MediaInput, predictor: Predictor, *,
                    second: Optional[Predictor] = None, count: int = 10,
-                   samples: int = DEFAULT_SAMPLES, threshold: float = NEAR_DUPLICATE,
+                   samples: int = DEFAULT_SAMPLES, within: Optional[list[int]] = None,
+                   threshold: float = NEAR_DUPLICATE,
                    progress: Optional[Progress] = None,
                    should_stop: Optional[Callable[[], bool]] = None) -> SuggestionReport:
     """The `count` frames of a project source most worth labelling next (see module doc).
-    `second`: another model (the session's adapter) whose disagreement is scored too."""
+    `second`: another model (the session's adapter) whose disagreement is scored too;
+    `within`: only these frame indices are candidates."""
     if media.source is None or media.source.id is None:
         raise LabelLoopError("frames can only be suggested on a source of the project",
                              field="--source", hint="import the video or folder first")
@@ -104,8 +110,8 @@ def suggest_frames(project: Project, media: MediaInput, predictor: Predictor, *,
         raise LabelLoopError(f"--count must be at least 1, got {count}", field="--count")
     source_id = media.source.id
     labelled = [_stored_signature(project, f) for f in labelled_frames(project, source_id)]
-    candidates = candidate_frames(project, source_id, media.frame_count, samples)
-    report = SuggestionReport(candidates=len(candidates), labelled=len(labelled),
+    candidates = candidate_frames(project, source_id, media.frame_count, samples, within)
+    report = SuggestionReport(source_id, candidates=len(candidates), labelled=len(labelled),
                               compared=second is not None)
     scored = _score(media, predictor, second, candidates, progress, should_stop, report)
     report.suggestions = _pick(scored, labelled, count, threshold, report)
