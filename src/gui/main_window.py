@@ -24,6 +24,7 @@ from src.gui.class_panel import ClassPanel
 from src.gui.drop import DropImporter
 from src.gui.gallery import Gallery
 from src.gui.guard import reports_errors
+from src.gui.learning_loop import LearningLoop
 from src.gui.navigation import Navigator
 from src.gui.player import Player
 from src.gui.player_bar import PlayerBar
@@ -63,6 +64,8 @@ class MainWindow(QMainWindow):
         self._layout()
         self._connect_actions()
         self._connect_widgets()
+        self.learning = LearningLoop(self)        # after the widgets: see its frame_shown
+        self.toolbar.add_learning_group(self.actions, self.learning.status_label)
         self._update_enabled()
         self.resize(1280, 860)
         self._set_title()
@@ -166,6 +169,7 @@ class MainWindow(QMainWindow):
                        self.navigator):
             widget.set_session(self.session)
         settings.add_recent_project(project.root)
+        self.learning.set_project(self.session)
         self._set_title()
         self.status.show_active_models(self.session)
         resume.reopen(self, source_repo.list_sources(project.conn))
@@ -190,6 +194,7 @@ class MainWindow(QMainWindow):
         self.tools.close_dialogs()
         self.training.shutdown()
         self.suggester.set_session(None)
+        self.learning.set_project(None)
         self.toolbar.set_session(None)
         self.navigator.set_session(None)
         self.gallery.set_session(None)
@@ -303,6 +308,7 @@ class MainWindow(QMainWindow):
                      "next_suggested"):
             a[name].setEnabled(has_project)
         a["suggest_frames"].setEnabled(has_project and self.player.source is not None)
+        self.learning.refresh()
         stack = self.session.undo_stack if has_project else None
         a["undo"].setEnabled(bool(stack and stack.canUndo()))
         a["redo"].setEnabled(bool(stack and stack.canRedo()))

@@ -40,6 +40,21 @@ class ToolBar(QToolBar):
             if button is not None:
                 button.setObjectName(f"toolbar_{name}")
 
+    def add_learning_group(self, actions: dict[str, QAction], status: QWidget) -> None:
+        """Learning from corrections (issue 14): the toggle, its status, its actions."""
+        self.addSeparator()
+        self.addAction(actions["learn_toggle"])
+        self.addWidget(status)
+        for name in ("learn_update", "learn_promote", "learn_discard"):
+            self.addAction(actions[name])
+        labels = {"learn_toggle": "Learn from my corrections", "learn_update": "Update now",
+                  "learn_promote": "Promote…", "learn_discard": "Discard…"}
+        for name, text in labels.items():
+            button = self.widgetForAction(actions[name])
+            if button is not None:
+                button.setObjectName(f"toolbar_{name}")
+                button.setText(text)
+
     def set_session(self, session: ProjectSession | None) -> None:
         self.session = session
         if session is not None:
