@@ -161,9 +161,10 @@ class LearningLoop(QObject):
         self._show_status()
 
     def _propose_if_empty(self) -> None:
-        """Proposals from the session's model on a captured frame that has no shapes yet."""
+        """Proposals from the session's model on a captured frame that has no shapes yet
+        (not while Suggest frames runs that model in its thread)."""
         frame = self.window.annotator.frame
-        if frame is None or annotations_repo.list_annotations(self.window.session.conn, frame.id):
+        if frame is None or self.window.suggester.running or annotations_repo.list_annotations(self.window.session.conn, frame.id):
             return
         self.propose_here()
 
@@ -185,6 +186,13 @@ class LearningLoop(QObject):
             self._proposing = False
         w.status.showMessage(f"{summary.proposals} proposal(s) from "
                              f"{self.session.predictor().model_name}", 4000)
+
+    def adapted_predictor(self):
+        """The session's base + adapter when the adapter is in use (Suggest frames scores
+        their disagreement with the base), else None."""
+        if self.session is None or not self.session.status().adapter_in_use:
+            return None
+        return self.session.predictor()
 
     # ---- update, promote, discard -------------------------------------------------------
     @reports_errors

@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self._connect_actions()
         self._connect_widgets()
         self.learning = LearningLoop(self)        # after the widgets: see its frame_shown
+        self.suggester.second_predictor = self.learning.adapted_predictor
         self.toolbar.add_learning_group(self.actions, self.learning.status_label)
         self._update_enabled()
         self.resize(1280, 860)

@@ -1,29 +1,14 @@
 """Learn › Suggest frames and the N key, clicked in the real window with a real (tiny,
-1-epoch) detector: the gallery shows the ranking, N goes to the best suggestion."""
+untrained) detector: the gallery shows the ranking, N goes to the best suggestion."""
 from __future__ import annotations
 
 import pytest
 from PyQt6.QtCore import Qt
 
 from src.db import frames as frames_repo
-from src.training.control import RunControl
-from src.training.events import EventBus
-from tests.training.inference.conftest import register
-from tests.training.yolo_fixtures import write_yolo_dataset, yolo_config
+from tests.training.learning.learning_fixtures import make_base
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
-
-
-@pytest.fixture(scope="session")
-def tiny_detector(tmp_path_factory):
-    """(cfg, outcome) of a yolov8n trained 1 epoch on 64 px rectangles."""
-    from src.training.yolo_trainer import train_yolo
-    root = tmp_path_factory.mktemp("gui-detector")
-    cfg = yolo_config("detect", epochs=1)
-    outcome = train_yolo(cfg, write_yolo_dataset(root / "det"), root / "run", EventBus(),
-                         RunControl(), base_dir=root / "no-base")
-    assert outcome.status == "completed"
-    return cfg, outcome
 
 
 def _gallery_rows(win) -> list[int]:
@@ -31,10 +16,9 @@ def _gallery_rows(win) -> list[int]:
     return [model.rows[r].frame.frame_index for r in range(model.rowCount())]
 
 
-def test_suggest_frames_fills_the_gallery_and_n_goes_to_the_best(qtbot, window, gui_project,
-                                                                 tiny_detector):
+def test_suggest_frames_fills_the_gallery_and_n_goes_to_the_best(qtbot, window, gui_project):
     project, source = gui_project
-    register(project, *tiny_detector, "detect")
+    make_base(project)               # an untrained yolov8n as the active detector
     window.actions["suggest_frames"].trigger()
     qtbot.waitUntil(lambda: bool(window.suggester.ranking) and not window.suggester.running,
                     timeout=60000)

@@ -183,24 +183,40 @@ def _suggest(args) -> int:
     with Project.open(args.project, create=False) as project:
         source = sources_repo.find_source(project.conn, args.source)
         version, predictor = load_predictor(project, args.model, device=args.device)
+        adapted = _session_adapter(project, source.id, version)
         with open_input(str(source.id), project) as media:
             within = parse_frames(args.frames, media.frame_count) if args.frames else None
-            report = suggest_frames(project, media, predictor, count=args.count,
-                                    samples=args.samples, within=within,
+            report = suggest_frames(project, media, predictor, second=adapted,
+                                    count=args.count, samples=args.samples, within=within,
                                     progress=_progress())
     if args.json:
         print(json.dumps({"source": source.name, "model": {"id": version.id,
                                                           "name": version_label(version)},
                           "candidates": report.candidates, "labelled": report.labelled,
                           "skipped_duplicates": report.skipped_duplicates,
+                          "compared_with_adapter": report.compared,
                           "suggestions": [s.to_dict() for s in report.suggestions]}))
         return 0
     print(f"{version_label(version)} on {source.name}: {report.candidates} candidate frame(s),"
-          f" {report.labelled} labelled, {report.skipped_duplicates} near-duplicate(s) skipped")
+          f" {report.labelled} labelled, {report.skipped_duplicates} near-duplicate(s) skipped"
+          + ("; disagreement with the learning session's adapter scored" if report.compared
+             else ""))
     for rank, s in enumerate(report.suggestions, 1):
         where = "captured" if s.frame_id is not None else "not captured"
         print(f"  {rank:2d}. frame {s.frame_index} ({where}) score {s.score:.3f}")
     return 0
+
+
+def _session_adapter(project, source_id: int, version):
+    """The open learning session's predictor (base + adapter) of this source and base, when
+    its adapter is in use: its disagreement with the base is scored too."""
+    from src.db import learning as learning_repo
+    from src.training.learning.session import LearningSession
+    if version.task != "detect" or learning_repo.find_open_session(
+            project.conn, source_id, version.id) is None:
+        return None
+    session = LearningSession.open(project, source_id, version.id)
+    return session.predictor() if session.status().adapter_in_use else None
 
 
 def _progress():
