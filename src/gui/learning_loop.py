@@ -56,6 +56,7 @@ class LearningLoop(QObject):
         self.bridge.finished.connect(self._on_bridge_finished)
         self.status_label = QLabel("")
         self.status_label.setObjectName("learningStatus")
+        self.status_label.setContentsMargins(8, 0, 8, 0)
         self._frame: Optional[int] = None        # captured frame on screen (its id)
         self._edited = False                     # its shapes changed while on screen
         self._proposing = False
@@ -158,6 +159,8 @@ class LearningLoop(QObject):
         edits = learning_repo.correction_counts(conn, frame_id, f"model:{self.session.base.id}")
         edits["added"] = sum(1 for a in accepted if a.source == "manual" and a.kind != "tag")
         self.session.frame_corrected(frame_id, edits)
+        if self.session.updating and not self._progress_text:
+            self._progress_text = "updating…"       # every K frames an update starts itself
         self._show_status()
 
     def _propose_if_empty(self) -> None:
@@ -262,8 +265,8 @@ class LearningLoop(QObject):
             metric = f" (score {s.last_val_metric:.2f})" if s.last_val_metric is not None else ""
             parts.append(f"updated {_local_time(s.last_update_at)}{metric}")
         parts.append("adapter in use" if s.adapter_in_use else "base only")
-        if self._progress_text or s.updating:
-            parts.append(self._progress_text or "updating…")
+        if self._progress_text:
+            parts.append(self._progress_text)
         self.status_label.setText(" · ".join(parts))
         self.status_label.setToolTip(s.reason)
 

@@ -33,7 +33,7 @@ from src.gui.training.menu import TrainingMenu
 from src.gui.session import ProjectSession
 from src.gui.status_bar import StatusBar
 from src.gui.suggest import FrameSuggester
-from src.gui.toolbar import ToolBar
+from src.gui.toolbar import LearningToolBar, ToolBar
 from src.gui.workers import ImportWorker, start_in_thread
 
 
@@ -66,7 +66,9 @@ class MainWindow(QMainWindow):
         self._connect_widgets()
         self.learning = LearningLoop(self)        # after the widgets: see its frame_shown
         self.suggester.second_predictor = self.learning.adapted_predictor
-        self.toolbar.add_learning_group(self.actions, self.learning.status_label)
+        self.addToolBarBreak()
+        self.learning_toolbar = LearningToolBar(self.actions, self.learning.status_label, self)
+        self.addToolBar(self.learning_toolbar)
         self._update_enabled()
         self.resize(1280, 860)
         self._set_title()

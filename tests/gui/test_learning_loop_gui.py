@@ -36,7 +36,7 @@ def loop_window(qtbot, project):
 
 
 def _button(win, name):
-    return win.toolbar.widgetForAction(win.actions[name])
+    return win.learning_toolbar.widgetForAction(win.actions[name])
 
 
 def _correct_and_move_on(qtbot, win, index: int) -> None:
