@@ -14,6 +14,7 @@ import json
 import sys
 
 from src.db.project import Project
+from src.training.learning.settings import LearnSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--update-every", type=int, default=5, metavar="K",
                    help="update after every K corrected frames (default 5)")
     s.add_argument("--budget-s", type=float, default=20.0, help="wall-time budget of an update")
+    s.add_argument("--max-epochs", type=int, default=LearnSettings().max_epochs,
+                   help="epochs at most per update")
     s.add_argument("--imgsz", type=int, default=None,
                    help="image size (default: the base's training size)")
     s.add_argument("--no-adapt", action="store_true", help="proposals from the base only")
@@ -62,11 +65,10 @@ def _add_session_args(p: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args) -> int:
-    from src.training.learning.settings import LearnSettings
     from src.training.learning.simulate import simulate
 
     settings = LearnSettings(update_every=args.update_every, budget_s=args.budget_s,
-                             imgsz=args.imgsz)
+                             imgsz=args.imgsz, max_epochs=args.max_epochs)
     with Project.open(args.project, create=False) as project:
         source = _source(project, args.source)
         if args.replace:

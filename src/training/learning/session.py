@@ -9,6 +9,7 @@ is in use survive a restart: `open` the same source and base again.
 API (Qt-free; the GUI turns the callbacks into signals, the CLI prints):
 
     session = LearningSession.open(project, source_id, "active", on_update=cb)
+    LearningSession.existing(project, source_id, "active")   # the open one, or None
     session.frame_corrected(frame_id, edits)   # the user edited the proposals and moved on:
                                                # the frame's accepted shapes become a sample;
                                                # every K frames an update starts by itself
@@ -100,7 +101,7 @@ class LearningSession:
         self._since_update = 0
         self._failure: str | None = None
         self.source = sources_repo.get_source(project.conn, record.source_id)
-        self.imgsz = settings.imgsz or _train_imgsz(project, base)
+        self.imgsz = session_imgsz(project, base, settings)
         self.class_names = _model_classes(project, base)
         self._update = BackgroundUpdate(self._run_update, budget_s=settings.budget_s,
                                         on_progress=on_progress, on_finished=self._finished,
@@ -132,6 +133,17 @@ class LearningSession:
         else:
             settings = LearnSettings.from_dict(record.settings)
         return cls(project, record, base, settings, **callbacks)
+
+    @classmethod
+    def existing(cls, project: Project, source_id: int, base_ref: str | int = "active",
+                 **callbacks) -> "LearningSession | None":
+        """The open session of this source and base, None when there is none."""
+        from src.training.inference.loading import find_version
+
+        base = find_version(project, base_ref, SUPPORTED_TASKS + ("segment",))
+        if repo.find_open_session(project.conn, source_id, base.id) is None:
+            return None
+        return cls.open(project, source_id, base.id, **callbacks)
 
     # -- corrections -----------------------------------------------------------------------
     def frame_corrected(self, frame_id: int, edits: EditCounts | dict | None = None
@@ -383,10 +395,13 @@ def _reason(update: repo.LearningUpdate, stop: str) -> str:
             f"split ({figures}); proposals come from the base model")
 
 
-def _train_imgsz(project: Project, base: ModelVersion) -> int:
+def session_imgsz(project: Project, base: ModelVersion, settings: LearnSettings) -> int:
+    """settings.imgsz, else the size the base was trained at (320 when it does not say)."""
     from src.training.models import ModelManager
     from src.training.models.export import train_imgsz
 
+    if settings.imgsz:
+        return settings.imgsz
     try:
         return train_imgsz(ModelManager(project), base, default=320)
     except (OSError, ValueError):

@@ -10,7 +10,6 @@ it keeps going and the proposals come from the previous adapter until the update
 """
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 
 import cv2
@@ -114,8 +113,11 @@ def simulate(project: Project, source_id: int, base_ref: str, *, settings: Learn
         result.session_id = session.record.id
         base_predictor = None
     else:
+        from src.training.learning.session import session_imgsz
+
         base_predictor = predictor_for(project, base, conf=settings.conf, iou=settings.iou,
-                                       imgsz=settings.imgsz or None, device=settings.device)
+                                       imgsz=session_imgsz(project, base, settings),
+                                       device=settings.device)
     try:
         for n, (frame, truth) in enumerate(frames, start=1):
             result.frames.append(_one_frame(project, frame, truth, session, base_predictor))

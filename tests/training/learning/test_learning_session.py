@@ -116,7 +116,9 @@ def test_edit_counts_from_the_store_and_bad_frames(project):
     source, frames = make_source(project, 3)
     other, other_frames = make_source_elsewhere(project)
     base = make_base(project)
+    assert LearningSession.existing(project, source.id, base.id) is None
     session = LearningSession.open(project, source.id, base.id, settings=LearnSettings(**FAST))
+    assert LearningSession.existing(project, source.id).record.id == session.record.id
     proposals_repo.add_corrections(project.conn, [
         proposals_repo.Correction(frames[0].id, f"model:{base.id}", "deleted"),
         proposals_repo.Correction(frames[0].id, f"model:{base.id}", "deleted"),
