@@ -212,13 +212,13 @@ def _suggest(args) -> int:
 def _session_adapter(project, source_id: int, version):
     """The open learning session's predictor (base + adapter) of this source and base, when
     its adapter is in use: its disagreement with the base is scored too."""
-    from src.db import learning as learning_repo
     from src.training.learning.session import LearningSession
-    if version.task != "detect" or learning_repo.find_open_session(
-            project.conn, source_id, version.id) is None:
+    if version.task != "detect":
         return None
-    session = LearningSession.open(project, source_id, version.id)
-    return session.predictor() if session.status().adapter_in_use else None
+    session = LearningSession.existing(project, source_id, version.id)
+    if session is None or not session.status().adapter_in_use:
+        return None
+    return session.predictor()
 
 
 def _progress():
