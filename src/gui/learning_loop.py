@@ -49,7 +49,7 @@ class LearningLoop(QObject):
     def __init__(self, window: "MainWindow") -> None:
         super().__init__(window)
         self.window = window
-        self.session = None                      # the open LearningSession
+        self.learner = None                      # the open LearningSession
         self.settings = None                     # LearnSettings of a new session (None: defaults)
         self.bridge = LearningBridge(self)
         self.bridge.progress.connect(self._on_bridge_progress)
@@ -74,10 +74,17 @@ class LearningLoop(QObject):
 
     def _on_toggle_triggered(self, checked: bool) -> None:
         self.toggle(checked)
+        # A session that failed to open leaves the toggle off (the error was shown).
+        self.actions["learn_toggle"].setChecked(self.learner is not None)
 
     @property
     def actions(self):
         return self.window.actions
+
+    @property
+    def session(self):
+        """The window's project session (reports_errors shows errors through it)."""
+        return self.window.session
 
     def set_project(self, project_session) -> None:
         self.stop()
@@ -92,21 +99,21 @@ class LearningLoop(QObject):
         problem = "open a project first" if w.session is None else base_problem(w.session.conn)
         if problem is None and w.player.source is None:
             problem = "open a video or image folder first"
-        toggle.setEnabled(problem is None or self.session is not None)
+        toggle.setEnabled(problem is None or self.learner is not None)
         toggle.setToolTip(problem or "Learn from my corrections: train a small adapter on the "
                                      "frames you correct, in the background")
         for name in LOOP_ACTIONS:
-            self.actions[name].setEnabled(self.session is not None)
+            self.actions[name].setEnabled(self.learner is not None)
         self._show_status()
 
     # ---- toggle -------------------------------------------------------------------------
     @reports_errors
     def toggle(self, on: bool) -> None:
-        if on and self.session is None:
+        if on and self.learner is None:
             self._start()
-        elif not on and self.session is not None:
+        elif not on and self.learner is not None:
             self.stop()
-        self.actions["learn_toggle"].setChecked(self.session is not None)
+        self.actions["learn_toggle"].setChecked(self.learner is not None)
         self.refresh()
 
     def _start(self) -> None:
@@ -114,7 +121,7 @@ class LearningLoop(QObject):
         w = self.window
         if w.session is None or w.player.source is None:
             return
-        self.session = LearningSession.open(w.session.project, w.player.source.id, "active",
+        self.learner = LearningSession.open(w.session.project, w.player.source.id, "active",
                                             settings=self.settings,
                                             on_progress=self.bridge.progress.emit,
                                             on_update=self.bridge.finished.emit)
@@ -123,20 +130,20 @@ class LearningLoop(QObject):
 
     def stop(self) -> None:
         """Close the session (a running update is cancelled; the session stays on disk)."""
-        if self.session is not None:
+        if self.learner is not None:
             self._report_corrected()
-            self.session.close()
-            self.session = None
+            self.learner.close()
+            self.learner = None
         self.actions["learn_toggle"].setChecked(False)
 
     # ---- corrections and proposals ------------------------------------------------------
     def _on_annotations_changed(self) -> None:
         frame = self.window.annotator.frame
-        if self.session is not None and not self._proposing and frame is not None:
+        if self.learner is not None and not self._proposing and frame is not None:
             self._frame, self._edited = frame.id, True     # drawing captures a new frame
 
     def _on_player_frame_shown(self, _index: int, _image) -> None:
-        if self.session is None:
+        if self.learner is None:
             return
         frame = self.window.annotator.frame
         frame_id = frame.id if frame is not None else None
@@ -149,17 +156,17 @@ class LearningLoop(QObject):
     @reports_errors
     def _report_corrected(self) -> None:
         """The frame the user leaves counts as corrected when its shapes were edited."""
-        if self.session is None or self._frame is None or not self._edited:
+        if self.learner is None or self._frame is None or not self._edited:
             return
         frame_id, self._edited = self._frame, False
         conn = self.window.session.conn
         accepted = annotations_repo.list_annotations(conn, frame_id, status="accepted")
         if not accepted:
             return                          # nothing accepted: not a training sample
-        edits = learning_repo.correction_counts(conn, frame_id, f"model:{self.session.base.id}")
+        edits = learning_repo.correction_counts(conn, frame_id, f"model:{self.learner.base.id}")
         edits["added"] = sum(1 for a in accepted if a.source == "manual" and a.kind != "tag")
-        self.session.frame_corrected(frame_id, edits)
-        if self.session.updating and not self._progress_text:
+        self.learner.frame_corrected(frame_id, edits)
+        if self.learner.updating and not self._progress_text:
             self._progress_text = "updating…"       # every K frames an update starts itself
         self._show_status()
 
@@ -167,7 +174,8 @@ class LearningLoop(QObject):
         """Proposals from the session's model on a captured frame that has no shapes yet
         (not while Suggest frames runs that model in its thread)."""
         frame = self.window.annotator.frame
-        if frame is None or self.window.suggester.running or annotations_repo.list_annotations(self.window.session.conn, frame.id):
+        if frame is None or self.window.suggester.running or \
+                annotations_repo.list_annotations(self.window.session.conn, frame.id):
             return
         self.propose_here()
 
@@ -175,40 +183,40 @@ class LearningLoop(QObject):
     def propose_here(self) -> None:
         """Learn › Propose on this frame with the session (captures the frame if needed)."""
         w = self.window
-        if self.session is None:
+        if self.learner is None:
             return
         frame = w.annotator.frame or w.capture()
         if frame is None:
             return
         self._proposing = True
         try:
-            summary = self.session.propose([frame.id])
+            summary = self.learner.propose([frame.id])
             w.session.annotations_changed.emit()
             w.annotator.reload()
         finally:
             self._proposing = False
         w.status.showMessage(f"{summary.proposals} proposal(s) from "
-                             f"{self.session.predictor().model_name}", 4000)
+                             f"{self.learner.predictor().model_name}", 4000)
 
     def adapted_predictor(self):
         """The session's base + adapter when the adapter is in use (Suggest frames scores
         their disagreement with the base), else None."""
-        if self.session is None or not self.session.status().adapter_in_use:
+        if self.learner is None or not self.learner.status().adapter_in_use:
             return None
-        return self.session.predictor()
+        return self.learner.predictor()
 
     # ---- update, promote, discard -------------------------------------------------------
     @reports_errors
     def update_now(self) -> None:
-        if self.session is None:
+        if self.learner is None:
             return
         self._report_corrected()
-        answer = self.session.request_update()
+        answer = self.learner.request_update()
         self._progress_text = {"started": "updating…", "queued": "update queued",
                                "waiting": ""}.get(answer, answer)
         if answer == "waiting":
             self.window.status.showMessage(
-                f"Correct at least {self.session.settings.min_samples} frames before an "
+                f"Correct at least {self.learner.settings.min_samples} frames before an "
                 f"update", 5000)
         self._show_status()
 
@@ -224,16 +232,16 @@ class LearningLoop(QObject):
 
     @reports_errors
     def promote(self) -> None:
-        if self.session is None:
+        if self.learner is None:
             return
         name, ok = QInputDialog.getText(self.window, "Promote the adapter",
                                         "Name of the new model version:",
-                                        text=f"{self.session.base.name}-adapted")
+                                        text=f"{self.learner.base.name}-adapted")
         if not ok or not name.strip():
             return
         self._report_corrected()
-        version = self.session.promote(name.strip())
-        self.session = None
+        version = self.learner.promote(name.strip())
+        self.learner = None
         self.actions["learn_toggle"].setChecked(False)
         self.window.status.show_active_models(self.window.session)
         self.window.status.showMessage(f"Promoted the adapter to model version {version.id} "
@@ -242,24 +250,24 @@ class LearningLoop(QObject):
 
     @reports_errors
     def discard(self) -> None:
-        if self.session is None or not dialogs.confirm(
+        if self.learner is None or not dialogs.confirm(
                 self.window, "Discard the adapter",
                 "Forget this session's adapter and corrected-frame samples? "
                 "(Your annotations stay.)"):
             return
-        self.session.discard()
-        self.session = None
+        self.learner.discard()
+        self.learner = None
         self.actions["learn_toggle"].setChecked(False)
         self.window.status.showMessage("Learning session discarded", 5000)
         self.refresh()
 
     # ---- status -------------------------------------------------------------------------
     def _show_status(self) -> None:
-        if self.session is None:
+        if self.learner is None:
             self.status_label.setText("")
             self.status_label.setToolTip("")
             return
-        s = self.session.status()
+        s = self.learner.status()
         parts = [f"base {s.base}", f"{s.corrected_frames} corrected"]
         if s.last_update_at:
             metric = f" (score {s.last_val_metric:.2f})" if s.last_val_metric is not None else ""

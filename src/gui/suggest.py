@@ -84,6 +84,11 @@ class FrameSuggester(QObject):
         window.player.frame_shown.connect(self._on_player_frame_shown)
 
     @property
+    def session(self):
+        """The window's project session (reports_errors shows errors through it)."""
+        return self.window.session
+
+    @property
     def running(self) -> bool:
         return self._job is not None
 

@@ -55,18 +55,18 @@ def test_toggle_corrections_update_promote(qtbot, loop_window):
     toggle = _button(win, "learn_toggle")
     assert toggle.isEnabled() and not _button(win, "learn_update").isEnabled()
     qtbot.mouseClick(toggle, Qt.MouseButton.LeftButton)
-    assert win.actions["learn_toggle"].isChecked() and win.learning.session is not None
+    assert win.actions["learn_toggle"].isChecked() and win.learning.learner is not None
     assert f"base {base.display_name}" in label.text() and "0 corrected" in label.text()
 
     _correct_and_move_on(qtbot, win, 0)
     qtbot.waitUntil(lambda: "1 corrected" in label.text())
     _correct_and_move_on(qtbot, win, 1)
     qtbot.waitUntil(lambda: "2 corrected" in label.text())
-    rows = learning_repo.corrected_frames(project.conn, win.learning.session.record.id)
+    rows = learning_repo.corrected_frames(project.conn, win.learning.learner.record.id)
     assert len(rows) == 2 and all(r.added == 1 for r in rows)
 
     qtbot.mouseClick(_button(win, "learn_update"), Qt.MouseButton.LeftButton)
-    assert win.learning.session.updating or "updated" in label.text()   # never blocks
+    assert win.learning.learner.updating or "updated" in label.text()   # never blocks
     qtbot.waitUntil(lambda: "updated" in label.text(), timeout=120000)
     assert "adapter in use" in label.text() and "in use" in label.toolTip()
 
@@ -79,20 +79,20 @@ def test_toggle_corrections_update_promote(qtbot, loop_window):
                                                   Qt.MouseButton.LeftButton), name_it)
     promoted = [m for m in model_repo.list_model_versions(project.conn) if m.name == "tiny-learned"]
     assert len(promoted) == 1 and promoted[0].parent_id == base.id
-    assert win.learning.session is None and not win.actions["learn_toggle"].isChecked()
+    assert win.learning.learner is None and not win.actions["learn_toggle"].isChecked()
     assert label.text() == ""
 
 
 def test_discard_clears_the_session(qtbot, loop_window):
     win, project, _ = loop_window
     qtbot.mouseClick(_button(win, "learn_toggle"), Qt.MouseButton.LeftButton)
-    record_id = win.learning.session.record.id
+    record_id = win.learning.learner.record.id
     _correct_and_move_on(qtbot, win, 0)
     qtbot.waitUntil(lambda: "1 corrected" in win.learning.status_label.text())
     answer_modals(qtbot, lambda: qtbot.mouseClick(_button(win, "learn_discard"),
                                                   Qt.MouseButton.LeftButton), _yes)
     assert learning_repo.get_session(project.conn, record_id).state == "discarded"
-    assert win.learning.session is None and win.learning.status_label.text() == ""
+    assert win.learning.learner is None and win.learning.status_label.text() == ""
 
 
 def _yes(dialog):
