@@ -80,6 +80,7 @@ class FrameSuggester(QObject):
         self.ranking: list[tuple[int, int]] = []        # (frame index, frame id), best first
         self._job: Optional[tuple[QThread, SuggestWorker]] = None
         self._capture_when_shown: Optional[tuple[int, int]] = None
+        self._generation = 0        # a ranking of a project closed meanwhile is dropped
         self.second_predictor = lambda: None   # the learning session's model, when one runs
         window.player.frame_shown.connect(self._on_player_frame_shown)
 
@@ -104,9 +105,11 @@ class FrameSuggester(QObject):
         find_version(w.session.project)           # no active model: say so before starting
         worker = SuggestWorker(w.session.project.root, w.player.source.id,
                                second=self.second_predictor())
+        generation = self._generation
         worker.progress.connect(self._on_worker_progress)
-        worker.finished.connect(self._on_worker_finished)
-        worker.failed.connect(self._on_worker_failed)
+        worker.finished.connect(
+            lambda report, images: self._on_worker_finished(report, images, generation))
+        worker.failed.connect(lambda exc: self._on_worker_failed(exc, generation))
         thread = start_in_thread(worker, self)
         self._job = (thread, worker)
         thread.finished.connect(self._on_thread_finished)
@@ -118,14 +121,18 @@ class FrameSuggester(QObject):
     def _on_worker_progress(self, done: int, total: int) -> None:
         self.window.status.showMessage(f"Suggesting frames: scored {done}/{total}…")
 
-    def _on_worker_failed(self, exc: BaseException) -> None:
+    def _on_worker_failed(self, exc: BaseException, generation: int) -> None:
+        if generation != self._generation:
+            return
         self.window.status.showMessage("Suggest frames failed", 5000)
         dialogs.show_error(self.window, exc)
 
     @reports_errors
-    def _on_worker_finished(self, report, images: dict) -> None:
+    def _on_worker_finished(self, report, images: dict, generation: int) -> None:
         w = self.window
-        if w.session is None or not report.suggestions:
+        if generation != self._generation or w.session is None:
+            return                               # the project was closed meanwhile
+        if not report.suggestions:
             w.status.showMessage("Suggest frames: no unlabelled frame to suggest", 5000)
             return
         source = source_repo.get_source(w.session.conn, report.source_id)
@@ -217,6 +224,7 @@ class FrameSuggester(QObject):
 
     def shutdown(self) -> None:
         """Stop a running ranking and wait for its thread (closing the project)."""
+        self._generation += 1
         if self._job is not None:
             thread, worker = self._job
             worker.cancel()
