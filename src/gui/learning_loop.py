@@ -100,8 +100,9 @@ class LearningLoop(QObject):
         if problem is None and w.player.source is None:
             problem = "open a video or image folder first"
         toggle.setEnabled(problem is None or self.learner is not None)
-        toggle.setToolTip(problem or "Learn from my corrections: train a small adapter on the "
-                                     "frames you correct, in the background")
+        toggle.setToolTip(problem or f"Learn from my corrections: a small adapter on "
+                                     f"{_active_detector(w.session.conn)} learns, in the "
+                                     f"background, from the frames you correct")
         for name in LOOP_ACTIONS:
             self.actions[name].setEnabled(self.learner is not None)
         self._show_status()
@@ -277,6 +278,11 @@ class LearningLoop(QObject):
             parts.append(self._progress_text)
         self.status_label.setText(" · ".join(parts))
         self.status_label.setToolTip(s.reason)
+
+
+def _active_detector(conn) -> str:
+    found = [m for m in model_repo.list_model_versions(conn) if m.is_active and m.task == "detect"]
+    return (found[0].display_name or found[0].name) if found else "the active detector"
 
 
 def _local_time(iso: str) -> str:

@@ -54,6 +54,7 @@ def test_toggle_corrections_update_promote(qtbot, loop_window):
     label = win.learning.status_label
     toggle = _button(win, "learn_toggle")
     assert toggle.isEnabled() and not _button(win, "learn_update").isEnabled()
+    assert (base.display_name or base.name) in win.actions["learn_toggle"].toolTip()
     qtbot.mouseClick(toggle, Qt.MouseButton.LeftButton)
     assert win.actions["learn_toggle"].isChecked() and win.learning.learner is not None
     assert f"base {base.display_name}" in label.text() and "0 corrected" in label.text()
