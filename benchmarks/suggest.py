@@ -16,9 +16,13 @@ Run: `.venv/bin/python benchmarks/suggest.py` (a few minutes on 2 idle cores);
 Measured (2 cores shared with 7 other jobs; defaults: base 20 epochs, fine-tuning 20 epochs,
 imgsz 160; mAP50-95 on the 112 second-half frames in neither set):
   base trained on the day half only          0.032
-  seed 0: suggested 20 frames 0.637, evenly spaced 20 frames 0.619
-  Suggest frames scored the 150 night candidates in 19.8 s (loaded machine) and skipped 56
-  near-duplicates. One seed is not enough to call a 0.02 difference: see the note below.
+  seed 0 (--seed 0): suggested 20 frames 0.637, evenly spaced 20 frames 0.619
+  seed 1 (--seed 1): suggested 20 frames 0.636, evenly spaced 20 frames 0.624
+  Suggest frames scored the 150 night candidates in 19.8 s (70 s when the machine was
+  busier) and skipped 56 near-duplicates. The suggested frames were ahead under both training
+  seeds, by 0.012-0.018 mAP50-95: small, on one video and one frame selection (the ranking
+  itself is deterministic), so read it as "not worse than even spacing, slightly better
+  here", not as a general gain.
 """
 from __future__ import annotations
 
