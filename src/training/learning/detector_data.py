@@ -4,8 +4,8 @@ A `DetectorSample` is one corrected frame: its BGR image and the accepted boxes 
 xyxy) with the model's class indices. Training batches are letterboxed (long side `imgsz`,
 short side rounded up to the stride: 320x240 frames train at 320x256, as ultralytics
 predicts them) with a light, random augmentation (horizontal flip, brightness/contrast, a
-little scale and shift), in the batch layout ultralytics' detection loss expects (`img`, `batch_idx`, `cls`,
-normalised xywh `bboxes`). Validation uses the plain letterbox.
+little scale and shift), in the batch layout ultralytics' detection loss expects (`img`,
+`batch_idx`, `cls`, normalised xywh `bboxes`). Validation uses the plain letterbox.
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def canvas_shape(image_hw: tuple[int, int], imgsz: int, stride: int = 32) -> tup
     image's, scaled, rounded up to the stride (what ultralytics' rect predict does)."""
     h, w = image_hw
     scale = imgsz / max(h, w)
-    return (int(math.ceil(h * scale / stride) * stride), int(math.ceil(w * scale / stride) * stride))
+    return (int(math.ceil(h * scale / stride) * stride),
+            int(math.ceil(w * scale / stride) * stride))
 
 
 def letterbox(sample: DetectorSample, imgsz: int, rng: np.random.Generator | None = None

@@ -9,7 +9,10 @@ to change) at the proposal confidence. Early stopping follows `LearnSettings.sto
 
 The base is scored on the same validation frames each epoch (its scores are cached per
 sample: the base never changes), so the update ends by comparing its best epoch with the
-base on that epoch's split: an adapter that does worse is reported as not to be used.
+base on that epoch's split: an adapter that does worse is reported as not to be used. An
+update that continues an adapter also scores the adapter it started from on that split and
+keeps it when no epoch beat it (on the demo, some updates on 50+ frames collapsed within
+their one budgeted epoch), so an update never ends worse than it began on its own measure.
 Frames drawn for validation in one epoch may have been trained on in an earlier one, so the
 comparison favours the adapter somewhat; with a handful of frames there is no fair held-out
 set to spare.
@@ -55,6 +58,7 @@ class DetectorUpdateResult:
     val_metric: float | None = None
     base_metric: float | None = None
     history: list[float] = field(default_factory=list)
+    optimizer_state: dict | None = None     # AdamW's moments, for the session's next update
 
     @property
     def better_than_base(self) -> bool:
@@ -86,13 +90,23 @@ class DetectorUpdate:
 
     def __init__(self, base: nn.Module, samples: Callable[[], list[DetectorSample]],
                  settings: LearnSettings, imgsz: int, adapter_dir=None,
-                 base_scores: dict | None = None) -> None:
+                 base_scores: dict | None = None, optimizer_state: dict | None = None) -> None:
         self.base, self.load_samples, self.settings = base, samples, settings
         self.imgsz, self.adapter_dir = imgsz, adapter_dir
+        self.optimizer_state = optimizer_state if adapter_dir is not None else None
         self.base_scores = base_scores if base_scores is not None else {}
         self.device = torch.device(settings.device)
 
     def __call__(self, ctx: UpdateContext) -> DetectorUpdateResult:
+        threads = torch.get_num_threads()
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        try:
+            return self._update(ctx)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _update(self, ctx: UpdateContext) -> DetectorUpdateResult:
         samples = self.load_samples()
         if len(samples) < self.settings.min_samples:
             return DetectorUpdateResult(None, len(samples), 0,
@@ -103,11 +117,12 @@ class DetectorUpdate:
         model = adapted.model.to(self.device)
         model.args = _LOSS_GAINS
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.settings.lr, weight_decay=0.0)
+        optimizer = self._optimizer(params)
         splits, base_by_epoch = {}, {}
 
         def train_epoch(epoch: int) -> float:
-            splits[epoch] = _split(len(samples), self.settings.val_fraction, rng)
+            splits[epoch] = _split(len(samples), self.settings.val_fraction, rng,
+                                   self.settings.max_val)
             return self._train(model, optimizer, params, [samples[i] for i in splits[epoch][0]],
                                rng, ctx)
 
@@ -120,15 +135,36 @@ class DetectorUpdate:
             return {k: v.detach().clone() for k, v in model.state_dict().items()
                     if "lora_" in k or k.startswith(adapted.trainable_prefixes)}
 
+        start = snapshot() if self.adapter_dir is not None else None
         out = run_epochs(ctx, self.settings.stop_rules(), train_epoch=train_epoch,
                          validate=validate, snapshot=snapshot)
         if out.best_state is None:
             return DetectorUpdateResult(None, len(samples), out.epochs, out.reason)
+        moments = copy.deepcopy(optimizer.state_dict())
+        if start is not None:
+            val = [samples[i] for i in splits[out.best_epoch][1]]
+            model.load_state_dict(start, strict=False)
+            kept = float(np.mean(score_samples(model, val, self.imgsz, self.settings)))
+            if kept >= out.best_metric:
+                out.best_state, out.best_metric = start, kept
+                out.reason += "; no epoch beat the adapter it started from: kept as it was"
+                moments = self.optimizer_state
         model.load_state_dict(out.best_state, strict=False)
         model.cpu().eval()
         model.args = None
         return DetectorUpdateResult(adapted, len(samples), out.epochs, out.reason,
-                                    out.best_metric, base_by_epoch[out.best_epoch], out.history)
+                                    out.best_metric, base_by_epoch[out.best_epoch], out.history,
+                                    moments)
+
+    def _optimizer(self, params) -> torch.optim.Optimizer:
+        """AdamW, with the moments the previous update left when it continues its adapter:
+        a fresh Adam moves every weight by about lr at its first steps, which wrecked a
+        trained adapter within one epoch (the first update starts from B = 0 and is fine)."""
+        optimizer = torch.optim.AdamW(params, lr=self.settings.lr, weight_decay=0.0)
+        state = self.optimizer_state
+        if state and len(state["param_groups"][0]["params"]) == len(params):
+            optimizer.load_state_dict(state)
+        return optimizer
 
     def _train(self, model, optimizer, params, train: list[DetectorSample], rng, ctx) -> float:
         model.train()
@@ -136,9 +172,10 @@ class DetectorUpdate:
         order = rng.permutation(len(train))
         losses = []
         for start in range(0, len(order), self.settings.batch):
-            if ctx.cancelled:
+            if ctx.should_stop():       # many frames make long epochs: keep to the budget
                 break
-            items = [letterbox(train[i], self.imgsz, rng) for i in order[start:start + self.settings.batch]]
+            chosen = order[start:start + self.settings.batch]
+            items = [letterbox(train[i], self.imgsz, rng) for i in chosen]
             batch = {k: v.to(self.device) for k, v in to_batch(items).items()}
             loss, _items = model.loss(batch)
             optimizer.zero_grad(set_to_none=True)
@@ -191,7 +228,7 @@ def detect(model: nn.Module, items: list[Letterboxed], settings: LearnSettings,
     return out
 
 
-def _split(n: int, val_fraction: float, rng: np.random.Generator):
+def _split(n: int, val_fraction: float, rng: np.random.Generator, max_val: int):
     order = rng.permutation(n)
-    n_val = min(n - 1, max(1, round(n * val_fraction)))
+    n_val = min(n - 1, max_val, max(1, round(n * val_fraction)))
     return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())

@@ -112,7 +112,8 @@ class EarlyStopper:
         return MAX_EPOCHS if done >= rules.max_epochs else CONTINUE
 
     def _floor_applies(self, done: int, elapsed_s: float | None) -> bool:
-        by_epochs = self.rules.floor_after_epochs is not None and done >= self.rules.floor_after_epochs
+        after = self.rules.floor_after_epochs
+        by_epochs = after is not None and done >= after
         by_time = (self.rules.floor_after_s is not None and elapsed_s is not None
                    and elapsed_s >= self.rules.floor_after_s)
         return by_epochs or by_time

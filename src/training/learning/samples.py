@@ -79,7 +79,8 @@ class SampleStore:
 
     def list(self) -> list[SampleRecord]:
         """Committed samples, oldest first."""
-        records = [self._record(p) for p in self.folder.glob("*.json")] if self.folder.exists() else []
+        paths = self.folder.glob("*.json") if self.folder.exists() else []
+        records = [self._record(p) for p in paths]
         return sorted((r for r in records if r is not None), key=lambda r: (r.added_at, r.id))
 
     def ids(self) -> list[str]:

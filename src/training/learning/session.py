@@ -17,6 +17,7 @@ API (Qt-free; the GUI turns the callbacks into signals, the CLI prints):
                                                # | 'waiting' (too few corrected frames)
     session.status()                           # SessionStatus: frames, last update, in use+why
     session.predictor()                        # base + adapter when in use, else the base
+    session.base_predictor()                   # the base alone (base/adapter disagreement)
     session.propose([frame_id, ...])           # store proposals from predictor() on frames
     session.promote("name")                    # a model version with lineage to the base
     session.discard()                          # adapter, samples and session gone
@@ -96,10 +97,11 @@ class LearningSession:
         self._on_update = on_update
         self._lock = threading.Lock()
         self._predictor = None
+        self._base_predictor = None
         self._base_module = None
         self._base_scores: dict = {}
         self._since_update = 0
-        self._failure: str | None = None
+        self._optimizer_state: dict | None = None   # kept in memory only: a restart resets it
         self.source = sources_repo.get_source(project.conn, record.source_id)
         self.imgsz = session_imgsz(project, base, settings)
         self.class_names = _model_classes(project, base)
@@ -160,8 +162,8 @@ class LearningSession:
         self.samples.add(_sample_id(frame_id), arrays={"boxes": boxes, "classes": classes},
                          meta={"frame_id": frame_id, "image_path": frame.image_path,
                                "skipped_classes": skipped})
-        stored = repo.record_corrected_frame(self.project.conn,
-                                             repo.CorrectedFrame(self.record.id, frame_id, **counts))
+        stored = repo.record_corrected_frame(
+            self.project.conn, repo.CorrectedFrame(self.record.id, frame_id, **counts))
         self._since_update += 1
         if self.settings.update_every and self._since_update >= self.settings.update_every:
             self.request_update()
@@ -207,6 +209,7 @@ class LearningSession:
             return "waiting"
         self._base_model()            # loaded here: it needs this thread's connection
         self._since_update = 0
+        self._optimizer_state: dict | None = None   # kept in memory only: a restart resets it
         return self._update.request()
 
     def cancel_update(self) -> None:
@@ -223,7 +226,7 @@ class LearningSession:
     def _run_update(self, ctx) -> DetectorUpdateResult:
         adapter_dir = self.adapters.folder if self.adapters.exists() else None
         job = DetectorUpdate(self._base_module, self._load_samples, self.settings, self.imgsz,
-                             adapter_dir, self._base_scores)
+                             adapter_dir, self._base_scores, self._optimizer_state)
         return job(ctx)
 
     def _load_samples(self) -> list[DetectorSample]:
@@ -264,6 +267,8 @@ class LearningSession:
             update.reason = f"no adapter from this update ({r.reason})"
             return update
         update.used = r.better_than_base
+        # the moments go with the adapter they trained: kept only when it is saved
+        self._optimizer_state = r.optimizer_state if update.used else self._optimizer_state
         if update.used:
             self.adapters.save_model(r.adapted.model, self.settings.lora(), r.adapted.targets,
                                      AdapterMeta.now(f"model:{self.base.id}", r.val_metric,
@@ -310,13 +315,24 @@ class LearningSession:
                 self._predictor = self._build_predictor()
             return self._predictor
 
-    def _build_predictor(self):
+    def base_predictor(self):
+        """A Predictor of the base alone, at the session's size and thresholds (to compare
+        base and adapter, e.g. for frame suggestions)."""
+        with self._lock:
+            if self._base_predictor is None:
+                self._base_predictor = self._plain_predictor()
+            return self._base_predictor
+
+    def _plain_predictor(self):
         from src.training.inference.loading import predictor_for
+
+        return predictor_for(self.project, self.base, conf=self.settings.conf,
+                             iou=self.settings.iou, imgsz=self.imgsz, device=self.settings.device)
+
+    def _build_predictor(self):
         from src.training.learning.detector_update import adapted_copy, merged_model
 
-        predictor = predictor_for(self.project, self.base, conf=self.settings.conf,
-                                  iou=self.settings.iou, imgsz=self.imgsz,
-                                  device=self.settings.device)
+        predictor = self._plain_predictor()
         if self._adapter_in_use():
             adapted = adapted_copy(self._base_model(), self.settings, self.adapters.folder)
             predictor.model.model = merged_model(adapted)

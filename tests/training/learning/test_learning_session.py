@@ -40,7 +40,10 @@ def test_corrections_update_in_background_promote_and_reopen(project, tmp_path):
     source, frames = make_source(project, 8)
     base = make_base(project)
     threads = []
-    session = LearningSession.open(project, source.id, base.id, settings=LearnSettings(**FAST),
+    # the head trains in full here: on an untrained model, adapters alone move the outputs by
+    # less than the fp16 rounding of the promoted file, which the test compares against
+    settings = LearnSettings(**FAST, train_head=True)
+    session = LearningSession.open(project, source.id, base.id, settings=settings,
                                    on_progress=lambda p: threads.append(threading.current_thread()))
     assert session.request_update() == "waiting"            # nothing corrected yet
     image = image_of(project, frames[7])
@@ -62,7 +65,7 @@ def test_corrections_update_in_background_promote_and_reopen(project, tmp_path):
     assert status.updates == 1 and status.adapter_in_use and "in use" in status.reason
     assert status.last_val_metric is not None and status.last_base_metric == 0.0
     adapted = raw_outputs(session.predictor(), image)
-    assert before.shape != adapted.shape or not np.allclose(before, adapted)
+    assert before.shape != adapted.shape or not np.allclose(before, adapted, atol=1e-3)
 
     session.close()
     project.close()
