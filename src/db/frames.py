@@ -79,9 +79,14 @@ def count_frames(conn: sqlite3.Connection) -> int:
 
 def list_frame_summaries(conn: sqlite3.Connection, *, source_id: int | None = None,
                          class_id: int | None = None, unannotated_only: bool = False,
+                         frame_ids: list[int] | None = None,
                          limit: int = -1, offset: int = 0) -> list[FrameSummary]:
-    """Frames in gallery order with their shape count and classes, filtered in SQL."""
+    """Frames in gallery order with their shape count and classes, filtered in SQL
+    (`frame_ids`: only these frames)."""
     where, params = [], []
+    if frame_ids is not None:
+        where.append(f"f.id IN ({', '.join('?' * len(frame_ids)) or 'NULL'})")
+        params.extend(frame_ids)
     if source_id is not None:
         where.append("f.source_id = ?")
         params.append(source_id)

@@ -58,6 +58,14 @@ SPECS = (
     ActionSpec("train", "T&raining", "&Train model…", ("Ctrl+T",)),
     ActionSpec("retrain", "T&raining", "&Retrain active model with new data…", ()),
     ActionSpec("tensorboard", "T&raining", "Open Tensor&Board", ()),
+    # ---- learning loop (issue 14): which frame next, learning from corrections ----
+    ActionSpec("suggest_frames", "&Learn", "&Suggest frames to label", ()),
+    ActionSpec("next_suggested", "&Learn", "&Next suggested frame", ("N",)),
+    ActionSpec("learn_toggle", "&Learn", "&Learn from my corrections", ()),
+    ActionSpec("learn_propose", "&Learn", "P&ropose on this frame with the session", ()),
+    ActionSpec("learn_update", "&Learn", "&Update the adapter now", ()),
+    ActionSpec("learn_promote", "&Learn", "&Promote the adapter…", ()),
+    ActionSpec("learn_discard", "&Learn", "&Discard the adapter…", ()),
     ActionSpec("shortcuts", "&Help", "&Keyboard shortcuts", ("F1",)),
 )
 

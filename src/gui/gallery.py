@@ -8,6 +8,7 @@ scroll through 10,000 frames decodes what ends up on screen and nothing else.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Callable
 
 from PyQt6.QtCore import (QAbstractListModel, QEvent, QModelIndex, QPointF, QSize, Qt, QTimer,
@@ -18,7 +19,7 @@ from PyQt6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, 
 
 from src.db import dataset_exclusions
 from src.db import sources as source_repo
-from src.db.frames import FrameSummary, filter_counts
+from src.db.frames import FrameSummary, filter_counts, list_frame_summaries
 from src.db.records import Frame
 from src.gui import dialogs
 from src.gui.gallery_exclusion import EXCLUDED_TEXT, ExclusionMenu, mark_excluded
@@ -31,6 +32,16 @@ PAGE = 200
 PIXMAP_CACHE = 800          # thumbnails kept in memory (about 50 KB each)
 LABEL_LINES = 3             # source name; frame number and time; shapes and classes
 FrameRole = Qt.ItemDataRole.UserRole + 1
+SUGGESTED = "suggested"     # the filter that lists Suggest frames' ranking, best first
+
+
+@dataclass
+class SuggestedFrame:
+    """A frame of Suggest frames' ranking as the gallery shows it."""
+    frame_id: int
+    rank: int                  # 1 = label this one first
+    score: float
+    details: str               # what made it uncertain, for the tooltip
 
 
 def draw_shapes(image: QImage, frame: Frame, shapes: list[tuple[str, object, str]]) -> QPixmap:
@@ -62,6 +73,8 @@ class GalleryModel(QAbstractListModel):
         self.row_of: dict[int, int] = {}
         self.class_filter: int | None = None
         self.unannotated_only = False
+        self.suggested_only = False
+        self.suggestions: dict[int, SuggestedFrame] = {}         # frame id -> its rank
         self._exhausted = False
         self._images: OrderedDict[int, QImage] = OrderedDict()     # thumbnails as decoded
         self._pixmaps: dict[int, QPixmap] = {}                      # ... with shapes drawn
@@ -82,9 +95,17 @@ class GalleryModel(QAbstractListModel):
 
     # ---- paging -------------------------------------------------------------------------
     def _fetch(self, limit: int, offset: int) -> list[FrameSummary]:
+        if self.suggested_only:
+            return self._fetch_suggested(limit, offset)
         return self.session.frame_summaries(class_id=self.class_filter,
                                             unannotated_only=self.unannotated_only,
                                             limit=limit, offset=offset)
+
+    def _fetch_suggested(self, limit: int, offset: int) -> list[FrameSummary]:
+        ranked = sorted(self.suggestions.values(), key=lambda s: s.rank)
+        ids = [s.frame_id for s in ranked][offset:offset + limit if limit >= 0 else None]
+        found = {s.frame.id: s for s in list_frame_summaries(self.session.conn, frame_ids=ids)}
+        return [found[i] for i in ids if i in found]
 
     def reload(self) -> None:
         """Start again from the first page (filters changed, frames added or deleted)."""
@@ -128,8 +149,10 @@ class GalleryModel(QAbstractListModel):
         else:
             self._exhausted = True
 
-    def set_filter(self, class_id: int | None, unannotated_only: bool) -> None:
+    def set_filter(self, class_id: int | None, unannotated_only: bool,
+                   suggested_only: bool = False) -> None:
         self.class_filter, self.unannotated_only = class_id, unannotated_only
+        self.suggested_only = suggested_only
         self.reload()
 
     def find_row(self, frame_id: int) -> int | None:
@@ -145,15 +168,24 @@ class GalleryModel(QAbstractListModel):
         summary = self.rows[index.row()]
         frame = summary.frame
         source = self.source_names.get(frame.source_id, f"source {frame.source_id}")
+        suggested = self.suggestions.get(frame.id)
         if role == Qt.ItemDataRole.DisplayRole:
+            last = f"{summary.shape_count} shapes  {self._class_names(summary, 2)}"
+            if suggested is not None and self.suggested_only:
+                last = f"rank {suggested.rank}  score {suggested.score:.2f}"
             return (f"{self.elide(source)}\n#{frame.frame_index}  {format_time(frame.timestamp_s)}"
-                    f"\n{self.elide(f'{summary.shape_count} shapes  {self._class_names(summary, 2)}')}")
+                    f"\n{self.elide(last)}")
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbnail(index.row(), frame)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"{source}\nframe {frame.frame_index} at {format_time(frame.timestamp_s)}\n"
-                    f"{summary.shape_count} shapes; classes: {self._class_names(summary) or '-'}"
-                    + (f"\n{EXCLUDED_TEXT}" if frame.id in self.excluded else ""))
+            tip = (f"{source}\nframe {frame.frame_index} at {format_time(frame.timestamp_s)}\n"
+                   f"{summary.shape_count} shapes; classes: {self._class_names(summary) or '-'}")
+            if frame.id in self.excluded:
+                tip += f"\n{EXCLUDED_TEXT}"
+            if suggested is not None:
+                tip += (f"\nsuggested {suggested.rank} to label (score {suggested.score:.2f}: "
+                        f"{suggested.details})")
+            return tip
         if role == FrameRole:
             return frame
         return None
@@ -338,6 +370,8 @@ class Gallery(QWidget):
         self.filter_combo.addItem("No annotations", "none")
         for cls in self.session.classes():
             self.filter_combo.addItem(f"Class: {cls.name}", cls.id)
+        if self.model is not None and self.model.suggestions:
+            self.filter_combo.addItem("Suggested to label", SUGGESTED)
         self.filter_combo.setCurrentIndex(max(self.filter_combo.findData(current), 0))
         self._update_filter_counts()
         self._apply_filter()
@@ -353,6 +387,8 @@ class Gallery(QWidget):
                 text, n = "All frames", counts.total
             elif data == "none":
                 text, n = "No annotations", counts.unannotated
+            elif data == SUGGESTED:
+                text, n = "Suggested to label", len(self.model.suggestions) if self.model else 0
             else:
                 cls = self.session.class_by_id(data)
                 text, n = f"Class: {cls.name if cls else data}", counts.by_class.get(data, 0)
@@ -364,10 +400,22 @@ class Gallery(QWidget):
     def _apply_filter(self) -> None:
         data = self.filter_combo.currentData()
         class_id = data if isinstance(data, int) else None
-        wanted = (class_id, data == "none")
-        if (self.model.class_filter, self.model.unannotated_only) != wanted:
-            self.model.set_filter(*wanted)
+        wanted = (class_id, data == "none", data == SUGGESTED)
+        model = self.model
+        if (model.class_filter, model.unannotated_only, model.suggested_only) != wanted:
+            model.set_filter(*wanted)
         self._update_count()
+
+    def show_suggestions(self, ranking: list[SuggestedFrame]) -> None:
+        """Show Suggest frames' ranking: the "Suggested to label" filter, best first."""
+        if self.model is None:
+            return
+        self.model.suggestions = {s.frame_id: s for s in ranking}
+        self._fill_filter()
+        self.filter_combo.setCurrentIndex(max(self.filter_combo.findData(SUGGESTED), 0))
+        if self.model.suggested_only:
+            self.model.reload()
+        self._apply_filter()
 
     def set_filter(self, class_id: int | None = None, unannotated_only: bool = False) -> None:
         data = "none" if unannotated_only else class_id

@@ -27,6 +27,7 @@ from src.gui.class_panel import ClassPanel
 from src.gui.drop import DropImporter
 from src.gui.gallery import Gallery
 from src.gui.guard import reports_errors
+from src.gui.learning_loop import LearningLoop
 from src.gui.navigation import Navigator
 from src.gui.player import Player
 from src.gui.player_bar import PlayerBar
@@ -34,7 +35,8 @@ from src.gui.project_tools import ProjectTools
 from src.gui.training.menu import TrainingMenu
 from src.gui.session import ProjectSession
 from src.gui.status_bar import StatusBar
-from src.gui.toolbar import ToolBar
+from src.gui.suggest import FrameSuggester
+from src.gui.toolbar import LearningToolBar, ToolBar
 from src.gui.workers import ImportWorker, start_in_thread
 
 
@@ -62,12 +64,18 @@ class MainWindow(QMainWindow):
         self.confidence = ConfidenceFilter(self)
         self.toolbar.add_assist_group(self.actions, self.confidence)
         self.status.addPermanentWidget(self.assist.progress)
+        self.suggester = FrameSuggester(self)
         DropImporter(self, self.import_media)
         self._jobs: list[tuple[QThread, ImportWorker]] = []
         self._shape_counts = (0, 0)
         self._layout()
         self._connect_actions()
         self._connect_widgets()
+        self.learning = LearningLoop(self)        # after the widgets: see its frame_shown
+        self.suggester.second_predictor = self.learning.adapted_predictor
+        self.addToolBarBreak()
+        self.learning_toolbar = LearningToolBar(self.actions, self.learning.status_label, self)
+        self.addToolBar(self.learning_toolbar)
         self._update_enabled()
         self.resize(1280, 860)
         self._set_title()
@@ -105,6 +113,8 @@ class MainWindow(QMainWindow):
             "train": self.training.train, "tensorboard": self.training.open_tensorboard,
             "build_dataset": self.training.datasets.build_dataset,
             "retrain": self.training.datasets.retrain,
+            "suggest_frames": self.suggester.suggest,
+            "next_suggested": self.suggester.next_suggestion,
             "quit": self.close, "shortcuts": lambda: ShortcutsDialog(self).open(),
             "undo": self._undo, "redo": self._redo,
             "delete": self.annotator.delete_selected,
@@ -173,6 +183,7 @@ class MainWindow(QMainWindow):
                        self.navigator):
             widget.set_session(self.session)
         settings.add_recent_project(project.root)
+        self.learning.set_project(self.session)
         self._set_title()
         self.status.show_active_models(self.session)
         resume.reopen(self, source_repo.list_sources(project.conn))
@@ -197,6 +208,8 @@ class MainWindow(QMainWindow):
         self.tools.close_dialogs()
         self.assist.shutdown()
         self.training.shutdown()
+        self.suggester.set_session(None)
+        self.learning.set_project(None)
         self.toolbar.set_session(None)
         self.navigator.set_session(None)
         self.gallery.set_session(None)
@@ -308,8 +321,11 @@ class MainWindow(QMainWindow):
         for name in ("play", "back1", "forward1", "back10", "forward10", "prev_annotated",
                      "next_annotated"):
             a[name].setEnabled(has_project and self.player.source is not None)
-        for name in ("import_video", "import_folder", "import_annotations", "export", "check"):
+        for name in ("import_video", "import_folder", "import_annotations", "export", "check",
+                     "next_suggested"):
             a[name].setEnabled(has_project)
+        a["suggest_frames"].setEnabled(has_project and self.player.source is not None)
+        self.learning.refresh()
         stack = self.session.undo_stack if has_project else None
         a["undo"].setEnabled(bool(stack and stack.canUndo()))
         a["redo"].setEnabled(bool(stack and stack.canRedo()))

@@ -81,3 +81,27 @@ class ToolBar(QToolBar):
         class_id = self.class_combo.itemData(row)
         if self.session is not None and class_id is not None:
             self.session.set_current_class(class_id)
+
+
+class LearningToolBar(QToolBar):
+    """Learning from corrections (issue 14), on a row of its own: the toggle, the session's
+    status, Update now, Promote, Discard. (Its status text would not fit beside the tools.)"""
+
+    LABELS = {"learn_toggle": "Learn from my corrections", "learn_update": "Update now",
+              "learn_promote": "Promote…", "learn_discard": "Discard…"}
+
+    def __init__(self, actions: dict[str, QAction], status: QWidget,
+                 parent: QWidget | None = None) -> None:
+        super().__init__("Learning", parent)
+        self.setObjectName("learningToolBar")
+        self.setMovable(False)
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addAction(actions["learn_toggle"])
+        self.addWidget(status)
+        for name in ("learn_update", "learn_promote", "learn_discard"):
+            self.addAction(actions[name])
+        for name, text in self.LABELS.items():
+            button = self.widgetForAction(actions[name])
+            if button is not None:
+                button.setObjectName(f"toolbar_{name}")
+                button.setText(text)

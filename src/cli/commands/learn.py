@@ -1,14 +1,17 @@
-"""`learn simulate|status|promote|discard`: learning from corrections from the command line.
+"""`learn simulate|status|promote|discard|suggest`: learning from corrections from the
+command line.
 
 `learn simulate --source S --base VERSION` runs the simulated annotator of
 src/training/learning/simulate.py over the source's frames with ground truth and prints the
 edits per frame and the updates (time, validation score, adapter used or not). The others
 act on the open learning session of a source and base (the one the GUI uses).
+`learn suggest --source S` ranks the frames to label next (src/training/suggest/).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from src.db.project import Project
 from src.training.learning.settings import LearnSettings
@@ -16,7 +19,7 @@ from src.training.learning.settings import LearnSettings
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("learn", help="learning from corrections: simulate, status, promote, "
-                                     "discard")
+                                     "discard; suggest the frames to label next")
     actions = p.add_subparsers(dest="learn_action", metavar="ACTION", required=True)
 
     s = actions.add_parser("simulate", help="simulated annotator over the frames with ground "
@@ -52,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--name", required=True, help="name of the new model version")
     a.add_argument("--json", action="store_true")
     a.set_defaults(handler=_promote)
+    _add_suggest(actions)
 
 
 def _add_session_args(p: argparse.ArgumentParser) -> None:
@@ -151,3 +155,74 @@ def _discard_open(project, source_id: int, base_ref: str) -> None:
     if learning_repo.find_open_session(project.conn, source_id, base.id) is not None:
         session = LearningSession.open(project, source_id, base.id)
         session.discard()
+
+
+# ---- learn suggest -----------------------------------------------------------------------
+def _add_suggest(verbs: argparse._SubParsersAction) -> None:
+    s = verbs.add_parser("suggest", help="rank unlabelled frames of a source by the model's "
+                                         "uncertainty, skipping near-duplicates of labelled "
+                                         "frames")
+    s.add_argument("--source", required=True, metavar="S", help="project source id or name")
+    s.add_argument("--model", default="active", metavar="VERSION",
+                   help="model version (default: the active detector, else segmenter, "
+                        "else classifier)")
+    s.add_argument("--count", type=int, default=10, metavar="N", help="frames to suggest")
+    s.add_argument("--samples", type=int, default=60, metavar="M",
+                   help="uncaptured frames of the video looked at, spread evenly")
+    s.add_argument("--frames", metavar="A:B", help="only frames of this range (B excluded)")
+    s.add_argument("--device", default="auto", help="auto, cpu, 0, cuda:0, mps")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(handler=_suggest)
+
+
+def _suggest(args) -> int:
+    from src.cli.commands.train import quiet_ultralytics
+    quiet_ultralytics()
+    from src.db import sources as sources_repo
+    from src.training.inference.loading import load_predictor, version_label
+    from src.training.inference.media import open_input, parse_frames
+    from src.training.suggest.ranking import suggest_frames
+    with Project.open(args.project, create=False) as project:
+        source = sources_repo.find_source(project.conn, args.source)
+        version, predictor = load_predictor(project, args.model, device=args.device)
+        adapted = _session_adapter(project, source.id, version)
+        with open_input(str(source.id), project) as media:
+            within = parse_frames(args.frames, media.frame_count) if args.frames else None
+            report = suggest_frames(project, media, predictor, second=adapted,
+                                    count=args.count, samples=args.samples, within=within,
+                                    progress=_progress())
+    if args.json:
+        print(json.dumps({"source": source.name, "model": {"id": version.id,
+                                                          "name": version_label(version)},
+                          "candidates": report.candidates, "labelled": report.labelled,
+                          "skipped_duplicates": report.skipped_duplicates,
+                          "compared_with_adapter": report.compared,
+                          "suggestions": [s.to_dict() for s in report.suggestions]}))
+        return 0
+    print(f"{version_label(version)} on {source.name}: {report.candidates} candidate frame(s),"
+          f" {report.labelled} labelled, {report.skipped_duplicates} near-duplicate(s) skipped"
+          + ("; disagreement with the learning session's adapter scored" if report.compared
+             else ""))
+    for rank, s in enumerate(report.suggestions, 1):
+        where = "captured" if s.frame_id is not None else "not captured"
+        print(f"  {rank:2d}. frame {s.frame_index} ({where}) score {s.score:.3f}")
+    return 0
+
+
+def _session_adapter(project, source_id: int, version):
+    """The open learning session's predictor (base + adapter) of this source and base, when
+    its adapter is in use: its disagreement with the base is scored too."""
+    from src.training.learning.session import LearningSession
+    if version.task != "detect":
+        return None
+    session = LearningSession.existing(project, source_id, version.id)
+    if session is None or not session.status().adapter_in_use:
+        return None
+    return session.predictor()
+
+
+def _progress():
+    if not sys.stderr.isatty():
+        return None
+    return lambda done, total: print(f"\rscoring {done}/{total}", end="" if done < total
+                                     else "\n", file=sys.stderr, flush=True)

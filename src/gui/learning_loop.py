@@ -1,0 +1,297 @@
+"""Learn from my corrections, in the window: a toggle opens the learning session of the
+source on screen and the active detector (src/training/learning/session.py); leaving a frame
+whose shapes were edited reports it as corrected; a captured frame with no shapes yet gets
+proposals from the session's model (base + adapter in use) when it is shown; Update now,
+Promote and Discard act on the session. Updates run in the core's own thread: its callbacks
+reach the widgets through `LearningBridge` signals, never directly."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Optional
+
+from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtWidgets import QInputDialog, QLabel
+
+from src.db import annotations as annotations_repo
+from src.db import learning as learning_repo
+from src.db import model_versions as model_repo
+from src.errors import LabelLoopError
+from src.gui import dialogs
+from src.gui.guard import reports_errors
+
+if TYPE_CHECKING:
+    from src.gui.main_window import MainWindow
+
+LOOP_ACTIONS = ("learn_update", "learn_promote", "learn_discard", "learn_propose")
+
+
+class LearningBridge(QObject):
+    """Lives in the GUI thread; the core calls `progress`/`finished` from its update thread
+    and Qt queues the signals to the GUI thread."""
+    progress = pyqtSignal(object)           # UpdateProgress
+    finished = pyqtSignal(object)           # LearningUpdate
+
+
+def base_problem(conn) -> Optional[str]:
+    """Why the loop cannot start (no active detector), or None."""
+    active = {m.task: m for m in model_repo.list_model_versions(conn) if m.is_active}
+    if "detect" in active:
+        return None
+    if "segment" in active:
+        return ("the active model is a segmenter: learning from corrections supports "
+                "detectors for now")
+    return "no active detector: train one (Training › Train model…) or activate a version"
+
+
+class LearningLoop(QObject):
+    """The Learn menu's loop actions, the toolbar toggle and its status label."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.window = window
+        self.learner = None                      # the open LearningSession
+        self.settings = None                     # LearnSettings of a new session (None: defaults)
+        self.bridge = LearningBridge(self)
+        self.bridge.progress.connect(self._on_bridge_progress)
+        self.bridge.finished.connect(self._on_bridge_finished)
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("learningStatus")
+        self.status_label.setContentsMargins(8, 0, 8, 0)
+        self._frame: Optional[int] = None        # captured frame on screen (its id)
+        self._edited = False                     # its shapes changed while on screen
+        self._proposing = False
+        self._progress_text = ""
+        # After the window's own slot: the annotator knows the frame shown by then.
+        window.player.frame_shown.connect(self._on_player_frame_shown)
+        slots = {"learn_toggle": None, "learn_update": self.update_now,
+                 "learn_promote": self.promote, "learn_discard": self.discard,
+                 "learn_propose": self.propose_here}
+        window.actions["learn_toggle"].setCheckable(True)
+        window.actions["learn_toggle"].triggered.connect(self._on_toggle_triggered)
+        for name, slot in slots.items():
+            if slot is not None:
+                window.actions[name].triggered.connect(lambda _c=False, slot=slot: slot())
+
+    def _on_toggle_triggered(self, checked: bool) -> None:
+        self.toggle(checked)
+        # A session that failed to open leaves the toggle off (the error was shown).
+        self.actions["learn_toggle"].setChecked(self.learner is not None)
+
+    @property
+    def actions(self):
+        return self.window.actions
+
+    @property
+    def session(self):
+        """The window's project session (reports_errors shows errors through it)."""
+        return self.window.session
+
+    def set_project(self, project_session) -> None:
+        self.stop()
+        if project_session is not None:
+            project_session.annotations_changed.connect(self._on_annotations_changed)
+        self.refresh()
+
+    # ---- enabled state ------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Enable the toggle when a detector is active, and say why not otherwise."""
+        w, toggle = self.window, self.actions["learn_toggle"]
+        problem = "open a project first" if w.session is None else base_problem(w.session.conn)
+        if problem is None and w.player.source is None:
+            problem = "open a video or image folder first"
+        toggle.setEnabled(problem is None or self.learner is not None)
+        toggle.setToolTip(problem or f"Learn from my corrections: a small adapter on "
+                                     f"{_active_detector(w.session.conn)} learns, in the "
+                                     f"background, from the frames you correct")
+        for name in LOOP_ACTIONS:
+            self.actions[name].setEnabled(self.learner is not None)
+        self._show_status()
+
+    # ---- toggle -------------------------------------------------------------------------
+    @reports_errors
+    def toggle(self, on: bool) -> None:
+        if on and self.learner is None:
+            self._start()
+        elif not on and self.learner is not None:
+            self.stop()
+        self.actions["learn_toggle"].setChecked(self.learner is not None)
+        self.refresh()
+
+    def _start(self) -> None:
+        from src.training.learning.session import LearningSession
+        w = self.window
+        if w.session is None or w.player.source is None:
+            return
+        self.learner = LearningSession.open(w.session.project, w.player.source.id, "active",
+                                            settings=self.settings,
+                                            on_progress=self.bridge.progress.emit,
+                                            on_update=self.bridge.finished.emit)
+        self._frame, self._edited = (w.annotator.frame.id if w.annotator.frame else None), False
+        self._propose_if_empty()
+
+    def stop(self) -> None:
+        """Close the session (a running update is cancelled; the session stays on disk)."""
+        if self.learner is not None:
+            self._report_corrected()
+            self.learner.close()
+            self.learner = None
+        self.actions["learn_toggle"].setChecked(False)
+
+    # ---- corrections and proposals ------------------------------------------------------
+    def _on_annotations_changed(self) -> None:
+        frame = self.window.annotator.frame
+        if self.learner is not None and not self._proposing and frame is not None:
+            self._frame, self._edited = frame.id, True     # drawing captures a new frame
+
+    def _on_player_frame_shown(self, _index: int, _image) -> None:
+        if self.learner is None:
+            return
+        frame = self.window.annotator.frame
+        frame_id = frame.id if frame is not None else None
+        if frame_id == self._frame:
+            return
+        self._report_corrected()
+        self._frame, self._edited = frame_id, False
+        self._propose_if_empty()
+
+    @reports_errors
+    def _report_corrected(self) -> None:
+        """The frame the user leaves counts as corrected when its shapes were edited."""
+        if self.learner is None or self._frame is None or not self._edited:
+            return
+        frame_id, self._edited = self._frame, False
+        conn = self.window.session.conn
+        accepted = annotations_repo.list_annotations(conn, frame_id, status="accepted")
+        if not accepted:
+            return                          # nothing accepted: not a training sample
+        edits = learning_repo.correction_counts(conn, frame_id, f"model:{self.learner.base.id}")
+        edits["added"] = sum(1 for a in accepted if a.source == "manual" and a.kind != "tag")
+        self.learner.frame_corrected(frame_id, edits)
+        if self.learner.updating and not self._progress_text:
+            self._progress_text = "updating…"       # every K frames an update starts itself
+        self._show_status()
+
+    def _propose_if_empty(self) -> None:
+        """Proposals from the session's model on a captured frame that has no shapes yet
+        (not while Suggest frames runs that model in its thread)."""
+        frame = self.window.annotator.frame
+        if frame is None or self.window.suggester.running or \
+                annotations_repo.list_annotations(self.window.session.conn, frame.id):
+            return
+        self.propose_here()
+
+    @reports_errors
+    def propose_here(self) -> None:
+        """Learn › Propose on this frame with the session (captures the frame if needed)."""
+        w = self.window
+        if self.learner is None:
+            return
+        frame = w.annotator.frame or w.capture()
+        if frame is None:
+            return
+        self._proposing = True
+        try:
+            summary = self.learner.propose([frame.id])
+            w.session.annotations_changed.emit()
+            w.annotator.reload()
+        finally:
+            self._proposing = False
+        w.status.showMessage(f"{summary.proposals} proposal(s) from "
+                             f"{self.learner.predictor().model_name}", 4000)
+
+    def adapted_predictor(self):
+        """The session's base + adapter when the adapter is in use (Suggest frames scores
+        their disagreement with the base), else None."""
+        if self.learner is None or not self.learner.status().adapter_in_use:
+            return None
+        return self.learner.predictor()
+
+    # ---- update, promote, discard -------------------------------------------------------
+    @reports_errors
+    def update_now(self) -> None:
+        if self.learner is None:
+            return
+        self._report_corrected()
+        answer = self.learner.request_update()
+        self._progress_text = {"started": "updating…", "queued": "update queued",
+                               "waiting": ""}.get(answer, answer)
+        if answer == "waiting":
+            self.window.status.showMessage(
+                f"Correct at least {self.learner.settings.min_samples} frames before an "
+                f"update", 5000)
+        self._show_status()
+
+    def _on_bridge_progress(self, p) -> None:
+        score = f", score {p.val_metric:.2f}" if p.val_metric is not None else ""
+        self._progress_text = f"updating: epoch {p.epoch}/{p.max_epochs}{score}"
+        self._show_status()
+
+    def _on_bridge_finished(self, update) -> None:
+        self._progress_text = ""
+        self._show_status()
+        self.window.status.showMessage(f"Adapter update {update.status}: {update.reason}", 8000)
+
+    @reports_errors
+    def promote(self) -> None:
+        if self.learner is None:
+            return
+        name, ok = QInputDialog.getText(self.window, "Promote the adapter",
+                                        "Name of the new model version:",
+                                        text=f"{self.learner.base.name}-adapted")
+        if not ok or not name.strip():
+            return
+        self._report_corrected()
+        version = self.learner.promote(name.strip())
+        self.learner = None
+        self.actions["learn_toggle"].setChecked(False)
+        self.window.status.show_active_models(self.window.session)
+        self.window.status.showMessage(f"Promoted the adapter to model version {version.id} "
+                                       f"({version.name})", 8000)
+        self.refresh()
+
+    @reports_errors
+    def discard(self) -> None:
+        if self.learner is None or not dialogs.confirm(
+                self.window, "Discard the adapter",
+                "Forget this session's adapter and corrected-frame samples? "
+                "(Your annotations stay.)"):
+            return
+        self.learner.discard()
+        self.learner = None
+        self.actions["learn_toggle"].setChecked(False)
+        self.window.status.showMessage("Learning session discarded", 5000)
+        self.refresh()
+
+    # ---- status -------------------------------------------------------------------------
+    def _show_status(self) -> None:
+        if self.learner is None:
+            self.status_label.setText("")
+            self.status_label.setToolTip("")
+            return
+        s = self.learner.status()
+        parts = [f"base {s.base}", f"{s.corrected_frames} corrected"]
+        if s.last_update_at:
+            metric = f" (score {s.last_val_metric:.2f})" if s.last_val_metric is not None else ""
+            parts.append(f"updated {_local_time(s.last_update_at)}{metric}")
+        parts.append("adapter in use" if s.adapter_in_use else "base only")
+        if self._progress_text:
+            parts.append(self._progress_text)
+        self.status_label.setText(" · ".join(parts))
+        self.status_label.setToolTip(s.reason)
+
+
+def _active_detector(conn) -> str:
+    found = [m for m in model_repo.list_model_versions(conn) if m.is_active and m.task == "detect"]
+    return (found[0].display_name or found[0].name) if found else "the active detector"
+
+
+def _local_time(iso: str) -> str:
+    """'13:20' of a UTC ISO time, in local time."""
+    from datetime import datetime, timezone
+    try:
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return time.strftime("%H:%M", time.localtime(when.timestamp()))

@@ -1,0 +1,106 @@
+"""Learn from my corrections, clicked in the real window on an image folder with a tiny
+untrained detector as the active base: the toolbar toggle, corrected frames counted when the
+user moves on, Update now in the background, Promote, Discard."""
+from __future__ import annotations
+
+import pytest
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QInputDialog
+
+from gui_helpers import answer_modals, drag, view_point, wait_frame
+from src.db import classes as classes_repo
+from src.db import learning as learning_repo
+from src.db import model_versions as model_repo
+from src.training.learning.settings import LearnSettings
+from tests.training.learning.learning_fixtures import make_base, make_source
+
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+FAST = LearnSettings(max_epochs=2, update_every=0, lr=1e-2, batch=4, budget_s=60)
+
+
+@pytest.fixture
+def loop_window(qtbot, project):
+    from src.gui.main_window import MainWindow
+    source, frames = make_source(project, 6, annotate=False)
+    for name in ("red", "blue"):
+        classes_repo.ensure_class(project.conn, name)
+    base = make_base(project)
+    win = MainWindow(project.root)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    win.learning.settings = FAST
+    yield win, project, base
+    win.close()
+
+
+def _button(win, name):
+    return win.learning_toolbar.widgetForAction(win.actions[name])
+
+
+def _correct_and_move_on(qtbot, win, index: int) -> None:
+    """Draw a box on the frame shown, then go to the next frame (Right)."""
+    view = win.annotator.view
+    drag(view, view_point(view, 8, 8), view_point(view, 30, 30))
+    qtbot.waitUntil(lambda: len(win.annotator.anns) >= 1)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    wait_frame(qtbot, win, index + 1)
+
+
+def test_toggle_corrections_update_promote(qtbot, loop_window):
+    win, project, base = loop_window
+    label = win.learning.status_label
+    toggle = _button(win, "learn_toggle")
+    assert toggle.isEnabled() and not _button(win, "learn_update").isEnabled()
+    assert (base.display_name or base.name) in win.actions["learn_toggle"].toolTip()
+    qtbot.mouseClick(toggle, Qt.MouseButton.LeftButton)
+    assert win.actions["learn_toggle"].isChecked() and win.learning.learner is not None
+    assert f"base {base.display_name}" in label.text() and "0 corrected" in label.text()
+
+    _correct_and_move_on(qtbot, win, 0)
+    qtbot.waitUntil(lambda: "1 corrected" in label.text())
+    _correct_and_move_on(qtbot, win, 1)
+    qtbot.waitUntil(lambda: "2 corrected" in label.text())
+    rows = learning_repo.corrected_frames(project.conn, win.learning.learner.record.id)
+    assert len(rows) == 2 and all(r.added == 1 for r in rows)
+
+    qtbot.mouseClick(_button(win, "learn_update"), Qt.MouseButton.LeftButton)
+    assert win.learning.learner.updating or "updated" in label.text()   # never blocks
+    qtbot.waitUntil(lambda: "updated" in label.text(), timeout=120000)
+    assert "adapter in use" in label.text() and "in use" in label.toolTip()
+
+    def name_it(dialog):
+        assert isinstance(dialog, QInputDialog)
+        dialog.setTextValue("tiny-learned")
+        dialog.accept()
+        return "named"
+    answer_modals(qtbot, lambda: qtbot.mouseClick(_button(win, "learn_promote"),
+                                                  Qt.MouseButton.LeftButton), name_it)
+    promoted = [m for m in model_repo.list_model_versions(project.conn) if m.name == "tiny-learned"]
+    assert len(promoted) == 1 and promoted[0].parent_id == base.id
+    assert win.learning.learner is None and not win.actions["learn_toggle"].isChecked()
+    assert label.text() == ""
+
+
+def test_discard_clears_the_session(qtbot, loop_window):
+    win, project, _ = loop_window
+    qtbot.mouseClick(_button(win, "learn_toggle"), Qt.MouseButton.LeftButton)
+    record_id = win.learning.learner.record.id
+    _correct_and_move_on(qtbot, win, 0)
+    qtbot.waitUntil(lambda: "1 corrected" in win.learning.status_label.text())
+    answer_modals(qtbot, lambda: qtbot.mouseClick(_button(win, "learn_discard"),
+                                                  Qt.MouseButton.LeftButton), _yes)
+    assert learning_repo.get_session(project.conn, record_id).state == "discarded"
+    assert win.learning.learner is None and win.learning.status_label.text() == ""
+
+
+def _yes(dialog):
+    from gui_helpers import default_answer
+    return default_answer(dialog)
+
+
+def test_toggle_says_why_without_an_active_detector(window):
+    action = window.actions["learn_toggle"]
+    assert not action.isEnabled() and "no active detector" in action.toolTip()
