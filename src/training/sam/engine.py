@@ -8,6 +8,7 @@ and swap the mask decoder for an adapted copy (LIT-LoRA).
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -44,6 +45,8 @@ class SamEngine:
     def __init__(self, model: torch.nn.Module, weights: SamWeights, image_size: int) -> None:
         self.model, self.weights, self.image_size = model.eval(), weights, image_size
         self.is_sam2 = SAM_MODELS[weights.name][2]
+        self._swap_lock = threading.RLock()
+        self.base_decoder = self.decoder          # never replaced: adapters work on copies
         for p in self.model.parameters():
             p.requires_grad_(False)
 
@@ -71,21 +74,24 @@ class SamEngine:
 
     @property
     def decoder(self) -> torch.nn.Module:
+        """The decoder the model holds now (the base one outside `using_decoder`)."""
         return self.model.sam_mask_decoder if self.is_sam2 else self.model.mask_decoder
 
     @contextmanager
     def using_decoder(self, decoder: torch.nn.Module | None) -> Iterator[None]:
-        """Run with `decoder` (an adapted copy) in place of the base one, then put it back."""
-        if decoder is None:
-            yield
-            return
-        attr = "sam_mask_decoder" if self.is_sam2 else "mask_decoder"
-        base = getattr(self.model, attr)
-        setattr(self.model, attr, decoder)
-        try:
-            yield
-        finally:
-            setattr(self.model, attr, base)
+        """Run ultralytics' own methods (tracking) with `decoder` in place of the base one,
+        then put it back. Serialised: only one thread at a time swaps the live attribute."""
+        with self._swap_lock:
+            if decoder is None:
+                yield
+                return
+            attr = "sam_mask_decoder" if self.is_sam2 else "mask_decoder"
+            base = getattr(self.model, attr)
+            setattr(self.model, attr, decoder)
+            try:
+                yield
+            finally:
+                setattr(self.model, attr, base)
 
     # -- encoder ------------------------------------------------------------------------
     def letterbox(self, height: int, width: int) -> Letterbox:
@@ -137,22 +143,25 @@ class SamEngine:
 
     def decode_logits(self, image_embed: torch.Tensor, high_res: list[torch.Tensor] | None,
                       points: torch.Tensor | None, labels: torch.Tensor | None,
-                      multimask: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(low-res mask logits 1xMxhxw, predicted IoU 1xM, object score logits or None).
-        Differentiable: the LoRA update trains through it."""
+                      multimask: bool, decoder: torch.nn.Module | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(low-res mask logits BxMxhxw, predicted IoU BxM, object score logits or None).
+        Differentiable: the LoRA update trains through it. `decoder` is used as given (a
+        training thread passes its copy; it never swaps the live one)."""
+        dec = decoder if decoder is not None else self.decoder
         if points is None:       # no prompt: one padding point, as SAM 2 tracking does
-            points = torch.zeros(1, 1, 2)
-            labels = -torch.ones(1, 1, dtype=torch.int32)
+            points = torch.zeros(image_embed.shape[0], 1, 2)
+            labels = -torch.ones(image_embed.shape[0], 1, dtype=torch.int32)
         if self.is_sam2:
             sparse, dense = self.model.sam_prompt_encoder(points=(points, labels), boxes=None,
                                                           masks=None)
-            masks, ious, _, obj = self.model.sam_mask_decoder(
+            masks, ious, _, obj = dec(
                 image_embeddings=image_embed, image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
                 multimask_output=multimask, repeat_image=False, high_res_features=high_res)
             return masks, ious, obj
         sparse, dense = self.model.prompt_encoder(points=(points, labels), boxes=None, masks=None)
-        masks, ious = self.model.mask_decoder(
+        masks, ious = dec(
             image_embeddings=image_embed, image_pe=self.model.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
             multimask_output=multimask)
@@ -164,8 +173,8 @@ class SamEngine:
         """Candidate masks for `prompt`, best predicted IoU first (decoder only)."""
         points, labels = self.prompt_tensors(prompt, emb.letterbox)
         image_embed, high_res = self.image_inputs(emb)
-        with self.using_decoder(decoder):
-            logits, ious, _ = self.decode_logits(image_embed, high_res, points, labels, multimask)
+        logits, ious, _ = self.decode_logits(image_embed, high_res, points, labels, multimask,
+                                             decoder)
         masks = self.to_original(logits[0], emb.letterbox)
         cands = [MaskCandidate(m, _unit(i)) for m, i in zip(masks, ious[0].tolist())]
         return sorted(cands, key=lambda c: -c.iou)

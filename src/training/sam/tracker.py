@@ -80,6 +80,13 @@ class MaskTracker:
             raise ModelError("tracking has no object yet", hint="click or pick the object first")
         return self._run(frame_index, emb, None, None, None, cond=False)
 
+    def preview(self, frame_index: int, emb: FrameEmbedding,
+                decoder: torch.nn.Module | None) -> TrackedMask:
+        """What `decoder` (None: the base) gives on this frame from the memory of the frames
+        before it, storing nothing: original vs adapted, side by side."""
+        return self._run(frame_index, emb, None, None, None, cond=False, store=False,
+                         decoder=decoder or self.engine.base_decoder)
+
     def forget_after(self, frame_index: int) -> None:
         """Drop propagated outputs after `frame_index` (a correction re-propagates them)."""
         non_cond = self.output_dict["non_cond_frame_outputs"]
@@ -87,21 +94,24 @@ class MaskTracker:
             del non_cond[idx]
 
     # -- internals --------------------------------------------------------------------
-    def _run(self, frame_index, emb, point_inputs, mask_inputs, prev_logits, *, cond: bool
-             ) -> TrackedMask:
+    def _run(self, frame_index, emb, point_inputs, mask_inputs, prev_logits, *, cond: bool,
+             store: bool = True, decoder: torch.nn.Module | None = None) -> TrackedMask:
         model = self.engine.model
         feats, pos, sizes = self._vision(emb)
         is_init = not self.started or (cond and self._only_cond_is(frame_index))
-        with torch.inference_mode(), self.engine.using_decoder(self.decoder):
+        decoder = decoder if decoder is not None else self.decoder
+        with torch.inference_mode(), self.engine.using_decoder(decoder):
             outs, high_res, pix_feat = model._track_step(
                 frame_index, is_init, feats, pos, sizes, point_inputs, mask_inputs,
                 self.output_dict, self.num_frames, False, prev_logits)
             _, _, ious, low, high, obj_ptr, obj_score = outs
             out = {"pred_masks": low, "pred_masks_high_res": high, "obj_ptr": obj_ptr,
                    "object_score_logits": obj_score}
-            model._encode_memory_in_output(feats, sizes, point_inputs, True, high, obj_score, out)
-        self._store(frame_index, out, cond)
-        if high_res is not None:
+            model._encode_memory_in_output(feats, sizes, point_inputs, store, high, obj_score,
+                                           out)
+        if store:
+            self._store(frame_index, out, cond)
+        if store and high_res is not None:
             self.last_inputs = DecoderInputs(pix_feat.clone(), [h.clone() for h in high_res])
         present = bool(obj_score.item() > 0) if obj_score is not None else True
         iou = float(ious.max()) if mask_inputs is None else 1.0
