@@ -147,8 +147,9 @@ class SamEngine:
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(low-res mask logits BxMxhxw, predicted IoU BxM, object score logits or None).
         Differentiable: the LoRA update trains through it. `decoder` is used as given (a
-        training thread passes its copy; it never swaps the live one)."""
-        dec = decoder if decoder is not None else self.decoder
+        training thread passes its copy; it never swaps the live one). Default: the base
+        decoder, whatever a tracking thread has swapped in meanwhile."""
+        dec = decoder if decoder is not None else self.base_decoder
         if points is None:       # no prompt: one padding point, as SAM 2 tracking does
             points = torch.zeros(image_embed.shape[0], 1, 2)
             labels = -torch.ones(image_embed.shape[0], 1, dtype=torch.int32)

@@ -50,6 +50,12 @@ class TrackSession:
             self.on_correction(index, self.tracker, prompt, tracked)
         return tracked
 
+    def restart_after(self, index: int) -> None:
+        """Forget the propagated masks after `index` (a new decoder redoes them)."""
+        for later in [i for i in self.masks if i > index and not self.masks[i].conditioned]:
+            del self.masks[later]
+        self.tracker.forget_after(index)
+
     def propagate(self, last: int, *, should_stop: Optional[ShouldStop] = None,
                   progress: Optional[Progress] = None,
                   on_mask: Optional[Callable[[TrackedMask], None]] = None) -> list[TrackedMask]:

@@ -37,14 +37,13 @@ def store_tracked(project: Project, source: MediaSource, class_id: int, object_i
                   model_name: str, masks: list[TrackedMask],
                   read_image: Callable[[int], np.ndarray], *,
                   tolerance: float = DEFAULT_TOLERANCE) -> StoredTrack:
-    """Replace this object's proposals on the tracked frames with the new polygons (frames
-    where SAM 2 says the object is absent get none). One transaction."""
+    """Replace this object's proposals on the frames of `masks` with the new polygons
+    (frames where SAM 2 says the object is absent get none). One transaction. The caller
+    leaves out the frame the track started from (its annotation is the user's)."""
     out = StoredTrack()
     frame_ids, anns, details = [], [], []
     model_source = track_source(model_name, object_id)
     for tracked in masks:
-        if tracked.conditioned:
-            continue                      # the user's own frame: its annotation is accepted
         frame = frames_repo.get_frame_at(project.conn, source.id, tracked.frame_index)
         if frame is None:
             frame = capture_array(project, source, tracked.frame_index,
