@@ -61,6 +61,7 @@ class SamTools(QObject):
         self.prompt_at: tuple[int, int] | None = None
         self.track: TrackState | None = None
         self.compare = None                               # (index, original, adapted)
+        self.lit_settings = None          # LitLoraSettings; None: the defaults
         self.gestures = SegmentGestures(self.view)
         self.overlay = MaskOverlay(self.view.scene())
         self.bridge = _LearnBridge(self)
@@ -465,7 +466,8 @@ class SamTools(QObject):
         if not self.engine.is_sam2:
             return None
         lit = LitLora(self.engine, LitLora.folder_for(self.session_root, source.id, object_id),
-                      base_ref=self.engine.key, on_progress=self.bridge.progress.emit,
+                      base_ref=self.engine.key, settings=self.lit_settings,
+                      on_progress=self.bridge.progress.emit,
                       on_finished=self.bridge.finished.emit)
         if lit.decoder is not None:
             meta = lit.adapters.meta()
@@ -538,6 +540,7 @@ class SamTools(QObject):
             state.session.restart_after(index - 1)
             return self._propagate_and_store(w, state, [], tolerance)
         self.worker.submit("adopt", job)
+        self.panel.status_label.setText(f"re-tracking from frame {index} with the adapter…")
         self.panel.compare_label.setText("adapter in use")
         self._update_enabled()
 
