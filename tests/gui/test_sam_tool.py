@@ -47,6 +47,7 @@ def test_without_weights_the_tool_is_disabled_and_says_what_to_do(window):
     assert not sam.panel.track_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_clicks_give_a_mask_tab_cycles_enter_keeps_a_polygon(qtbot, sam_window):
     win, sam, view = sam_window, sam_window.sam, sam_window.annotator.view
     _choose_segment(qtbot, win)

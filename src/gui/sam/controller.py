@@ -28,6 +28,8 @@ from src.training.sam.polygon import mask_to_polygon, polygon_to_mask
 from src.training.sam.prompts import MaskCandidate, Prompt
 from src.training.sam.weights import DEFAULT_MODEL, SamWeightsMissing, find_weights
 
+CLICKS_ONLY_MODEL = "mobile_sam"
+
 
 @dataclass
 class TrackState:
@@ -146,11 +148,16 @@ class SamTools(QObject):
         if session is None:
             return None, "Segment Anything: open a project"
         untrained = os.environ.get("LABELLOOP_SAM_UNTRAINED") == "1"
+        base = session.project.base_weights_dir
         try:
-            return find_weights(DEFAULT_MODEL, session.project.base_weights_dir,
-                                untrained=untrained, allow_download=False), None
+            return find_weights(DEFAULT_MODEL, base, untrained=untrained,
+                                allow_download=False), None
         except SamWeightsMissing as exc:
-            return None, exc.message
+            problem = exc.message
+        try:                              # MobileSAM: clicks only, no tracking
+            return find_weights(CLICKS_ONLY_MODEL, base, allow_download=False), None
+        except SamWeightsMissing:
+            return None, f"{problem}; mobile_sam.pt there gives clicks without tracking"
 
     def _untrained_note(self) -> str:
         return " (UNTRAINED weights: testing only)" if self.weights and self.weights.untrained \
@@ -165,7 +172,6 @@ class SamTools(QObject):
         self.segment_action.setToolTip(tip)
         ready = usable and self.engine is not None
         tracking = self.track is not None
-        busy = self.worker is not None and self.worker.busy_tag == "track"
         self.track_action.setEnabled(ready and self.engine.is_sam2)
         self.track_action.setToolTip(self.problem or "Track the selected shape with SAM 2")
         p.track_button.setEnabled(ready and self.engine.is_sam2)
@@ -178,7 +184,6 @@ class SamTools(QObject):
         p.discard_button.setEnabled(lit is not None and lit.decoder is not None)
         p.use_adapted.setEnabled(self.compare is not None)
         p.use_original.setEnabled(self.compare is not None)
-        del busy
 
     def _ensure_worker(self) -> None:
         if self.worker is None:

@@ -85,6 +85,7 @@ def _session(engine, folder, source, project):
     return TrackSession(cache, source.id, reader.frame_count, reader.read), reader
 
 
+@pytest.mark.slow
 def test_tracking_stores_proposals_with_confidence(present_engine, shared_embeddings,
                                                    project, square_source, tmp_path):
     folder = tmp_path / "cache"
@@ -115,6 +116,7 @@ def test_tracking_stores_proposals_with_confidence(present_engine, shared_embedd
     reader.close()
 
 
+@pytest.mark.slow
 def test_tracking_stops_when_asked(present_engine, shared_embeddings, project,
                                    square_source, tmp_path):
     folder = tmp_path / "cache"
@@ -130,6 +132,7 @@ def test_tracking_stops_when_asked(present_engine, shared_embeddings, project,
     reader.close()
 
 
+@pytest.mark.slow
 def test_correction_reconditions_and_repropagates(present_engine, shared_embeddings, project,
                                                   square_source, tmp_path):
     folder = tmp_path / "cache"
@@ -145,3 +148,15 @@ def test_correction_reconditions_and_repropagates(present_engine, shared_embeddi
     assert sorted(session.masks) == [0, 1, 2]        # 3 and 4 are redone from the correction
     assert [t.frame_index for t in session.propagate(4)] == [3, 4]
     reader.close()
+
+
+def test_mobile_sam_gives_candidates_but_cannot_track():
+    from src.errors import ModelError
+    from src.training.sam.engine import SamEngine
+    from src.training.sam.tracker import MaskTracker
+    engine = SamEngine.load(find_weights("mobile_sam", "/nonexistent", untrained=True),
+                            image_size=128)
+    cands = engine.segment(engine.embed(square_frame(0)), Prompt([PointPrompt(20, 28)]))
+    assert len(cands) == 3 and cands[0].mask.shape == (64, 96)
+    with pytest.raises(ModelError, match="SAM 2"):
+        MaskTracker(engine, 10)

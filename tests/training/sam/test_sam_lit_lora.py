@@ -45,6 +45,7 @@ def _base_state(engine) -> dict:
     return {k: v.clone() for k, v in engine.base_decoder.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_corrections_become_samples(corrected):
     session, lit = corrected
     assert lit.samples.ids() == ["frame-2", "frame-4", "frame-6"]
@@ -56,6 +57,7 @@ def test_corrections_become_samples(corrected):
     assert sample.arrays["target"].any()
 
 
+@pytest.mark.slow
 def test_update_runs_in_background_and_changes_output_only_through_the_adapter(
         corrected, present_engine):
     session, lit = corrected
@@ -84,6 +86,7 @@ def test_update_runs_in_background_and_changes_output_only_through_the_adapter(
     assert zero.confidence == pytest.approx(base_view.confidence, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_adapter_is_reloaded_and_discarded(corrected, present_engine):
     session, lit = corrected
     if lit.decoder is None:
@@ -108,6 +111,7 @@ def test_defaults_are_the_issue_s_design():
     assert s.rules == StopRules.lit_lora()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("curve, epochs, reason", [
     ([0.0] * 20, 10, GIVE_UP),                       # still 0 after 10 epochs
     ([0.1] * 60, 50, GIVE_UP),                       # below 0.2 after 50 epochs
