@@ -180,8 +180,55 @@ CREATE TABLE corrections (
 CREATE INDEX corrections_by_model ON corrections(model_source)
 """
 
+# Learning from corrections (src/training/learning): a session ties a source to a base model
+# version and owns a folder of samples and an adapter; per corrected frame, the edit counts
+# by kind the user needed; one row per finished update (its metrics and whether its adapter
+# is in use). At most one open session per (source, base).
+_LEARNING = """
+CREATE TABLE learning_sessions (
+    id                  INTEGER PRIMARY KEY,
+    source_id           INTEGER NOT NULL REFERENCES media_sources(id) ON DELETE CASCADE,
+    base_version_id     INTEGER REFERENCES model_versions(id) ON DELETE SET NULL,
+    base_ref            TEXT NOT NULL,
+    task                TEXT NOT NULL,
+    folder              TEXT NOT NULL,
+    state               TEXT NOT NULL DEFAULT 'open'
+                        CHECK (state IN ('open', 'promoted', 'discarded')),
+    promoted_version_id INTEGER REFERENCES model_versions(id) ON DELETE SET NULL,
+    settings_json       TEXT NOT NULL DEFAULT '{}',
+    created_at          TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE UNIQUE INDEX one_open_learning_session ON learning_sessions(source_id, base_version_id)
+    WHERE state = 'open';
+CREATE TABLE learning_frames (
+    session_id    INTEGER NOT NULL REFERENCES learning_sessions(id) ON DELETE CASCADE,
+    frame_id      INTEGER NOT NULL REFERENCES frames(id) ON DELETE CASCADE,
+    accepted      INTEGER NOT NULL DEFAULT 0 CHECK (accepted >= 0),
+    moved_resized INTEGER NOT NULL DEFAULT 0 CHECK (moved_resized >= 0),
+    reclassified  INTEGER NOT NULL DEFAULT 0 CHECK (reclassified >= 0),
+    deleted       INTEGER NOT NULL DEFAULT 0 CHECK (deleted >= 0),
+    added         INTEGER NOT NULL DEFAULT 0 CHECK (added >= 0),
+    corrected_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (session_id, frame_id)
+);
+CREATE TABLE learning_updates (
+    id          INTEGER PRIMARY KEY,
+    session_id  INTEGER NOT NULL REFERENCES learning_sessions(id) ON DELETE CASCADE,
+    status      TEXT NOT NULL CHECK (status IN ('finished', 'cancelled', 'failed')),
+    samples     INTEGER NOT NULL DEFAULT 0,
+    epochs      INTEGER NOT NULL DEFAULT 0,
+    val_metric  REAL,
+    base_metric REAL,
+    used        INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1)),
+    reason      TEXT NOT NULL DEFAULT '',
+    elapsed_s   REAL NOT NULL DEFAULT 0,
+    finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX learning_updates_by_session ON learning_updates(session_id)
+"""
+
 # MIGRATIONS[i] upgrades user_version i -> i + 1.
-MIGRATIONS: list[str] = [_V1, _CLASS_KIND, _MODEL_REGISTRY, _PROPOSALS]
+MIGRATIONS: list[str] = [_V1, _CLASS_KIND, _MODEL_REGISTRY, _PROPOSALS, _LEARNING]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

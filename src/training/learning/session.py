@@ -1,0 +1,415 @@
+"""A learning session: a LoRA adapter on a detector, learned from the user's corrections.
+
+A session belongs to a project, a source and a base model version (the active detector by
+default). Its folder (`<project>/learning/<...>/`) holds the corrected frames' samples and
+the adapter; the database holds the session, each corrected frame's edit counts by kind and
+each finished update (src/db/learning.py). So a session, its adapter and whether the adapter
+is in use survive a restart: `open` the same source and base again.
+
+API (Qt-free; the GUI turns the callbacks into signals, the CLI prints):
+
+    session = LearningSession.open(project, source_id, "active", on_update=cb)
+    LearningSession.existing(project, source_id, "active")   # the open one, or None
+    session.frame_corrected(frame_id, edits)   # the user edited the proposals and moved on:
+                                               # the frame's accepted shapes become a sample;
+                                               # every K frames an update starts by itself
+    session.request_update()                   # on pause / "Update now": 'started' | 'queued'
+                                               # | 'waiting' (too few corrected frames)
+    session.status()                           # SessionStatus: frames, last update, in use+why
+    session.predictor()                        # base + adapter when in use, else the base
+    session.propose([frame_id, ...])           # store proposals from predictor() on frames
+    session.promote("name")                    # a model version with lineage to the base
+    session.discard()                          # adapter, samples and session gone
+    session.close()                            # cancel a running update (the app quits)
+
+Updates run in a daemon thread (`BackgroundUpdate`), one at a time, within the settings'
+wall-time budget; until one finishes, `predictor()` keeps the previous adapter. An update's
+adapter is used only when its validation proposal score on the corrected frames is not
+below the base's on the same frames (`detector_update.py`); otherwise it is not saved and
+the status says why. `on_update(LearningUpdate)` and `on_progress(UpdateProgress)` are
+called from the worker thread: do not touch widgets or `project.conn` in them.
+
+Only detectors (boxes) are supported; a segmentation base is refused with a message.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from src.db import annotations as annotations_repo
+from src.db import classes as classes_repo
+from src.db import frames as frames_repo
+from src.db import learning as repo
+from src.db import sources as sources_repo
+from src.db.project import Project
+from src.db.records import ModelVersion
+from src.errors import ConfigError, MediaError, ModelError
+from src.training.learning.adapters import AdapterMeta, AdapterStore
+from src.training.learning.detector_data import DetectorSample
+from src.training.learning.detector_update import DetectorUpdate, DetectorUpdateResult
+from src.training.learning.edits import EditCounts
+from src.training.learning.samples import SampleStore
+from src.training.learning.settings import LearnSettings
+from src.training.learning.updater import (FINISHED, BackgroundUpdate, UpdateProgress,
+                                           UpdateResult)
+
+log = logging.getLogger(__name__)
+SUPPORTED_TASKS = ("detect",)
+METRIC_NAME = "proposal_score"
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    """What the status line shows."""
+
+    session_id: int
+    base: str                          # the base version's display name
+    corrected_frames: int
+    samples: int
+    updating: bool
+    update_queued: bool
+    updates: int                       # finished updates so far
+    last_update_at: str | None         # UTC ISO time of the last finished update
+    last_val_metric: float | None      # its validation proposal score (1 - edits / shapes)
+    last_base_metric: float | None     # the base's on the same frames
+    adapter_in_use: bool
+    reason: str                        # why the adapter is (not) in use, in words
+    state: str                         # 'open' | 'promoted' | 'discarded'
+
+
+class LearningSession:
+    def __init__(self, project: Project, record: repo.LearningSessionRecord,
+                 base: ModelVersion, settings: LearnSettings, *,
+                 on_progress: Callable[[UpdateProgress], None] | None = None,
+                 on_update: Callable[[repo.LearningUpdate], None] | None = None) -> None:
+        self.project, self.record, self.base, self.settings = project, record, base, settings
+        self.folder = project.abspath(record.folder)
+        self.samples = SampleStore(self.folder / "samples")
+        self.adapters = AdapterStore(self.folder)
+        self._on_update = on_update
+        self._lock = threading.Lock()
+        self._predictor = None
+        self._base_module = None
+        self._base_scores: dict = {}
+        self._since_update = 0
+        self._failure: str | None = None
+        self.source = sources_repo.get_source(project.conn, record.source_id)
+        self.imgsz = session_imgsz(project, base, settings)
+        self.class_names = _model_classes(project, base)
+        self._update = BackgroundUpdate(self._run_update, budget_s=settings.budget_s,
+                                        on_progress=on_progress, on_finished=self._finished,
+                                        name=f"learning-update-{record.id}")
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, project: Project, source_id: int, base_ref: str | int = "active", *,
+             settings: LearnSettings | None = None, **callbacks) -> "LearningSession":
+        """The open session of this source and base, or a new one (`settings` apply to a
+        new session; an existing one keeps those it was created with)."""
+        from src.training.inference.loading import find_version, version_label
+
+        base = find_version(project, base_ref, SUPPORTED_TASKS + ("segment",))
+        if base.task not in SUPPORTED_TASKS:
+            raise ModelError(f"learning from corrections supports detectors; {version_label(base)}"
+                             f" is a {base.task} model", field="base",
+                             hint="pick a detect model version (segmentation is not done yet)")
+        if sources_repo.get_source(project.conn, source_id) is None:
+            raise MediaError(f"no source {source_id} in this project", field="source",
+                             hint="see `python main.py info` for the sources")
+        record = repo.find_open_session(project.conn, source_id, base.id)
+        if record is None:
+            settings = settings or LearnSettings()
+            folder = Path("learning") / f"{source_id}-{base.id}-{uuid.uuid4().hex[:8]}"
+            record = repo.add_session(project.conn, repo.LearningSessionRecord(
+                source_id, base.id, version_label(base), base.task, folder.as_posix(),
+                settings=settings.to_dict()))
+        else:
+            settings = LearnSettings.from_dict(record.settings)
+        return cls(project, record, base, settings, **callbacks)
+
+    @classmethod
+    def existing(cls, project: Project, source_id: int, base_ref: str | int = "active",
+                 **callbacks) -> "LearningSession | None":
+        """The open session of this source and base, None when there is none."""
+        from src.training.inference.loading import find_version
+
+        base = find_version(project, base_ref, SUPPORTED_TASKS + ("segment",))
+        if repo.find_open_session(project.conn, source_id, base.id) is None:
+            return None
+        return cls.open(project, source_id, base.id, **callbacks)
+
+    # -- corrections -----------------------------------------------------------------------
+    def frame_corrected(self, frame_id: int, edits: EditCounts | dict | None = None
+                        ) -> repo.CorrectedFrame:
+        """The user is done with this frame: its accepted boxes become a sample and its edit
+        counts are stored (None: counted from the corrections the store recorded for the
+        base on this frame). Every `update_every` frames an update is requested."""
+        frame = frames_repo.get_frame(self.project.conn, frame_id)
+        if frame is None or frame.source_id != self.record.source_id:
+            raise MediaError(f"frame {frame_id} is not a frame of this session's source",
+                             field="frame_id")
+        counts = self._counts(frame_id, edits)
+        boxes, classes, skipped = self._accepted_boxes(frame_id)
+        self.samples.add(_sample_id(frame_id), arrays={"boxes": boxes, "classes": classes},
+                         meta={"frame_id": frame_id, "image_path": frame.image_path,
+                               "skipped_classes": skipped})
+        stored = repo.record_corrected_frame(self.project.conn,
+                                             repo.CorrectedFrame(self.record.id, frame_id, **counts))
+        self._since_update += 1
+        if self.settings.update_every and self._since_update >= self.settings.update_every:
+            self.request_update()
+        return stored
+
+    def forget_frame(self, frame_id: int) -> None:
+        """Take a frame out of the session (it is no longer a sample)."""
+        self.samples.remove(_sample_id(frame_id))
+        repo.remove_corrected_frame(self.project.conn, self.record.id, frame_id)
+
+    def _counts(self, frame_id: int, edits) -> dict:
+        if edits is None:
+            return repo.correction_counts(self.project.conn, frame_id, f"model:{self.base.id}")
+        counts = edits.as_dict() if isinstance(edits, EditCounts) else dict(edits)
+        unknown = set(counts) - set(repo.EDIT_KINDS)
+        if unknown:
+            raise ConfigError(f"unknown edit kind(s) {sorted(unknown)}", field="edits",
+                              hint=f"use {', '.join(repo.EDIT_KINDS)}")
+        return counts
+
+    def _accepted_boxes(self, frame_id: int):
+        names = {c.id: c.name for c in classes_repo.list_classes(self.project.conn)}
+        index = {n.lower(): i for i, n in enumerate(self.class_names)}
+        boxes, classes, skipped = [], [], set()
+        for ann in annotations_repo.list_annotations(self.project.conn, frame_id,
+                                                     status="accepted"):
+            if ann.kind not in ("box", "polygon"):
+                continue
+            name = names.get(ann.class_id, "")
+            if name.lower() not in index:
+                skipped.add(name)     # the base has no such class: it cannot learn it here
+                continue
+            boxes.append(_box_of(ann))
+            classes.append(index[name.lower()])
+        return (np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64),
+                sorted(skipped))
+
+    # -- updates ---------------------------------------------------------------------------
+    def request_update(self) -> str:
+        """Start an update now, or after the running one: 'started' | 'queued' | 'waiting'
+        (fewer corrected frames than settings.min_samples)."""
+        if len(self.samples) < self.settings.min_samples:
+            return "waiting"
+        self._base_model()            # loaded here: it needs this thread's connection
+        self._since_update = 0
+        return self._update.request()
+
+    def cancel_update(self) -> None:
+        self._update.cancel()
+
+    @property
+    def updating(self) -> bool:
+        return self._update.running
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no update runs or is queued (tests, CLI); False on timeout."""
+        return self._update.wait(timeout)
+
+    def _run_update(self, ctx) -> DetectorUpdateResult:
+        adapter_dir = self.adapters.folder if self.adapters.exists() else None
+        job = DetectorUpdate(self._base_module, self._load_samples, self.settings, self.imgsz,
+                             adapter_dir, self._base_scores)
+        return job(ctx)
+
+    def _load_samples(self) -> list[DetectorSample]:
+        out = []
+        for record in self.samples.list():
+            sample = self.samples.get(record.id)
+            image = cv2.imread(str(self.project.abspath(sample.meta["image_path"])))
+            if image is None:
+                log.warning("frame image %s is missing; sample skipped", sample.meta["image_path"])
+                continue
+            out.append(DetectorSample(record.id, image, sample.arrays["boxes"],
+                                      sample.arrays["classes"]))
+        return out
+
+    def _finished(self, result: UpdateResult) -> None:
+        """Worker thread: save a better adapter, record the update (own DB connection)."""
+        update = self._describe(result)
+        conn = self.project.connect()
+        try:
+            update = repo.add_update(conn, update)
+        finally:
+            conn.close()
+        with self._lock:
+            self._predictor = None
+        if self._on_update is not None:
+            self._on_update(update)
+
+    def _describe(self, result: UpdateResult) -> repo.LearningUpdate:
+        update = repo.LearningUpdate(self.record.id, result.status, elapsed_s=result.elapsed_s)
+        if result.status != FINISHED:
+            update.reason = (f"update failed: {result.error}" if result.error
+                             else "update cancelled")
+            return update
+        r: DetectorUpdateResult = result.state
+        update.samples, update.epochs = r.samples, r.epochs
+        update.val_metric, update.base_metric = r.val_metric, r.base_metric
+        if r.adapted is None:
+            update.reason = f"no adapter from this update ({r.reason})"
+            return update
+        update.used = r.better_than_base
+        if update.used:
+            self.adapters.save_model(r.adapted.model, self.settings.lora(), r.adapted.targets,
+                                     AdapterMeta.now(f"model:{self.base.id}", r.val_metric,
+                                                     METRIC_NAME, samples=r.samples,
+                                                     base_metric=r.base_metric),
+                                     r.adapted.trainable_prefixes)
+        update.reason = _reason(update, r.reason)
+        return update
+
+    # -- status and proposals --------------------------------------------------------------
+    def status(self) -> SessionStatus:
+        conn = self.project.conn
+        record = repo.get_session(conn, self.record.id)
+        updates = [u for u in repo.list_updates(conn, self.record.id) if u.status == FINISHED]
+        last = updates[-1] if updates else None
+        in_use = self._adapter_in_use()
+        latest = repo.last_update(conn, self.record.id, status=None)
+        if latest is None:
+            reason = "no update yet: proposals come from the base model"
+        elif latest.status != FINISHED or latest.samples == 0 or latest.epochs == 0:
+            reason = latest.reason + ("; the previous adapter stays in use" if in_use else
+                                      "; proposals come from the base model")
+        else:
+            reason = latest.reason
+        return SessionStatus(self.record.id, self.record.base_ref,
+                             len(repo.corrected_frames(conn, self.record.id)), len(self.samples),
+                             self._update.running, self._update.pending, len(updates),
+                             last.finished_at if last else None,
+                             last.val_metric if last else None,
+                             last.base_metric if last else None, in_use, reason, record.state)
+
+    def _adapter_in_use(self) -> bool:
+        """The adapter on disk is in use unless the last trained update did worse."""
+        if not self.adapters.exists():
+            return False
+        trained = [u for u in repo.list_updates(self.project.conn, self.record.id)
+                   if u.status == FINISHED and u.epochs > 0 and u.val_metric is not None]
+        return not trained or trained[-1].used
+
+    def predictor(self):
+        """A Predictor (src/training/inference) of base + adapter in use, else of the base."""
+        with self._lock:
+            if self._predictor is None:
+                self._predictor = self._build_predictor()
+            return self._predictor
+
+    def _build_predictor(self):
+        from src.training.inference.loading import predictor_for
+        from src.training.learning.detector_update import adapted_copy, merged_model
+
+        predictor = predictor_for(self.project, self.base, conf=self.settings.conf,
+                                  iou=self.settings.iou, imgsz=self.imgsz,
+                                  device=self.settings.device)
+        if self._adapter_in_use():
+            adapted = adapted_copy(self._base_model(), self.settings, self.adapters.folder)
+            predictor.model.model = merged_model(adapted)
+            predictor.model.predictor = None
+            predictor.model_name = f"{predictor.model_name} + adapter"
+        return predictor
+
+    def propose(self, frame_ids: list[int]):
+        """Store proposals from `predictor()` on these frames (as the base's proposals:
+        source model:<base id>); returns the ProposalWriter summary."""
+        from src.training.inference.run import ProposalWriter
+
+        predictor = self.predictor()
+        writer = ProposalWriter(self.project, self.source, self.base)
+        for frame_id in frame_ids:
+            frame = frames_repo.get_frame(self.project.conn, frame_id)
+            image = cv2.imread(str(self.project.abspath(frame.image_path)))
+            prediction = predictor.predict_one(image)
+            prediction.frame_index = frame.frame_index
+            writer.add(prediction, image)
+        return writer.commit()
+
+    def _base_model(self):
+        """The base's torch module, loaded once through the verified predictor path."""
+        if self._base_module is None:
+            from src.training.inference.loading import predictor_for
+
+            loaded = predictor_for(self.project, self.base, device="cpu")
+            self._base_module = loaded.model.model.float().eval()
+        return self._base_module
+
+    # -- ending ----------------------------------------------------------------------------
+    def promote(self, name: str) -> ModelVersion:
+        """Register base + adapter (merged) as a new version whose parent is the base."""
+        from src.training.learning.promote import promote_adapter
+
+        self._update.wait()
+        if not self._adapter_in_use():
+            raise ModelError("this session has no adapter in use to promote",
+                             hint="correct more frames and update; " + self.status().reason)
+        version = promote_adapter(self, name)
+        self.record = repo.close_session(self.project.conn, self.record.id, "promoted", version.id)
+        return version
+
+    def discard(self) -> None:
+        """Forget the adapter and the samples; the session is closed as discarded."""
+        self._update.close()
+        self.adapters.discard()
+        self.samples.clear()
+        self.record = repo.close_session(self.project.conn, self.record.id, "discarded")
+        with self._lock:
+            self._predictor = None
+
+    def close(self, timeout: float | None = 30.0) -> bool:
+        """Cancel a running update and wait for its thread (the session stays open on disk)."""
+        return self._update.close(timeout)
+
+
+def _sample_id(frame_id: int) -> str:
+    return f"frame-{frame_id}"
+
+
+def _box_of(ann) -> list[float]:
+    if ann.kind == "box":
+        return [float(v) for v in ann.geometry]
+    xs, ys = [p[0] for p in ann.geometry], [p[1] for p in ann.geometry]
+    return [min(xs), min(ys), max(xs), max(ys)]
+
+
+def _reason(update: repo.LearningUpdate, stop: str) -> str:
+    figures = f"{update.val_metric:.2f} vs base {update.base_metric:.2f}"
+    if update.used:
+        return (f"adapter in use: validation proposal score {figures} on the corrected frames "
+                f"({update.epochs} epochs, {stop})")
+    return (f"adapter not used: it did worse than the base on the corrected frames' validation "
+            f"split ({figures}); proposals come from the base model")
+
+
+def session_imgsz(project: Project, base: ModelVersion, settings: LearnSettings) -> int:
+    """settings.imgsz, else the size the base was trained at (320 when it does not say)."""
+    from src.training.models import ModelManager
+    from src.training.models.export import train_imgsz
+
+    if settings.imgsz:
+        return settings.imgsz
+    try:
+        return train_imgsz(ModelManager(project), base, default=320)
+    except (OSError, ValueError):
+        return 320
+
+
+def _model_classes(project: Project, base: ModelVersion) -> list[str]:
+    if base.classes:
+        return [str(c) for c in base.classes]
+    raise ModelError(f"model version {base.id} records no class names", field="base",
+                     hint=f"trust it first: `python main.py models trust {base.id}`")

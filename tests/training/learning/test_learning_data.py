@@ -1,0 +1,46 @@
+"""Corrected frames as detector batches: letterbox geometry, augmentation keeps boxes on
+their objects, the loss's batch layout."""
+from __future__ import annotations
+
+import numpy as np
+
+from src.training.learning.detector_data import (DetectorSample, canvas_shape, letterbox,
+                                                 to_batch, unletterbox)
+
+
+def sample() -> DetectorSample:
+    image = np.full((240, 320, 3), 30, np.uint8)
+    image[20:220, 10:110] = (0, 0, 255)                 # a red object where its box says
+    return DetectorSample("s", image, np.array([[10, 20, 110, 220]], np.float32),
+                          np.array([1]))
+
+
+def test_letterbox_round_trip_and_canvas():
+    assert canvas_shape((240, 320), 320) == (256, 320)
+    assert canvas_shape((100, 50), 64) == (64, 32)
+    item = letterbox(sample(), 320)
+    assert item.image.shape == (256, 320, 3)
+    assert np.allclose(item.boxes, [[10, 28, 110, 228]])
+    assert np.allclose(unletterbox(item.boxes, item), sample().boxes)
+
+
+def test_augmented_boxes_still_cover_their_object():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        item = letterbox(sample(), 320, rng)
+        assert item.image.shape == (256, 320, 3) and len(item.boxes) == len(item.classes)
+        for x1, y1, x2, y2 in item.boxes.astype(int):
+            inside = item.image[y1 + 3:y2 - 3, x1 + 3:x2 - 3].astype(int)
+            # red dominates inside the box whatever the flip, scale, shift and brightness
+            assert (inside[..., 2] - inside[..., 0]).mean() > 100
+
+
+def test_batch_layout():
+    items = [letterbox(sample(), 320), letterbox(sample(), 320, np.random.default_rng(0))]
+    batch = to_batch(items)
+    assert tuple(batch["img"].shape) == (2, 3, 256, 320)
+    assert 0.0 <= float(batch["img"].min()) and float(batch["img"].max()) <= 1.0
+    assert batch["batch_idx"].tolist() == [0.0, 1.0] and batch["cls"].ravel().tolist() == [1, 1]
+    x, y, w, h = batch["bboxes"][0].tolist()
+    assert np.allclose([x, y, w, h], [60 / 320, 128 / 256, 100 / 320, 200 / 256])
+    assert float(batch["img"][0, 0, 128, 60]) > 0.9            # RGB: channel 0 is red
