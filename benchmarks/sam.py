@@ -13,7 +13,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from src.training.learning.updater import UpdateContext  # noqa: E402
 from src.training.sam.engine import SamEngine  # noqa: E402
-from src.training.sam.lit_lora import LitLoraSettings, correction_arrays, train_adapter  # noqa: E402
+from src.training.sam.lit_lora import (LitLoraSettings, correction_arrays,  # noqa: E402
+                                       train_adapter)
 from src.training.sam.prompts import PointPrompt, Prompt  # noqa: E402
 from src.training.sam.tracker import MaskTracker  # noqa: E402
 from src.training.sam.weights import SamWeightsMissing, find_weights  # noqa: E402

@@ -92,8 +92,8 @@ def _open(project: Project, args):
 
 def _check_frame(index: int, source, field: str) -> None:
     if not 0 <= index < source.frame_count:
-        raise LabelLoopError(f"frame {index} is outside {source.name} (0..{source.frame_count - 1})",
-                             field=field)
+        raise LabelLoopError(f"frame {index} is outside {source.name} "
+                             f"(0..{source.frame_count - 1})", field=field)
 
 
 def _segment(args) -> int:

@@ -387,7 +387,8 @@ class SamTools(QObject):
             state.session.start_from_mask(index, mask)
             return self._propagate_and_store(w, state, [], tolerance)
         self.worker.submit("track", job)
-        self.panel.status_label.setText(f"tracking shape {ann.id} over frames {index + 1}–{last}…")
+        self.panel.status_label.setText(
+            f"tracking shape {ann.id} over frames {index + 1}–{last}…")
         self._update_enabled()
 
     def _propagate_and_store(self, w, state: TrackState, first: list, tolerance: float):

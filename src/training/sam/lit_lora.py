@@ -103,7 +103,8 @@ class _Batch:
         for i, a in enumerate(arrays):
             n = a["points"].shape[1]
             pts[i, :n], lab[i, :n] = a["points"][0], a["labels"][0]
-        cat = lambda k: torch.from_numpy(np.concatenate([a[k] for a in arrays])).float()  # noqa: E731
+        def cat(key: str) -> torch.Tensor:
+            return torch.from_numpy(np.concatenate([a[key] for a in arrays])).float()
         return cls(cat("embed"), [cat("high_res_0"), cat("high_res_1")],
                    torch.from_numpy(pts), torch.from_numpy(lab), cat("target"))
 
