@@ -32,6 +32,7 @@ from src.gui.navigation import Navigator
 from src.gui.player import Player
 from src.gui.player_bar import PlayerBar
 from src.gui.project_tools import ProjectTools
+from src.gui.sam.controller import SamTools
 from src.gui.training.menu import TrainingMenu
 from src.gui.session import ProjectSession
 from src.gui.status_bar import StatusBar
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.addToolBarBreak()
         self.learning_toolbar = LearningToolBar(self.actions, self.learning.status_label, self)
         self.addToolBar(self.learning_toolbar)
+        self.sam = SamTools(self)       # after the widgets: it follows the frame they show
         self._update_enabled()
         self.resize(1280, 860)
         self._set_title()
@@ -137,7 +139,7 @@ class MainWindow(QMainWindow):
         for name, slot in slots.items():
             # triggered(bool checked): drop the flag so every slot is called without arguments.
             a[name].triggered.connect(lambda _checked=False, slot=slot: slot())
-        group = QActionGroup(self)
+        group = self.mode_group = QActionGroup(self)
         for mode in ("edit", "box", "polygon"):
             action = a[f"mode_{mode}"]
             group.addAction(action)
@@ -180,7 +182,7 @@ class MainWindow(QMainWindow):
         self.session.undo_stack.canUndoChanged.connect(self._update_enabled)
         self.session.undo_stack.canRedoChanged.connect(self._update_enabled)
         for widget in (self.annotator, self.class_panel, self.gallery, self.toolbar,
-                       self.navigator):
+                       self.navigator, self.sam):
             widget.set_session(self.session)
         settings.add_recent_project(project.root)
         self.learning.set_project(self.session)
@@ -210,6 +212,7 @@ class MainWindow(QMainWindow):
         self.training.shutdown()
         self.suggester.set_session(None)
         self.learning.set_project(None)
+        self.sam.set_session(None)
         self.toolbar.set_session(None)
         self.navigator.set_session(None)
         self.gallery.set_session(None)
@@ -390,6 +393,7 @@ class MainWindow(QMainWindow):
             thread.wait()
         self.training.shutdown()
         self.close_project()
+        self.sam.shutdown()
         self.player.close()
 
     def changeEvent(self, event: QEvent) -> None:

@@ -1,0 +1,203 @@
+"""One loaded SAM model (SAM 2 or MobileSAM, built by ultralytics) and the three things we
+ask of it: an embedding per frame (the expensive encoder), masks from a prompt and a cached
+embedding (decoder only), and mask logits mapped back to original pixels.
+
+We call ultralytics' modules directly instead of its Predictor classes because those own the
+image (they re-run or hold one encoder output) while we cache embeddings per source frame
+and swap the mask decoder for an adapted copy (LIT-LoRA).
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from src.training.sam.prompts import Letterbox, MaskCandidate, Prompt
+from src.training.sam.weights import SAM_MODELS, SamWeights
+
+PIXEL_MEAN = (123.675, 116.28, 103.53)
+PIXEL_STD = (58.395, 57.12, 57.375)
+PAD_VALUE = 114          # ultralytics' LetterBox fill
+
+
+@dataclass
+class FrameEmbedding:
+    """The encoder's output for one frame. SAM 2: three FPN levels (high-res ones already
+    projected by the decoder's conv_s0/conv_s1, as ultralytics' forward_image does);
+    MobileSAM: one. Tensors are 1xCxHxW float32 on the CPU."""
+    feats: list[torch.Tensor]
+    letterbox: Letterbox
+
+    @property
+    def nbytes(self) -> int:
+        return sum(f.numel() * f.element_size() for f in self.feats)
+
+
+class SamEngine:
+    """A SAM model in eval mode at one input size. Not thread-safe: one user at a time."""
+
+    def __init__(self, model: torch.nn.Module, weights: SamWeights, image_size: int) -> None:
+        self.model, self.weights, self.image_size = model.eval(), weights, image_size
+        self.is_sam2 = SAM_MODELS[weights.name][2]
+        self._swap_lock = threading.RLock()
+        self.base_decoder = self.decoder          # never replaced: adapters work on copies
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @classmethod
+    def load(cls, weights: SamWeights, image_size: int = 1024) -> "SamEngine":
+        """Build the architecture with ultralytics and load the weights (None: untrained)."""
+        from ultralytics.models.sam import build as sam_build
+
+        builder = getattr(sam_build, SAM_MODELS[weights.name][1])
+        model = builder(str(weights.path) if weights.path else None)
+        if image_size != 1024:
+            model.set_imgsz((image_size, image_size))
+        return cls(model.float(), weights, image_size)
+
+    @property
+    def key(self) -> str:
+        """Names the embeddings this engine makes (cache folders are per key)."""
+        kind = "untrained" if self.weights.untrained else self.weights.path.stat().st_size
+        return f"{self.weights.name}-{self.image_size}-{kind}"
+
+    @property
+    def mask_threshold(self) -> float:
+        """Logit above which a pixel is in the mask (ultralytics' `mask_threshold`, 0)."""
+        return float(getattr(self.model, "mask_threshold", 0.0))
+
+    @property
+    def decoder(self) -> torch.nn.Module:
+        """The decoder the model holds now (the base one outside `using_decoder`)."""
+        return self.model.sam_mask_decoder if self.is_sam2 else self.model.mask_decoder
+
+    @contextmanager
+    def using_decoder(self, decoder: torch.nn.Module | None) -> Iterator[None]:
+        """Run ultralytics' own methods (tracking) with `decoder` in place of the base one,
+        then put it back. Serialised: only one thread at a time swaps the live attribute."""
+        with self._swap_lock:
+            if decoder is None:
+                yield
+                return
+            attr = "sam_mask_decoder" if self.is_sam2 else "mask_decoder"
+            base = getattr(self.model, attr)
+            setattr(self.model, attr, decoder)
+            try:
+                yield
+            finally:
+                setattr(self.model, attr, base)
+
+    # -- encoder ------------------------------------------------------------------------
+    def letterbox(self, height: int, width: int) -> Letterbox:
+        return Letterbox(height, width, self.image_size)
+
+    def preprocess(self, image_bgr: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
+        h, w = image_bgr.shape[:2]
+        box = self.letterbox(h, w)
+        ih, iw = box.inner
+        canvas = np.full((self.image_size, self.image_size, 3), PAD_VALUE, np.uint8)
+        canvas[:ih, :iw] = cv2.resize(image_bgr, (iw, ih), interpolation=cv2.INTER_LINEAR)
+        x = torch.from_numpy(np.ascontiguousarray(canvas[..., ::-1])).permute(2, 0, 1).float()
+        mean = torch.tensor(PIXEL_MEAN).view(3, 1, 1)
+        std = torch.tensor(PIXEL_STD).view(3, 1, 1)
+        return ((x - mean) / std)[None], box
+
+    @torch.inference_mode()
+    def embed(self, image_bgr: np.ndarray) -> FrameEmbedding:
+        """Run the image encoder once (the seconds-per-frame part)."""
+        x, box = self.preprocess(image_bgr)
+        if self.is_sam2:
+            feats = [f.clone() for f in self.model.forward_image(x)["backbone_fpn"]]
+        else:
+            feats = [self.model.image_encoder(x).clone()]
+        return FrameEmbedding(feats, box)
+
+    # -- decoder ------------------------------------------------------------------------
+    def prompt_tensors(self, prompt: Prompt, box: Letterbox) -> tuple[torch.Tensor, torch.Tensor]:
+        """Points (and box corners, labels 2/3 as SAM 2 takes them) in model input pixels."""
+        coords, labels = [], []
+        if prompt.box is not None:
+            x1, y1, x2, y2 = prompt.box
+            coords += [[x1, y1], [x2, y2]]
+            labels += [2, 3]
+        for p in prompt.points:
+            coords.append([p.x, p.y])
+            labels.append(1 if p.positive else 0)
+        pts = torch.tensor(coords, dtype=torch.float32)[None] * box.scale
+        return pts, torch.tensor(labels, dtype=torch.int32)[None]
+
+    def image_inputs(self, emb: FrameEmbedding) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """(image embedding, high-res features) as the decoder takes them for a still image."""
+        if not self.is_sam2:
+            return emb.feats[0], None
+        embed = emb.feats[-1]
+        if self.model.directly_add_no_mem_embed:
+            embed = embed + self.model.no_mem_embed.view(1, -1, 1, 1)
+        return embed, emb.feats[:-1]
+
+    def decode_logits(self, image_embed: torch.Tensor, high_res: list[torch.Tensor] | None,
+                      points: torch.Tensor | None, labels: torch.Tensor | None,
+                      multimask: bool, decoder: torch.nn.Module | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(low-res mask logits BxMxhxw, predicted IoU BxM, object score logits or None).
+        Differentiable: the LoRA update trains through it. `decoder` is used as given (a
+        training thread passes its copy; it never swaps the live one). Default: the base
+        decoder, whatever a tracking thread has swapped in meanwhile."""
+        dec = decoder if decoder is not None else self.base_decoder
+        if points is None:       # no prompt: one padding point, as SAM 2 tracking does
+            points = torch.zeros(image_embed.shape[0], 1, 2)
+            labels = -torch.ones(image_embed.shape[0], 1, dtype=torch.int32)
+        if self.is_sam2:
+            sparse, dense = self.model.sam_prompt_encoder(points=(points, labels), boxes=None,
+                                                          masks=None)
+            masks, ious, _, obj = dec(
+                image_embeddings=image_embed, image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                multimask_output=multimask, repeat_image=False, high_res_features=high_res)
+            return masks, ious, obj
+        sparse, dense = self.model.prompt_encoder(points=(points, labels), boxes=None, masks=None)
+        masks, ious = dec(
+            image_embeddings=image_embed, image_pe=self.model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+            multimask_output=multimask)
+        return masks, ious, None
+
+    @torch.inference_mode()
+    def segment(self, emb: FrameEmbedding, prompt: Prompt, *, multimask: bool = True,
+                decoder: torch.nn.Module | None = None) -> list[MaskCandidate]:
+        """Candidate masks for `prompt`, best predicted IoU first (decoder only)."""
+        points, labels = self.prompt_tensors(prompt, emb.letterbox)
+        image_embed, high_res = self.image_inputs(emb)
+        logits, ious, _ = self.decode_logits(image_embed, high_res, points, labels, multimask,
+                                             decoder)
+        masks = self.to_original(logits[0], emb.letterbox)
+        cands = [MaskCandidate(m, _unit(i)) for m, i in zip(masks, ious[0].tolist())]
+        return sorted(cands, key=lambda c: -c.iou)
+
+    def to_original(self, logits: torch.Tensor, box: Letterbox) -> np.ndarray:
+        """Low-res logits MxhXw → bool masks MxHxW in original pixels (crop the padding)."""
+        up = F.interpolate(logits[None].float(), size=(self.image_size, self.image_size),
+                           mode="bilinear", align_corners=False)
+        ih, iw = box.inner
+        up = F.interpolate(up[..., :ih, :iw], size=(box.height, box.width), mode="bilinear",
+                           align_corners=False)
+        return (up[0] > self.mask_threshold).numpy()
+
+    def to_input(self, mask: np.ndarray, box: Letterbox, size: int) -> torch.Tensor:
+        """An original-pixel bool mask → a float 1x1xsize x size mask in the letterboxed input."""
+        ih, iw = box.inner
+        canvas = np.zeros((self.image_size, self.image_size), np.float32)
+        canvas[:ih, :iw] = cv2.resize(mask.astype(np.float32), (iw, ih),
+                                      interpolation=cv2.INTER_AREA)
+        small = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+        return torch.from_numpy(small)[None, None]
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, float(value)))
