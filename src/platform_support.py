@@ -40,6 +40,20 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+def lower_priority(pid: int) -> bool:
+    """Run a background process (a training child) below the GUI's priority, so the window
+    stays responsive while it uses every core: nice 10 on POSIX, BELOW_NORMAL on Windows.
+    False when the OS refuses (the child then runs at normal priority, nothing else changes)."""
+    import psutil
+
+    level = psutil.BELOW_NORMAL_PRIORITY_CLASS if IS_WINDOWS else 10
+    try:
+        psutil.Process(pid).nice(level)
+    except (psutil.Error, OSError):
+        return False
+    return True
+
+
 def replace_file(source: str | Path, target: str | Path) -> None:
     """os.replace, retried for about a second while Windows reports the target busy."""
     for attempt in range(_REPLACE_TRIES):

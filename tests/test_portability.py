@@ -203,3 +203,24 @@ def test_readme_gives_the_windows_and_macos_set_up():
     readme = (ROOT / "README.md").read_text()
     assert "py -3.11 -m venv .venv" in readme and ".venv\\Scripts\\python" in readme
     assert "device=mps" in readme
+
+
+def test_lower_priority_puts_a_child_below_the_gui_and_survives_a_gone_one():
+    import subprocess
+    import sys
+
+    import psutil
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        before = psutil.Process(child.pid).nice()
+        assert platform_support.lower_priority(child.pid)
+        after = psutil.Process(child.pid).nice()
+        if platform_support.IS_WINDOWS:
+            assert after == psutil.BELOW_NORMAL_PRIORITY_CLASS
+        else:
+            assert after > before
+    finally:
+        child.kill()
+        child.wait()
+    assert not platform_support.lower_priority(child.pid)   # gone: refused, no exception
