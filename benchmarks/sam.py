@@ -123,8 +123,13 @@ def main() -> int:
     ap.add_argument("--update-budget", type=float, default=120.0,
                     help="wall-time budget of the LoRA update, s (the early-stopping rules "
                          "usually end it first)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (1 gives CPU times free of OpenMP spin-waiting on a "
+                         "busy machine)")
     args = ap.parse_args()
     import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, input {args.imgsz} px, "
           f"frames {W}x{H}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
           flush=True)
