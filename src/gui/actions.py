@@ -50,7 +50,9 @@ SPECS = (
                  (str(n),)) for n in range(1, 10)),
     *(ActionSpec(f"tag_{n}", None, f"Toggle frame tag {n}", (f"Alt+{n}",)) for n in range(1, 10)),
     ActionSpec("train", "T&raining", "&Train model…", ("Ctrl+T",)),
+    ActionSpec("training_queue", "T&raining", "Training &queue…", ()),
     ActionSpec("tensorboard", "T&raining", "Open Tensor&Board", ()),
+    ActionSpec("models", "T&raining", "&Models…", ()),
     ActionSpec("shortcuts", "&Help", "&Keyboard shortcuts", ("F1",)),
 )
 

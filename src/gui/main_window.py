@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
             "import_annotations": self.tools.import_annotations, "export": self.tools.export,
             "check": self.tools.check_annotations,
             "train": self.training.train, "tensorboard": self.training.open_tensorboard,
+            "models": self.training.models, "training_queue": self.training.training_queue,
             "quit": self.close, "shortcuts": lambda: ShortcutsDialog(self).open(),
             "undo": self._undo, "redo": self._redo,
             "delete": self.annotator.delete_selected,
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
     def _connect_widgets(self) -> None:
         p = self.player
         p.frame_shown.connect(self._on_player_frame_shown)
+        self.status.models_clicked.connect(self.training.models)
         p.position_changed.connect(self._on_player_position_changed)
         p.playing_changed.connect(self._on_player_playing_changed)
         p.source_opened.connect(self._on_player_source_opened)
@@ -164,6 +166,7 @@ class MainWindow(QMainWindow):
         settings.add_recent_project(project.root)
         self._set_title()
         self.status.show_active_models(self.session)
+        self.training.reattach()
         resume.reopen(self, source_repo.list_sources(project.conn))
         self._show_hint()
         self._update_enabled()
