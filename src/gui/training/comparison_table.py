@@ -47,7 +47,7 @@ class ComparisonTable(QWidget):
             best = _best(name, values)
             for c, value in enumerate(values):
                 item = QTableWidgetItem("—" if value is None else f"{value:.4f}")
-                if best is not None and value == best and len(values) > 1:
+                if best is not None and value == best and len(set(values)) > 1:
                     font = QFont(item.font())
                     font.setBold(True)
                     item.setFont(font)

@@ -70,7 +70,7 @@ class ModelsDialog(QDialog):
         self._on_done = None
         self._build()
         self.reload()
-        self.resize(1100, 620)
+        self.resize(1280, 680)
 
     # -- layout --------------------------------------------------------------------------
     def _build(self) -> None:
@@ -154,7 +154,8 @@ class ModelsDialog(QDialog):
                  "\n".join(f"{k}: {val:.4f}" for k, val in sorted(metrics.items()))),
                 (_dataset_words(v.dataset), str(v.dataset.get("hash") or "")),
                 ((v.created_at or "")[:16].replace("T", " "), v.created_at or ""),
-                (self._lineage(v), " ← ".join(e.get("display_name") or "?" for e in v.lineage)),
+                (self._lineage(v), " ← ".join(e.get("display_name") or "?" for e in v.lineage)
+                 or self._base_words(v)),
                 ("trusted" if trusted else "⚠ untrusted",
                  "its files are ours or were confirmed" if trusted else
                  "imported: Trust… before it can be used")]
@@ -165,10 +166,16 @@ class ModelsDialog(QDialog):
             return f"from {parent.display_name if parent else '#' + str(v.parent_id)}"
         if v.lineage:
             return f"from {v.lineage[0].get('display_name') or '?'}"
-        run = runs_repo.get_run(self.manager.conn, v.run_id) if v.run_id else None
-        if run is not None and run.base_model:
-            return f"base {Path(run.base_model).name}"
+        base = self._base_words(v)
+        if base:
+            model = (base.removeprefix("base: ").split() or ["?"])[0].rstrip(":;,")
+            return f"base: {model}" + (" (from scratch)" if "scratch" in base else "")
         return "imported" if v.origin == "imported" else "base model"
+
+    def _base_words(self, v: ModelVersion) -> str:
+        """What the version's run started from, as the run recorded it."""
+        run = runs_repo.get_run(self.manager.conn, v.run_id) if v.run_id else None
+        return (run.base_model or "") if run is not None else ""
 
     def selected_ids(self) -> list[int]:
         rows = sorted({i.row() for i in self.table.selectedIndexes()})
@@ -240,7 +247,12 @@ class ModelsDialog(QDialog):
     def _on_compare_clicked(self) -> None:
         ids = self.selected_ids()
         self.comparison.clear_result()
-        self._run("compare", model_jobs.compare_job(ids), self.comparison.show_result)
+        self._run("compare", model_jobs.compare_job(ids), self._on_compared)
+
+    def _on_compared(self, result) -> None:
+        self.comparison.show_result(result)
+        self.message.setText(f"{len(result.evaluations)} versions re-evaluated on "
+                             f"{result.dataset} ({result.split}); the best of each row in bold")
 
     def export_selected(self, fmt: str) -> None:
         """Ask where, then export the selected version (ONNX or bundle) in the background."""
