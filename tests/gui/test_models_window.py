@@ -200,3 +200,21 @@ def _accept_task(dialog) -> str:
     assert isinstance(dialog, QInputDialog) and dialog.comboBoxItems()[0] == "detect"
     click_button(dialog_button(dialog, QDialogButtonBox.ButtonRole.AcceptRole))
     return "task detect"
+
+
+def test_a_finished_runs_monitor_exports_its_version_through_the_dialog(qtbot, main_window,
+                                                                        tmp_path):
+    from src.db import runs
+    win, target = main_window, tmp_path / "from-monitor.onnx"
+    run = runs.get_run(win.session.conn, 2)
+    monitor = win.training.follow(run)        # as reattached: it reads the run's own files
+    qtbot.waitUntil(lambda: monitor.status == "completed", timeout=JOB_MS)
+    assert monitor.export_button.isVisible() and monitor.set_active_button.isVisible()
+    answer_modals(qtbot, lambda: qtbot.mouseClick(monitor.export_button,
+                                                  Qt.MouseButton.LeftButton),
+                  choose_file(target))
+    dialog = win.training.models_dialog
+    (version,) = [v for v in dialog.versions if v.run_id == run.id]
+    assert dialog.selected_ids() == [version.id]
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=JOB_MS)
+    assert target.is_file() and f"wrote {target}" in dialog.message.text()

@@ -1,6 +1,6 @@
-"""One training at a time, through clicks: a training started while another runs waits in the
-queue and starts when the first ends; a queued one can be cancelled. A run that outlived its
-window is followed again when the project is reopened, and Cancel stops it."""
+"""Through clicks: a run that outlived its window is followed again when the project is
+reopened, and Cancel stops it; one training at a time, so those asked for meanwhile wait in
+the queue (a queued one can be cancelled) and the next starts when the running one ends."""
 from __future__ import annotations
 
 import subprocess
@@ -14,24 +14,11 @@ from src.db.project import Project
 from src.gui.training.follower import FollowingMonitor
 from src.gui.training.worker import REPO
 from src.training.run_channel import EVENTS_FILE
-from test_training_window import (TINY, TRAIN_S, _replace_text, _type_lines,  # noqa: F401
+from test_training_window import (TINY, TRAIN_S, _type_lines,  # noqa: F401
                                   tiny_project)
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 LONG = [*TINY, "epochs=200"]
-
-
-@pytest.fixture
-def main_window(qtbot, tiny_project):
-    from src.gui.main_window import MainWindow
-    win = MainWindow(tiny_project)
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    _stop_all(qtbot, win)
-    win.close()
 
 
 def _stop_all(qtbot, win) -> None:
@@ -50,11 +37,23 @@ def _start_by_clicks(qtbot, win) -> None:
     """Training › Train model…, the crop classifier on 'tiny', long, Start."""
     win.actions["train"].trigger()
     dialog = win.training.train_dialog
-    dialog.template.setFocus()
-    qtbot.keyClicks(dialog.template, "Crop")
+    _choose(qtbot, dialog.template, "Crop 'view' classifier")
+    assert dialog.template_path.name == "crop_classifier.yaml"
     _type_lines(qtbot, dialog.advanced, LONG)
     assert dialog.start_button.isEnabled(), dialog.problem.text()
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+
+
+def _choose(qtbot, combo, prefix: str) -> None:
+    """Arrow keys down to the entry (typing to search in a combo depends on the keystrokes'
+    timing, which a loaded machine stretches)."""
+    combo.setFocus()
+    qtbot.keyClick(combo, Qt.Key.Key_Home)
+    for _ in range(combo.count()):
+        if combo.currentText().startswith(prefix):
+            return
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentText().startswith(prefix), combo.currentText()
 
 
 def _click_row(qtbot, table, row: int) -> None:
@@ -62,43 +61,10 @@ def _click_row(qtbot, table, row: int) -> None:
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
-def test_a_queued_training_starts_when_the_first_ends_and_can_be_cancelled(qtbot, main_window):
-    win = main_window
-    for _ in range(3):
-        _start_by_clicks(qtbot, win)
-    queue = win.training.queue
-    first, second, third = queue.entries
-    assert first.status == "running" and second.status == third.status == "queued"
-    assert len(win.training.monitors) == 1                # only one child was started
-
-    win.actions["training_queue"].trigger()
-    dialog = win.training.queue_dialog
-    table = dialog.session_table
-    assert [table.item(r, 1).text() for r in range(3)] == ["running", "queued", "queued"]
-    _click_row(qtbot, table, 2)
-    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
-    assert third.status == "cancelled" and table.item(2, 1).text() == "cancelled"
-
-    monitor = first.monitor
-    qtbot.waitUntil(lambda: bool(monitor.progress.batch_loss), timeout=TRAIN_S)
-    _click_row(qtbot, table, 0)                           # cancel the running one
-    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: monitor.status == "cancelled", timeout=TRAIN_S)
-    qtbot.waitUntil(lambda: second.monitor is not None and second.status == "running",
-                    timeout=10_000)
-    qtbot.waitUntil(lambda: second.monitor.run_id is not None, timeout=TRAIN_S)
-    assert second.monitor.run_id != monitor.run_id
-    qtbot.mouseClick(second.monitor.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: second.status == "cancelled", timeout=TRAIN_S)
-    assert third.monitor is None                          # the cancelled one never started
-    with Project.open(win.session.project.root) as project:
-        statuses = [r.status for r in runs.list_runs(project.conn)]
-    assert statuses == ["cancelled", "cancelled"]
-    dialog.refresh()
-    assert dialog.runs_table.rowCount() == 2
-
-
-def test_a_reopened_window_follows_a_background_run_and_cancels_it(qtbot, tiny_project):
+def test_reopened_window_follows_a_background_run_then_the_queue_takes_over(qtbot,
+                                                                          tiny_project):
+    """One test for both (each child start costs seconds): the followed run occupies the
+    machine, so the trainings asked for meanwhile queue; cancelling it starts the next."""
     from src.gui.main_window import MainWindow
     child = subprocess.Popen(
         [sys.executable, str(REPO / "main.py"), "--project", str(tiny_project), "train",
@@ -111,21 +77,56 @@ def test_a_reopened_window_follows_a_background_run_and_cancels_it(qtbot, tiny_p
             qtbot.waitUntil(lambda: _batches_logged(project), timeout=TRAIN_S)
         win = MainWindow(tiny_project)                    # the window reopens the project
         qtbot.addWidget(win)
+        win.resize(1000, 700)
         win.show()
-        (monitor,) = win.training.queue.followed
-        assert isinstance(monitor, FollowingMonitor) and monitor.status == "running"
-        qtbot.waitUntil(lambda: bool(monitor.progress.batch_loss), timeout=30_000)
-        assert monitor.cancel_button.isEnabled()
-        qtbot.mouseClick(monitor.cancel_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: monitor.status == "cancelled", timeout=TRAIN_S)
+        (followed,) = win.training.queue.followed
+        assert isinstance(followed, FollowingMonitor) and followed.status == "running"
+        qtbot.waitUntil(lambda: bool(followed.progress.batch_loss), timeout=30_000)
+        assert followed.cancel_button.isEnabled()
+        _queue_two_and_cancel_the_last(qtbot, win)
+
+        second = win.training.queue.entries[0]
+        qtbot.mouseClick(followed.cancel_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: followed.status == "cancelled", timeout=TRAIN_S)
         assert child.wait(60) == 130                      # the CLI's exit code for cancelled
-        assert "cancelled" in monitor.state.text() and monitor.retry_button.isVisible()
+        assert "cancelled" in followed.state.text() and followed.retry_button.isVisible()
+
+        qtbot.waitUntil(lambda: second.monitor is not None, timeout=10_000)
+        qtbot.waitUntil(lambda: second.monitor.run_id is not None or second.status != "running",
+                        timeout=TRAIN_S)
+        assert second.status == "running", second.monitor.state.text()
+        assert second.monitor.run_id != followed.run_id
+        dialog = win.training.queue_dialog
+        _click_row(qtbot, dialog.session_table, 0)        # cancel it from the queue dialog
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: second.status == "cancelled", timeout=TRAIN_S)
+        assert win.training.queue.entries[1].monitor is None   # cancelled: never started
+        with Project.open(tiny_project) as project:
+            assert [r.status for r in runs.list_runs(project.conn)] == ["cancelled"] * 2
+        dialog.refresh()
+        assert dialog.runs_table.rowCount() == 2
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
         if win is not None:
+            _stop_all(qtbot, win)
             win.close()
+
+
+def _queue_two_and_cancel_the_last(qtbot, win) -> None:
+    """While a run trains, two trainings are asked for: both wait; the last is cancelled."""
+    for _ in range(2):
+        _start_by_clicks(qtbot, win)
+    queue = win.training.queue
+    assert [e.status for e in queue.entries] == ["queued", "queued"]
+    assert len(win.training.monitors) == 1                # only the followed run's monitor
+    win.actions["training_queue"].trigger()
+    table = win.training.queue_dialog.session_table
+    assert [table.item(r, 1).text() for r in range(3)] == ["queued", "queued", "running"]
+    _click_row(qtbot, table, 1)
+    qtbot.mouseClick(win.training.queue_dialog.cancel_button, Qt.MouseButton.LeftButton)
+    assert queue.entries[1].status == "cancelled" and table.item(1, 1).text() == "cancelled"
 
 
 def _batches_logged(project) -> bool:

@@ -23,6 +23,7 @@ from src.training.run_channel import read_events, send_command
 
 _POLL_S = 0.2
 _CHECK_S = 0.5
+_EXIT_WAIT_S = 30.0         # writing the report and registering the model
 
 
 class RunFollower(QThread):
@@ -38,6 +39,7 @@ class RunFollower(QThread):
         self.run_id, self.pid = run.id, run.pid
         self.run_dir = self.project_root / (run.run_dir or "")
         self._offset = 0
+        self._seen_running = False
         self._detached = threading.Event()
 
     def pause(self) -> None:
@@ -92,6 +94,8 @@ class RunFollower(QThread):
             self.run_failed.emit(f"run {self.run_id} is no longer in the project", None)
             return True
         if run.status in FINISHED:
+            if self._seen_running:           # it still holds the machine lock until it ends
+                self._wait_for_exit(run.pid)
             self._emit_new_events()          # what it wrote before it recorded the end
             if run.status == "failed":
                 self.run_failed.emit(f"the training failed: {run.error}", run.id)
@@ -99,6 +103,7 @@ class RunFollower(QThread):
                 self.run_finished.emit({"run_id": run.id, "status": run.status,
                                         "run_dir": run.run_dir, "error": run.error})
             return True
+        self._seen_running = True
         if not pid_alive(run.pid):
             self._emit_new_events()
             mark_lost(conn, run)
@@ -106,17 +111,25 @@ class RunFollower(QThread):
             return True
         return False
 
+    def _wait_for_exit(self, pid: int | None) -> None:
+        deadline = time.monotonic() + _EXIT_WAIT_S
+        while pid_alive(pid) and time.monotonic() < deadline and not self._detached.is_set():
+            self._emit_new_events()
+            self._detached.wait(_POLL_S)
+
 
 class FollowingMonitor(TrainingMonitor):
-    """The monitor of a run found still training when the project was opened."""
+    """The monitor of a run another process trains: one still going when the project was
+    reopened (or, from `TrainingMenu.follow`, any run with a run folder)."""
 
     def __init__(self, project_root: Path, run: TrainingRun, parent=None) -> None:
         super().__init__(TrainingRequest(Path(project_root), resume_run_id=run.id), parent)
         self.followed = run
         self.run_id = run.id
         self.resumable = True            # Retry resumes it from its last checkpoint
-        self.title.setText(f"<b>Run {run.id} ({run.name})</b> — training in the background "
-                           f"since this window was closed; following it")
+        self.title.setText(f"<b>Run {run.id} ({run.name})</b> — trained by another process "
+                           f"(a window closed with “keep training”, or the command line); "
+                           f"followed from its run folder")
         self.setWindowTitle(f"Training — run {run.id}")
 
     def start(self) -> None:

@@ -75,19 +75,21 @@ class TrainingMenu(QObject):
         session = self.window.session
         if session is None:
             return []
-        followed = []
-        for run in live_runs(session.conn):
-            monitor = FollowingMonitor(session.project.root, run, self.window)
-            self._watch(monitor)
-            self.queue.add_followed(monitor)
-            monitor.show()
-            monitor.start()
-            followed.append(monitor)
+        followed = [self.follow(run) for run in live_runs(session.conn)]
         if followed:
             self.window.statusBar().showMessage(
                 f"following {len(followed)} training run(s) still going in the background",
                 10000)
         return followed
+
+    def follow(self, run) -> FollowingMonitor:
+        """A monitor following `run` from its files (started by another process)."""
+        monitor = FollowingMonitor(self.window.session.project.root, run, self.window)
+        self._watch(monitor)
+        self.queue.add_followed(monitor)
+        monitor.show()
+        monitor.start()
+        return monitor
 
     # -- models and queue ----------------------------------------------------------------
     def models(self) -> ModelsDialog | None:
