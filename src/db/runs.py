@@ -58,6 +58,14 @@ def update_run(conn: sqlite3.Connection, run_id: int, **changes) -> TrainingRun:
     return get_run(conn, run_id)
 
 
+def cancel_if_queued(conn: sqlite3.Connection, run_id: int) -> bool:
+    """Cancel a run that has not started; False when it was claimed (or ended) meanwhile."""
+    with transaction(conn):
+        changed = conn.execute(f"UPDATE training_runs SET status = 'cancelled', finished_at ="
+                               f" {_NOW} WHERE id = ? AND status = 'queued'", (run_id,))
+    return changed.rowcount == 1
+
+
 def claim_next_queued(conn: sqlite3.Connection, pid: int) -> TrainingRun | None:
     """Atomically move the oldest queued run to running, if no run is running now."""
     with transaction(conn):

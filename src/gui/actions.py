@@ -57,7 +57,9 @@ SPECS = (
     ActionSpec("build_dataset", "T&raining", "&Build dataset…", ()),
     ActionSpec("train", "T&raining", "&Train model…", ("Ctrl+T",)),
     ActionSpec("retrain", "T&raining", "&Retrain active model with new data…", ()),
+    ActionSpec("training_queue", "T&raining", "Training &queue…", ()),
     ActionSpec("tensorboard", "T&raining", "Open Tensor&Board", ()),
+    ActionSpec("models", "T&raining", "&Models…", ()),
     # ---- learning loop (issue 14): which frame next, learning from corrections ----
     ActionSpec("suggest_frames", "&Learn", "&Suggest frames to label", ()),
     ActionSpec("next_suggested", "&Learn", "&Next suggested frame", ("N",)),

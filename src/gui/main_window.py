@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
             "retrain": self.training.datasets.retrain,
             "suggest_frames": self.suggester.suggest,
             "next_suggested": self.suggester.next_suggestion,
+            "models": self.training.models, "training_queue": self.training.training_queue,
             "quit": self.close, "shortcuts": lambda: ShortcutsDialog(self).open(),
             "undo": self._undo, "redo": self._redo,
             "delete": self.annotator.delete_selected,
@@ -150,6 +151,7 @@ class MainWindow(QMainWindow):
     def _connect_widgets(self) -> None:
         p = self.player
         p.frame_shown.connect(self._on_player_frame_shown)
+        self.status.models_clicked.connect(self.training.models)
         p.position_changed.connect(self._on_player_position_changed)
         p.playing_changed.connect(self._on_player_playing_changed)
         p.source_opened.connect(self._on_player_source_opened)
@@ -188,6 +190,7 @@ class MainWindow(QMainWindow):
         self.learning.set_project(self.session)
         self._set_title()
         self.status.show_active_models(self.session)
+        self.training.reattach()
         resume.reopen(self, source_repo.list_sources(project.conn))
         self._show_hint()
         self._update_enabled()

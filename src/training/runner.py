@@ -40,6 +40,7 @@ from src.training.events import EventBus
 from src.training.outcome import TrainOutcome
 from src.training.reporting import (build_metadata, build_report, confusion_labels,
                                    report_markdown, write_json)
+from src.training.run_channel import attach_event_log, control_file_commands
 from src.training.tensorboard_log import TensorBoardLogger
 from src.training.trainers import create_trainer
 
@@ -285,6 +286,7 @@ def _execute(project, conn, run: TrainingRun, bus: EventBus, control: RunControl
         run_bus = EventBus()
         run_bus.on("*", lambda event, payload: bus.emit(event, **payload))
         logger = _attach_callbacks(conn, run, cfg, run_dir, run_bus)
+        attach_event_log(run_bus, run_dir)      # a reopened window follows the run from it
         run_bus.emit("on_pretrain_routine_start", run_id=run.id, run_dir=str(run_dir),
                      message=f"run {run.id} ({cfg.model_type}:{cfg.model} {cfg.task}) "
                              f"{'resuming' if resume else 'starting'} in {run_dir}")
@@ -294,7 +296,8 @@ def _execute(project, conn, run: TrainingRun, bus: EventBus, control: RunControl
             runs.update_run(conn, run.id, status="paused" if held else "running")
 
         _record_checkpoints(conn, run_dir, run_bus)
-        with control.hold_listener(record_hold), trust.gate(conn):
+        with control.hold_listener(record_hold), trust.gate(conn), \
+                control_file_commands(run_dir, control):
             outcome = create_trainer(cfg).train(data, run_dir, run_bus, control, resume,
                                                 project=project,
                                                 base_dir=project.base_weights_dir)

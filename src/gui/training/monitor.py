@@ -21,6 +21,8 @@ _LOG_LINES = 2000
 class TrainingMonitor(QDialog):
     tensorboard_requested = pyqtSignal()
     run_ended = pyqtSignal(str, object)          # status, run id
+    model_activated = pyqtSignal(object)         # the ModelVersion made active
+    export_requested = pyqtSignal(object)        # run id: export the version it registered
 
     def __init__(self, request: TrainingRequest, parent=None) -> None:
         super().__init__(parent)
@@ -72,9 +74,11 @@ class TrainingMonitor(QDialog):
                                               self._on_set_active_clicked)
         self.tensorboard_button = self._button("Open in TensorBoard", "tensorboardButton",
                                                self.tensorboard_requested.emit)
+        self.export_button = self._button("Export…", "exportButton",
+                                          lambda: self.export_requested.emit(self.run_id))
         self.close_button = self._button("Close", "closeButton", self.close)
         for button in (self.pause_button, self.resume_button, self.cancel_button,
-                       self.retry_button, self.set_active_button):
+                       self.retry_button, self.set_active_button, self.export_button):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(self.tensorboard_button)
@@ -100,7 +104,7 @@ class TrainingMonitor(QDialog):
         self.progress = TrainingProgress()
         self.status = "running"
         self.report.hide()
-        worker = TrainingWorker(self.request, self)
+        worker = self._make_worker()
         worker.event_received.connect(self._on_worker_event)
         worker.log_line.connect(self._on_worker_log)
         worker.run_finished.connect(self._on_worker_finished)
@@ -109,6 +113,10 @@ class TrainingMonitor(QDialog):
         worker.start()
         self._show_buttons(running=True)
         self.state.setText("running")
+
+    def _make_worker(self):
+        """The supervisor of the next attempt (a reattached monitor follows a run instead)."""
+        return TrainingWorker(self.request, self)
 
     @property
     def running(self) -> bool:
@@ -120,6 +128,7 @@ class TrainingMonitor(QDialog):
         self.cancel_button.setEnabled(running)
         self.retry_button.setVisible(self.status in ("failed", "cancelled"))
         self.set_active_button.setVisible(self.status == "completed")
+        self.export_button.setVisible(self.status == "completed")
 
     @pyqtSlot(str, dict)
     def _on_worker_event(self, name: str, payload: dict) -> None:
@@ -225,6 +234,7 @@ class TrainingMonitor(QDialog):
                 return
             active = model_versions.set_active(project.conn, versions[-1].id)
         self.state.setText(f"active {active.task} model: {active.name} v{active.version}")
+        self.model_activated.emit(active)
 
     # -- closing -------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)

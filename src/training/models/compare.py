@@ -7,6 +7,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from src.db import datasets as datasets_repo
 from src.db.records import ModelVersion
@@ -36,8 +37,10 @@ class Comparison:
 
 
 def compare_versions(manager: ModelManager, refs: list[str], *, dataset: str | None = None,
-                     split: str = "val", device: str = "cpu") -> Comparison:
-    """Evaluate every version in `refs` on one dataset (default: the first version's)."""
+                     split: str = "val", device: str = "cpu",
+                     on_progress: Callable[[int, int, str], None] | None = None) -> Comparison:
+    """Evaluate every version in `refs` on one dataset (default: the first version's);
+    `on_progress(done, total, what)` hears before each evaluation and after the last."""
     versions = [manager.get(ref) for ref in refs]
     if len({v.id for v in versions}) < 2:
         raise ModelError("compare needs at least two different versions", field="VERSION")
@@ -46,7 +49,13 @@ def compare_versions(manager: ModelManager, refs: list[str], *, dataset: str | N
         raise ModelError(f"cannot compare versions of different tasks "
                          f"({', '.join(sorted({v.task for v in versions}))})", field="VERSION")
     label, root = _dataset(manager, versions[0], dataset)
-    evaluations = [evaluate(manager, v, root, split, device) for v in versions]
+    evaluations = []
+    for done, version in enumerate(versions):
+        if on_progress:
+            on_progress(done, len(versions), f"evaluating {version.display_name} on {label}")
+        evaluations.append(evaluate(manager, version, root, split, device))
+    if on_progress:
+        on_progress(len(versions), len(versions), "done")
     return Comparison(label, split, evaluations)
 
 
