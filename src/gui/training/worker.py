@@ -21,6 +21,8 @@ from pathlib import Path
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
+from src.platform_support import lower_priority
+
 REPO = Path(__file__).resolve().parents[3]
 _STDERR_TAIL = 40
 
@@ -97,6 +99,7 @@ class TrainingWorker(QThread):
         except OSError as exc:
             self.run_failed.emit(f"could not start the training process: {exc}", None)
             return
+        lower_priority(self._proc.pid)      # the window keeps its event loop on a busy CPU
         for cmd in self._take_pending():
             self._send(cmd)
         errors = threading.Thread(target=self._read_stderr, daemon=True)
