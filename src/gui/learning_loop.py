@@ -186,6 +186,9 @@ class LearningLoop(QObject):
         w = self.window
         if self.learner is None:
             return
+        if w.suggester.running:          # it runs the same model object in its thread
+            w.status.showMessage("Suggest frames is using the model: propose when it ends", 4000)
+            return
         frame = w.annotator.frame or w.capture()
         if frame is None:
             return
