@@ -36,13 +36,43 @@ the best epoch: train 1200 / val 400 / test 1200 crops), three seeds (data, init
 shuffling all change), mean ± standard deviation.
 Target (issue 10): baseline defect recall < 0.5; each setting >= 0.70 without a lower
 balanced accuracy than the baseline.
-Measured so far, seed 0 only (`--seeds 0 --arms baseline class_weights augment`, same
-settings; 160 CPU-seconds for the three arms):
-  arm               defect recall  precision  balanced acc
-  baseline              0.017        1.000       0.672
-  class_weights         0.783        0.203       0.842
-  augment               0.767        0.241       0.855
-The three-seed run of all six arms is under way; its table replaces this one.
+Measured (the command below, 3 seeds, 12 epochs; wall 2587 s on a machine with load ~10-15,
+CPU 978 s = 16 CPU-minutes over all processes), test split, mean ± sd over seeds 0, 1, 2:
+  best epoch (the registered model; what the command prints)
+  arm                defect recall      precision   balanced acc
+  baseline            0.400 ± 0.340  0.561 ± 0.381  0.778 ± 0.093
+  class_weights       0.906 ± 0.107  0.222 ± 0.021  0.880 ± 0.033
+  focal_loss          0.961 ± 0.038  0.210 ± 0.022  0.886 ± 0.023
+  balanced_sampler    0.950 ± 0.033  0.223 ± 0.021  0.891 ± 0.019
+  augment             0.872 ± 0.108  0.249 ± 0.028  0.883 ± 0.024
+  combined            0.983 ± 0.017  0.212 ± 0.021  0.892 ± 0.016
+  Bayes, follows priors       0.286          1.000          0.762
+  Bayes, classes equal        1.000          0.241          0.912
+  last epoch (weights/last.pt of the same runs)
+  baseline            0.128 ± 0.059  0.972 ± 0.048  0.709 ± 0.019
+  class_weights       0.950 ± 0.017  0.233 ± 0.026  0.896 ± 0.008
+  focal_loss          1.000 ± 0.000  0.210 ± 0.018  0.895 ± 0.012
+  balanced_sampler    0.944 ± 0.035  0.239 ± 0.040  0.896 ± 0.015
+  augment             0.272 ± 0.059  0.634 ± 0.087  0.753 ± 0.018
+  combined            1.000 ± 0.000  0.200 ± 0.018  0.888 ± 0.014
+Verdicts (printed by the command, on the means): baseline recall 0.400 < 0.5 met; every
+setting >= 0.70 with a higher balanced accuracy than the baseline's 0.778: met (worst seeds
+0.783, 0.917, 0.917, 0.767, 0.967). Read with care:
+- The baseline is unstable: per seed 0.017, 0.667, 0.517. Seeds 1 and 2 registered epoch 1
+  and epoch 3 of 12 (the highest validation balanced accuracy, on 20 validation defects),
+  before the model had learned the priors; at the last epoch it follows them on every seed
+  (recall 0.07-0.18, precision ~0.97, close to the prior-following rule's 0.29 / 1.00). So
+  the baseline target holds on the mean, not on every seed.
+- Class weights, focal alpha, the balanced sampler and the combination hold from the best
+  to the last epoch and sit near the class-balanced rule (recall 0.94-1.00, balanced
+  accuracy 0.89-0.90 of at most 0.91); precision ~0.22 is that rule's price (at most 0.24).
+- Minority augmentation lifts recall only at the epoch it registers (0.767-0.983; epochs
+  5, 2 and 0 of 12, picked by validation balanced accuracy): by the last epoch recall falls
+  back to 0.27 (most likely the model has memorised the 60 defects behind the 660 copies,
+  so new steep lines meet the scratch prior again). Its worth here depends on the
+  best-epoch choice; the loss weights and the sampler do not.
+(The last-epoch rows were computed after the run with this file's evaluate(...,
+last_epoch=True) over the same run folders; the command now prints them too.)
 
     nice -n 5 .venv/bin/python benchmarks/training_imbalance.py --seeds 0 1 2 --threads 1 --jobs 3
 (--jobs 3: the three seeds train side by side, one process and one torch thread each; the
