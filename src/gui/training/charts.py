@@ -20,6 +20,7 @@ class TrainingCharts(QWidget):
         self.metric_plot = self._plot("validation metrics")
         self.lr_plot = self._plot("learning rate")
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self._shown: dict[tuple[str, str], tuple] = {}    # (count, last point) drawn per curve
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for plot in (self.loss_plot, self.metric_plot, self.lr_plot):
@@ -57,5 +58,9 @@ class TrainingCharts(QWidget):
             style = {"symbol": "o", "symbolSize": 5, "symbolBrush": colour} if symbol else {}
             self._curves[key] = plot.plot([], [], name=name, pen=pen or pg.mkPen(colour, width=2),
                                           **style)
+        shown = (len(points), tuple(points[-1]) if points else None)
+        if self._shown.get(key) == shown:
+            return                      # unchanged: no re-range, no repaint of its plot
+        self._shown[key] = shown
         xs, ys = ([p[0] for p in points], [p[1] for p in points]) if points else ([], [])
         self._curves[key].setData(xs, ys)

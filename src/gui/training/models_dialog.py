@@ -131,6 +131,9 @@ class ModelsDialog(QDialog):
         self.versions = self.manager.list()
         self._trusted = {v.id: self.manager.is_trusted(v) for v in self.versions}
         self.table.setRowCount(len(self.versions))
+        if not self.versions and not self.message.text():
+            self.message.setText("No model versions yet: train one (Training › Train model…) "
+                                 "or Import… a bundle or .pt file.")
         for row, version in enumerate(self.versions):
             for column, (text, tip) in enumerate(self._cells(version)):
                 item = QTableWidgetItem(text)
