@@ -191,3 +191,29 @@ def test_tensorboard_serves_the_runs_on_loopback_and_stops(tmp_path):
     finally:
         server.stop()
     assert not answers(url)
+
+
+@pytest.mark.slow
+def test_tensorboard_ends_when_the_window_process_dies(tmp_path):
+    """A window killed without its shutdown must not leave TensorBoard holding a port."""
+    import subprocess
+    import sys
+    import time
+
+    from src.gui.training.tensorboard import free_port
+
+    window = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    child = subprocess.Popen(
+        [sys.executable, "-m", "src.tensorboard_child", str(window.pid),
+         "--logdir", str(tmp_path), "--host", "127.0.0.1", "--port", str(free_port())],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        assert child.poll() is None, "TensorBoard ended while its window was alive"
+        window.kill()
+        window.wait()
+        assert child.wait(timeout=30) == 0
+    finally:
+        for proc in (child, window):
+            if proc.poll() is None:
+                proc.kill()

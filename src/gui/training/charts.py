@@ -29,6 +29,8 @@ class TrainingCharts(QWidget):
     def _plot(self, title: str) -> pg.PlotWidget:
         plot = pg.PlotWidget(title=title)
         plot.setLabel("bottom", "epoch")
+        for axis in ("bottom", "left"):       # never "epoch (x0.001)": fractions of an epoch
+            plot.getAxis(axis).enableAutoSIPrefix(False)   # are plain numbers
         plot.addLegend(offset=(-5, 5), labelTextSize="7pt")
         plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setMinimumSize(220, 180)

@@ -2,6 +2,7 @@
 runs/, reused while it lives and stopped when the app exits."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import urllib.request
 from pathlib import Path
 
 from PyQt6.QtCore import QThread, pyqtSignal
+
+_REPO = Path(__file__).resolve().parents[3]   # where `python -m src.…` resolves
 
 _READY_TIMEOUT_S = 60.0
 
@@ -56,9 +59,12 @@ class TensorBoardServer:
         self.port = free_port()
         with open(self.log_file, "ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "tensorboard.main", "--logdir", str(self.logdir),
+                [sys.executable, "-m", "src.tensorboard_child", str(os.getpid()),
+                 "--logdir", str(self.logdir),
                  "--host", "127.0.0.1", "--port", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(_REPO), os.environ.get("PYTHONPATH")]))})
         return self.url
 
     def wait_ready(self, timeout: float = _READY_TIMEOUT_S) -> bool:
