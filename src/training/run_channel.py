@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -28,11 +28,9 @@ def attach_event_log(bus: EventBus, run_dir: Path) -> None:
     def write(event: str, payload) -> None:
         data = payload.to_dict() if hasattr(payload, "to_dict") else dict(payload)
         line = json.dumps({"event": event, **data}, default=str) + "\n"
-        try:
+        with suppress(OSError):  # a full disk must not end the training; the store still logs
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(line)
-        except OSError:          # a full disk must not end the training; the store still logs
-            pass
 
     bus.on("*", write)
 

@@ -15,7 +15,7 @@ from src.gui.training.progress import TrainingProgress
 from src.gui.training.worker import TrainingRequest, TrainingWorker
 
 _REFRESH_MS = 250
-_CHART_EVERY = 4      # charts repaint once a second: each repaint costs tens of ms of GUI time
+_CHART_MS = 1000      # charts repaint once a second: each repaint costs tens of ms of GUI time
 _LOG_LINES = 2000
 
 
@@ -37,11 +37,14 @@ class TrainingMonitor(QDialog):
         self.resumable = False           # the run has saved a checkpoint
         self._original = request
         self._dirty = False
-        self._ticks = 0
+        self._charts_dirty = False
         self._build()
         self._timer = QTimer(self, interval=_REFRESH_MS)
         self._timer.timeout.connect(self._refresh)
         self._timer.start()
+        self._chart_timer = QTimer(self, interval=_CHART_MS)
+        self._chart_timer.timeout.connect(self._refresh_charts)
+        self._chart_timer.start()
         self.resize(1000, 680)
 
     # -- layout --------------------------------------------------------------------------
@@ -155,11 +158,15 @@ class TrainingMonitor(QDialog):
         if self.progress.latest_metrics:
             self.metrics_label.setText("  ".join(
                 f"{k}: {v:.3f}" for k, v in sorted(self.progress.latest_metrics.items())))
-        self._ticks += 1
-        if self._ticks % _CHART_EVERY == 0 or self.progress.fraction >= 1 or not self.running:
+        self._charts_dirty = True
+        if not self.running:                      # the end: the final curves at once
+            self._refresh_charts()
+
+    @pyqtSlot()
+    def _refresh_charts(self) -> None:
+        if self._charts_dirty:
+            self._charts_dirty = False
             self.charts.refresh(self.progress)
-        else:
-            self._dirty = True                    # the charts still owe this change
 
     @pyqtSlot(dict)
     def _on_worker_finished(self, final: dict) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
-_REPO = Path(__file__).resolve().parents[3]   # where `python -m src.…` resolves
+from src.gui.training.worker import REPO   # where `python -m src.…` resolves
+
 
 _READY_TIMEOUT_S = 60.0
 
@@ -64,7 +65,7 @@ class TensorBoardServer:
                  "--host", "127.0.0.1", "--port", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(_REPO), os.environ.get("PYTHONPATH")]))})
+                    filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
         return self.url
 
     def wait_ready(self, timeout: float = _READY_TIMEOUT_S) -> bool:
