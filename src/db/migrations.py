@@ -237,9 +237,22 @@ CREATE TABLE learning_updates (
 CREATE INDEX learning_updates_by_session ON learning_updates(session_id)
 """
 
+_FRAME_SUGGESTIONS = """
+CREATE TABLE frame_suggestions (
+    source_id        INTEGER NOT NULL REFERENCES media_sources(id) ON DELETE CASCADE,
+    rank             INTEGER NOT NULL CHECK (rank >= 1),
+    frame_index      INTEGER NOT NULL CHECK (frame_index >= 0),
+    score            REAL NOT NULL,
+    details          TEXT NOT NULL DEFAULT '',
+    model_version_id INTEGER REFERENCES model_versions(id) ON DELETE SET NULL,
+    created_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (source_id, rank)
+)
+"""
+
 # MIGRATIONS[i] upgrades user_version i -> i + 1.
 MIGRATIONS: list[str] = [_V1, _CLASS_KIND, _MODEL_REGISTRY, _PROPOSALS, _DATASET_EXCLUSIONS,
-                          _LEARNING]
+                          _LEARNING, _FRAME_SUGGESTIONS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -406,13 +406,15 @@ class Gallery(QWidget):
             model.set_filter(*wanted)
         self._update_count()
 
-    def show_suggestions(self, ranking: list[SuggestedFrame]) -> None:
-        """Show Suggest frames' ranking: the "Suggested to label" filter, best first."""
+    def show_suggestions(self, ranking: list[SuggestedFrame], *, select: bool = True) -> None:
+        """Show Suggest frames' ranking: the "Suggested to label" filter, best first
+        (`select`: switch the gallery to it)."""
         if self.model is None:
             return
         self.model.suggestions = {s.frame_id: s for s in ranking}
         self._fill_filter()
-        self.filter_combo.setCurrentIndex(max(self.filter_combo.findData(SUGGESTED), 0))
+        if select:
+            self.filter_combo.setCurrentIndex(max(self.filter_combo.findData(SUGGESTED), 0))
         if self.model.suggested_only:
             self.model.reload()
         self._apply_filter()

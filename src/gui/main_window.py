@@ -192,6 +192,7 @@ class MainWindow(QMainWindow):
         self.status.show_active_models(self.session)
         self.training.reattach()
         resume.reopen(self, source_repo.list_sources(project.conn))
+        self.suggester.restore()
         self._show_hint()
         self._update_enabled()
         return True

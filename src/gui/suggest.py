@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from src.db import sources as source_repo
+from src.db import suggestions as suggestions_repo
 from src.db.project import Project
 from src.gui import dialogs
 from src.gui.gallery import SuggestedFrame
@@ -50,24 +51,18 @@ class SuggestWorker(QObject):
     def _rank(self):
         from src.training.inference.loading import load_predictor
         from src.training.inference.media import open_input
-        from src.training.suggest.ranking import suggest_frames
+        from src.training.suggest.ranking import store_ranking, suggest_frames
         with Project.open(self.project_root, create=False) as project:
-            _, predictor = load_predictor(project, self.model_ref, device="auto")
+            version, predictor = load_predictor(project, self.model_ref, device="auto")
             with open_input(str(self.source_id), project) as media:
                 report = suggest_frames(project, media, predictor, second=self.second,
                                         count=self.count, progress=self.progress.emit,
                                         should_stop=lambda: self._stop)
                 images = {s.frame_index: media.read(s.frame_index).copy()
                           for s in report.suggestions if s.frame_id is None}
+            if not report.stopped:
+                store_ranking(project, report, version.id)
         return report, images
-
-
-def describe(uncertainty) -> str:
-    parts = [f"low confidence {uncertainty.low_confidence:.2f}",
-             f"entropy {uncertainty.entropy:.2f}"]
-    if uncertainty.disagreement is not None:
-        parts.append(f"base/adapter disagreement {uncertainty.disagreement:.2f}")
-    return ", ".join(parts)
 
 
 class FrameSuggester(QObject):
@@ -133,6 +128,8 @@ class FrameSuggester(QObject):
         if generation != self._generation or w.session is None:
             return                               # the project was closed meanwhile
         if not report.suggestions:
+            self.ranking, self.source_id = [], None        # the stored one was cleared too
+            w.gallery.show_suggestions([], select=False)
             w.status.showMessage("Suggest frames: no unlabelled frame to suggest", 5000)
             return
         source = source_repo.get_source(w.session.conn, report.source_id)
@@ -141,7 +138,7 @@ class FrameSuggester(QObject):
         self.ranking = [(s.frame_index, s.frame_id or captured[s.frame_index])
                         for s in report.suggestions]
         w.gallery.show_suggestions([
-            SuggestedFrame(frame_id, rank, s.score, describe(s.uncertainty))
+            SuggestedFrame(frame_id, rank, s.score, s.details)
             for rank, (s, (_, frame_id)) in enumerate(zip(report.suggestions, self.ranking), 1)])
         w.status.showMessage(
             f"Suggested {len(self.ranking)} frames to label ({len(images)} newly captured, "
@@ -221,6 +218,23 @@ class FrameSuggester(QObject):
     def set_session(self, session) -> None:
         self.shutdown()
         self.ranking, self.source_id = [], None
+
+    @reports_errors
+    def restore(self) -> None:
+        """After a project opens: the last stored ranking comes back (N goes through it; the
+        gallery offers it as "Suggested to label" without switching to it)."""
+        w = self.window
+        source_id = suggestions_repo.latest_ranked_source(w.session.conn)
+        if source_id is None:
+            return
+        stored = suggestions_repo.load_ranking(w.session.conn, source_id)
+        frames = {s.frame_index: w.session.frame_at(source_id, s.frame_index) for s in stored}
+        self.source_id = source_id
+        self.ranking = [(s.frame_index, frames[s.frame_index].id
+                         if frames[s.frame_index] is not None else None) for s in stored]
+        w.gallery.show_suggestions(
+            [SuggestedFrame(frames[s.frame_index].id, s.rank, s.score, s.details)
+             for s in stored if frames[s.frame_index] is not None], select=False)
 
     def shutdown(self) -> None:
         """Stop a running ranking and wait for its thread (closing the project)."""

@@ -41,3 +41,26 @@ def test_suggest_frames_fills_the_gallery_and_n_goes_to_the_best(qtbot, window, 
     following = ranked[ranked.index(expected) + 1]
     qtbot.keyClick(window.annotator.view, Qt.Key.Key_N)
     qtbot.waitUntil(lambda: window.player.index == following)
+
+
+def test_the_ranking_survives_reopening_the_project(qtbot, window, gui_project):
+    project, source = gui_project
+    make_base(project)
+    window.actions["suggest_frames"].trigger()
+    qtbot.waitUntil(lambda: bool(window.suggester.ranking) and not window.suggester.running,
+                    timeout=60000)
+    ranked = [index for index, _ in window.suggester.ranking]
+    root = project.root
+    window.close_project()
+    assert window.suggester.ranking == []
+    window.open_project(root, create=False)
+    qtbot.waitUntil(lambda: window.player.image is not None)
+    assert [index for index, _ in window.suggester.ranking] == ranked
+    combo = window.gallery.filter_combo
+    assert combo.findData("suggested") >= 0                  # offered ...
+    assert combo.currentData() != "suggested"                # ... not forced on the user
+    shown = window.player.target
+    expected = ranked[0] if ranked[0] != shown else ranked[1]
+    window.annotator.view.setFocus()
+    qtbot.keyClick(window.annotator.view, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: window.player.index == expected and window.annotator.frame is not None)

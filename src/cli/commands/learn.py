@@ -5,7 +5,8 @@ command line.
 src/training/learning/simulate.py over the source's frames with ground truth and prints the
 edits per frame and the updates (time, validation score, adapter used or not). The others
 act on the open learning session of a source and base (the one the GUI uses).
-`learn suggest --source S` ranks the frames to label next (src/training/suggest/).
+`learn suggest --source S` ranks the frames to label next (src/training/suggest/) and keeps
+the ranking as the source's last one (the window's N goes through it).
 """
 from __future__ import annotations
 
@@ -181,7 +182,7 @@ def _suggest(args) -> int:
     from src.db import sources as sources_repo
     from src.training.inference.loading import load_predictor, version_label
     from src.training.inference.media import open_input, parse_frames
-    from src.training.suggest.ranking import suggest_frames
+    from src.training.suggest.ranking import store_ranking, suggest_frames
     with Project.open(args.project, create=False) as project:
         source = sources_repo.find_source(project.conn, args.source)
         version, predictor = load_predictor(project, args.model, device=args.device)
@@ -191,6 +192,7 @@ def _suggest(args) -> int:
             report = suggest_frames(project, media, predictor, second=adapted,
                                     count=args.count, samples=args.samples, within=within,
                                     progress=_progress())
+        store_ranking(project, report, version.id)
     if args.json:
         print(json.dumps({"source": source.name, "model": {"id": version.id,
                                                           "name": version_label(version)},

@@ -18,8 +18,10 @@ import numpy as np
 from src.data.video import decode_image_file
 from src.db import annotations as annotations_repo
 from src.db import frames as frames_repo
+from src.db import suggestions as suggestions_repo
 from src.db.project import Project
 from src.db.records import Frame
+from src.db.suggestions import StoredSuggestion
 from src.errors import LabelLoopError
 from src.training.inference.media import MediaInput, batches
 from src.training.inference.predictor import Predictor
@@ -40,6 +42,15 @@ class Suggestion:
     uncertainty: Uncertainty
     boxes: int                     # what the model found at LOW_CONF
     nearest_labelled: float        # signature distance to the closest labelled frame
+
+    @property
+    def details(self) -> str:
+        """Why it was suggested, in words (the gallery's tooltip)."""
+        u = self.uncertainty
+        parts = [f"low confidence {u.low_confidence:.2f}", f"entropy {u.entropy:.2f}"]
+        if u.disagreement is not None:
+            parts.append(f"base/adapter disagreement {u.disagreement:.2f}")
+        return ", ".join(parts)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -116,6 +127,16 @@ def suggest_frames(project: Project, media: MediaInput, predictor: Predictor, *,
     scored = _score(media, predictor, second, candidates, progress, should_stop, report)
     report.suggestions = _pick(scored, labelled, count, threshold, report)
     return report
+
+
+def store_ranking(project: Project, report: SuggestionReport,
+                  model_version_id: Optional[int]) -> None:
+    """Keep the report's ranking as its source's last one (N goes through it after a
+    restart too); an empty ranking clears the stored one."""
+    suggestions_repo.save_ranking(project.conn, report.source_id, [
+        StoredSuggestion(report.source_id, rank, s.frame_index, s.score, s.details,
+                         model_version_id)
+        for rank, s in enumerate(report.suggestions, 1)])
 
 
 def _score(media, predictor, second, candidates, progress, should_stop,

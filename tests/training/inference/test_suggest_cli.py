@@ -10,6 +10,7 @@ from src.data.capture import capture_frames, import_media
 from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
 from src.db.records import Annotation
+from src.db.suggestions import load_ranking
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +38,10 @@ def test_learn_suggest_ranks_unlabelled_frames_of_the_video(project, detector, s
         assert s["frame_id"] == (frames[1].id if s["frame_index"] == 12 else None)
         assert 0 <= s["uncertainty"]["low_confidence"] <= 1
         assert 0 <= s["uncertainty"]["entropy"] <= 1
+    stored = load_ranking(project.conn, source.id)        # kept for the window's N key
+    assert [(r.rank, r.frame_index) for r in stored] == \
+        [(rank, s["frame_index"]) for rank, s in enumerate(picked, 1)]
+    assert all(r.model_version_id == detector.id for r in stored)
 
 
 def test_learn_suggest_bad_input_exits_2_with_one_line(project, detector, squares_video,
