@@ -1,6 +1,7 @@
 """Learn from my corrections, in the window: a toggle opens the learning session of the
 source on screen and the active detector (src/training/learning/session.py); leaving a frame
-whose shapes were edited reports it as corrected; a captured frame with no shapes yet gets
+whose shapes were edited reports it as corrected; a captured frame with no shapes yet (frame
+tags are not shapes) gets
 proposals from the session's model (base + adapter in use) when it is shown; Update now,
 Promote and Discard act on the session. Updates run in the core's own thread: its callbacks
 reach the widgets through `LearningBridge` signals, never directly."""
@@ -175,9 +176,10 @@ class LearningLoop(QObject):
         """Proposals from the session's model on a captured frame that has no shapes yet
         (not while Suggest frames runs that model in its thread)."""
         frame = self.window.annotator.frame
-        if frame is None or self.window.suggester.running or \
-                annotations_repo.list_annotations(self.window.session.conn, frame.id):
-            return
+        if frame is None or self.window.suggester.running or any(
+                a.kind != "tag" for a in annotations_repo.list_annotations(
+                    self.window.session.conn, frame.id)):
+            return                          # frame tags ('night') are not shapes
         self.propose_here()
 
     @reports_errors
