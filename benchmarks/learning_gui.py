@@ -213,10 +213,10 @@ def run(args) -> dict:
                          base_edits=count_edits(base_shapes, gt).edits,
                          adapter=status.adapter_in_use, t=round(time.perf_counter() - t0, 1)))
         print(json.dumps(rows[-1]), flush=True)
+        if n == args.screenshot_at and args.screenshot:
+            win.grab().save(str(args.screenshot))             # the proposals as they came
         correct(user, gt, names, digits)
         user.idle(args.pace)
-        if n == args.screenshot_at and args.screenshot:
-            win.grab().save(str(args.screenshot))
         user.key(Qt.Key.Key_Right)
         user.key(Qt.Key.Key_Right)
         user.wait(lambda: win.player.index == index + 2 and win.annotator.position
