@@ -17,9 +17,9 @@ from src.data.capture import import_media
 from src.data.datasets import DatasetSpec, build_dataset
 from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
-from src.db import dataset_exclusions, model_versions
+from src.db import dataset_exclusions, model_versions, runs
 from src.db.project import Project
-from src.db.records import Annotation, ModelVersion
+from src.db.records import Annotation, ModelVersion, TrainingRun
 
 pytestmark = pytest.mark.gui
 W, H, N = 96, 64, 24
@@ -176,9 +176,14 @@ def _active_model_on(project_dir) -> int:
     with Project.open(project_dir) as project:
         record, _ = build_dataset(project, DatasetSpec(
             name="base", task="detect", group_by="none", seed=7, mapping={"bike": "bicycle"}))
+        run = runs.add_run(project.conn, TrainingRun(        # the run that made it
+            name="det", task="detect", model_type="yolo", dataset_id=record.id,
+            status="completed", config={"epochs": 7, "batch": 3, "imgsz": 96, "lr": 0.002,
+                                        "patience": 4, "lora": {"enabled": True, "rank": 4,
+                                                                "alpha": 8.0, "layers": "head"}}))
         model = model_versions.add_model_version(project.conn, ModelVersion(
             task="detect", name="det", version=1, path="models/detect/det/v1/best.pt",
-            model_type="yolo", dataset_id=record.id, is_active=True,
+            model_type="yolo", dataset_id=record.id, is_active=True, run_id=run.id,
             dataset={"name": "base", "version": 1}))
         model_versions.add_model_version(project.conn, ModelVersion(   # a second task's model
             task="segment", name="seg", version=1, path="models/segment/seg/v1/best.pt",
@@ -209,6 +214,11 @@ def test_retrain_builds_a_new_version_and_opens_the_train_dialog(qtbot, tmp_path
         train = win.training.train_dialog
         assert train.dataset.currentData() == "base:v2"
         assert train.base.currentData() == f"model:{model_id}"
+        assert "the settings of run" in dialog.note.text()     # ... and they are filled in
+        assert (train.epochs.value(), train.batch.value(), train.imgsz.value()) == (7, 3, 96)
+        assert train.lr.value() == pytest.approx(0.002) and train.patience.value() == 4
+        assert train.lora.isChecked() and train.lora_rank.value() == 4
+        assert train.lora_layers.currentText() == "head"
         assert not dialog.form.isEnabled() and dialog.report_box.isVisible()
         assert dialog.seed.value() == 7 and dialog.group_by.currentText() == "none"
         assert [r[2] for r in dialog.classes.rows()] == ["car", "bicycle"]

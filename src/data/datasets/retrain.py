@@ -1,13 +1,15 @@
 """Retrain the active model with new data: the settings of the dataset it was trained on,
-built again as a new version of that dataset (frames labelled since included)."""
+built again as a new version of that dataset (frames labelled since included), and the
+training settings of the run that made the model (the train dialog starts from them)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from src.data.datasets.spec import DatasetSpec
 from src.db import annotations as annotations_repo
 from src.db import datasets as datasets_repo
 from src.db import model_versions
+from src.db import runs as runs_repo
 from src.db.project import Project
 from src.db.records import MODEL_TASKS, DatasetRecord, ModelVersion
 from src.errors import DatasetError
@@ -19,6 +21,8 @@ class RetrainPlan:
     dataset: DatasetRecord            # the version the model was trained on
     spec: DatasetSpec                 # builds the next version of it
     labelled_since: int               # frames with annotations added or changed since
+    settings: dict = field(default_factory=dict)   # the model's run config ({}: unknown)
+    run_id: int | None = None
 
     @property
     def base_weights(self) -> str:
@@ -39,7 +43,9 @@ def retrain_plan(project: Project, model: ModelVersion) -> RetrainPlan:
     since = annotations_repo.frames_labelled_since(project.conn, record.created_at)
     if spec.frames is not None:       # a chosen selection grows by the frames labelled since
         spec.frames = sorted(set(spec.frames) | since)
-    return RetrainPlan(model, record, spec, len(since))
+    run = runs_repo.get_run(project.conn, model.run_id) if model.run_id is not None else None
+    return RetrainPlan(model, record, spec, len(since), dict(run.config) if run else {},
+                       run.id if run else None)
 
 
 def _trained_on(project: Project, model: ModelVersion) -> DatasetRecord:

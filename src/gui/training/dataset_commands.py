@@ -39,6 +39,7 @@ class DatasetCommands(QObject):
         self.open_train_dialog = open_train_dialog    # () -> TrainDialog | None
         self.dialog: DatasetDialog | None = None
         self._template: str | None = None              # the retrained model's template
+        self._settings: dict = {}                      # ... and its run's settings
 
     # ---- build dataset -----------------------------------------------------------------
     def build_dataset(self) -> DatasetDialog | None:
@@ -75,6 +76,8 @@ class DatasetCommands(QObject):
         if dialog is not None:
             task = ref_task(self.window, ref)
             preselect(dialog, ref, base, self._template or _TEMPLATE_OF_DATASET.get(task))
+            if self._settings:
+                dialog.use_settings(self._settings)
 
     # ---- retrain -----------------------------------------------------------------------
     @reports_errors
@@ -94,6 +97,7 @@ class DatasetCommands(QObject):
             return None
         dialog = self.build_dataset()
         self._template = _TEMPLATE_OF_MODEL.get((model.task, model.model_type))
+        self._settings = plan.settings
         dialog.use_fixed_spec(plan.spec, plan.base_weights, _describe(plan, short=True))
         dialog.start_build()
         return dialog
@@ -107,7 +111,7 @@ class DatasetCommands(QObject):
 
     def close_dialog(self) -> None:
         """Close the dataset dialog (waiting for its jobs: a build is atomic)."""
-        self._template = None
+        self._template, self._settings = None, {}
         if self.dialog is not None:
             self.dialog.close()
             self.dialog.deleteLater()
@@ -119,7 +123,9 @@ def _describe(plan: RetrainPlan, short: bool = False) -> str:
     text = (f"Retraining {model.display_name or model.name}: building the next version of "
             f"'{ds.name}' with the settings of {ds.name}:v{ds.version}, the version it was "
             f"trained on ({plan.labelled_since} frame(s) labelled since then are included); "
-            f"then the training dialog opens with this model as base weights.")
+            f"then the training dialog opens with this model as base weights"
+            + (f" and the settings of run {plan.run_id} (epochs, image size, batch, learning "
+               f"rate, patience, LoRA)." if plan.settings else "."))
     return text if short else text + "\n\nBuild it now?"
 
 

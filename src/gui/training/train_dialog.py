@@ -148,6 +148,28 @@ class TrainDialog(QDialog):
         self._fill_bases(raw)
         self.validate()
 
+    def use_settings(self, config: dict) -> None:
+        """Start from an earlier run's settings (retrain): the fields this dialog shows."""
+        spins = {"epochs": (self.epochs, int), "batch": (self.batch, int),
+                 "imgsz": (self.imgsz, int), "lr": (self.lr, float),
+                 "patience": (self.patience, int)}
+        for key, (spin, kind) in spins.items():
+            if isinstance(config.get(key), (int, float)):
+                spin.setValue(kind(config[key]))
+        lora = config.get("lora") or {}
+        if lora:
+            self.lora.setChecked(bool(lora.get("enabled")))
+            self.lora_rank.setValue(int(lora.get("rank", self.lora_rank.value())))
+            self.lora_alpha.setValue(float(lora.get("alpha", self.lora_alpha.value())))
+            self.lora_dropout.setValue(float(lora.get("dropout", self.lora_dropout.value())))
+            if self.lora_layers.findText(str(lora.get("layers"))) >= 0:
+                self.lora_layers.setCurrentText(str(lora["layers"]))
+        imbalance = config.get("imbalance") or {}
+        for key, check in self.imbalance.items():
+            if key in imbalance:
+                check.setChecked(bool(imbalance[key]))
+        self.validate()
+
     def _fill_datasets(self, task: str) -> None:
         self.dataset.blockSignals(True)
         self.dataset.clear()
