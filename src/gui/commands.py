@@ -10,6 +10,7 @@ from PyQt6.QtGui import QUndoCommand
 
 from src.db import annotations as ann_repo
 from src.db import classes as class_repo
+from src.db import dataset_exclusions
 from src.db import frames as frame_repo
 from src.db.connection import transaction
 from src.db.records import Annotation, Frame, LabelClass
@@ -199,6 +200,31 @@ class DeleteFrames(_StoreCommand):
         self.session.frames_changed.emit()
         self.session.annotations_changed.emit()
 
+
+
+class SetExcluded(_StoreCommand):
+    """Exclude frames from datasets (or include them again); undo restores each frame's
+    earlier mark (some of them may have been excluded already)."""
+
+    def __init__(self, session, frame_ids: list[int], excluded: bool,
+                 before: set[int]) -> None:
+        verb = "Exclude" if excluded else "Include"
+        super().__init__(session, f"{verb} {len(frame_ids)} frame(s) "
+                                  f"{'from' if excluded else 'in'} datasets")
+        self.frame_ids, self.excluded = list(frame_ids), excluded
+        self.were_excluded = [i for i in frame_ids if i in before]
+
+    def _apply(self) -> None:
+        dataset_exclusions.set_excluded(self.session.conn, self.frame_ids, self.excluded)
+
+    def _revert(self) -> None:
+        were = set(self.were_excluded)
+        dataset_exclusions.set_excluded(self.session.conn, [i for i in self.frame_ids
+                                                            if i not in were], False)
+        dataset_exclusions.set_excluded(self.session.conn, self.were_excluded, True)
+
+    def _notify(self) -> None:
+        self.session.exclusions_changed.emit(self.frame_ids)
 
 
 class CaptureFrame(_StoreCommand):

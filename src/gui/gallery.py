@@ -341,6 +341,7 @@ class Gallery(QWidget):
         session.annotations_changed.connect(self._refresh_timer.start)
         session.classes_changed.connect(self._fill_filter)
         session.frames_changed.connect(self._update_filter_counts)
+        session.exclusions_changed.connect(self.model.refresh_exclusions)
         self._fill_filter()
         self._update_count()
 

@@ -9,7 +9,6 @@ from PyQt6.QtCore import QPoint, QRectF, Qt
 from PyQt6.QtGui import QColor, QPainter, QPen, QPixmap
 from PyQt6.QtWidgets import QMenu
 
-from src.db import dataset_exclusions
 from src.gui.guard import reports_errors
 
 if TYPE_CHECKING:
@@ -66,6 +65,5 @@ class ExclusionMenu:
 
     @reports_errors
     def set_excluded(self, frame_ids: list[int], excluded: bool) -> None:
-        model = self.gallery.model
-        dataset_exclusions.set_excluded(self.gallery.session.conn, frame_ids, excluded)
-        model.refresh_exclusions(frame_ids)
+        """Through the session: one undoable step; the gallery redraws on its signal."""
+        self.gallery.session.set_excluded(frame_ids, excluded)

@@ -29,6 +29,7 @@ class ProjectSession(QObject):
     annotations_changed = pyqtSignal()
     classes_changed = pyqtSignal()
     frames_changed = pyqtSignal()
+    exclusions_changed = pyqtSignal(list)      # frame ids marked/unmarked "exclude from datasets"
     current_class_changed = pyqtSignal(int)
     error = pyqtSignal(object)
     replayed = pyqtSignal(int, int, list)      # an undo/redo changed: source id, frame index, shapes
@@ -239,6 +240,14 @@ class ProjectSession(QObject):
         self.undo_stack.push(commands.CaptureFrame(self, frame))
         self.frames_changed.emit()
         return frame
+
+    def set_excluded(self, frame_ids: list[int], excluded: bool) -> None:
+        """Mark frames "exclude from datasets" (or clear the mark), undoable."""
+        from src.db import dataset_exclusions
+        before = dataset_exclusions.excluded_frame_ids(self.conn)
+        dataset_exclusions.set_excluded(self.conn, frame_ids, excluded)
+        self.undo_stack.push(commands.SetExcluded(self, frame_ids, excluded, before))
+        self.exclusions_changed.emit(list(frame_ids))
 
     def frame_at(self, source_id: int, index: int) -> Frame | None:
         return frame_repo.get_frame_at(self.conn, source_id, index)

@@ -295,3 +295,20 @@ def test_every_button_of_the_dialog_survives_a_click(qtbot, win):
     assert {"buildDatasetButton", "trainOnDatasetButton", "addSourceButton"} <= set(clicked)
     assert not dialog.isVisible() and win.isVisible()
     assert integrity_check(win.session.project.db_path) == []
+
+
+def test_excluding_frames_is_undone_and_redone_with_the_keys(qtbot, win):
+    first = win.gallery.model.rows[0].frame.id
+    _exclude_by_right_click(qtbot, win, [0, 1])
+    ids = {win.gallery.model.rows[r].frame.id for r in (0, 1)}
+    assert dataset_exclusions.excluded_frame_ids(win.session.conn) == ids
+    assert win.actions["undo"].text().startswith("&Undo Exclude 2 frame(s)")
+    win.annotator.view.setFocus()
+    qtbot.keyClick(win.annotator.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert dataset_exclusions.excluded_frame_ids(win.session.conn) == set()
+    qtbot.waitUntil(lambda: "excluded from datasets" not in
+                    win.gallery.model.index(0).data(Qt.ItemDataRole.ToolTipRole))
+    qtbot.keyClick(win.annotator.view, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert dataset_exclusions.excluded_frame_ids(win.session.conn) == ids
+    assert first in win.gallery.model.excluded
