@@ -127,6 +127,9 @@ def test_dialog_validates_inline_then_trains_with_live_charts(qtbot, tiny_projec
     points = monitor.charts.points("metric", "balanced_accuracy")
     assert [x for x, _ in points] == [1.0, 2.0]          # one point per epoch
     assert monitor.charts.points("loss", "batch loss")   # batch losses between them
+    assert monitor.charts.points("lr", "lr")
+    assert monitor.charts.lr_plot.getPlotItem().legend is None    # nothing covers its line
+    assert monitor.charts.loss_plot.getPlotItem().legend is not None
     assert "balanced_accuracy" in monitor.metrics_label.text()
     assert monitor.report.isVisible()
     with Project.open(tiny_project) as project:

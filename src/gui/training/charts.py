@@ -18,7 +18,7 @@ class TrainingCharts(QWidget):
         super().__init__(parent)
         self.loss_plot = self._plot("loss")
         self.metric_plot = self._plot("validation metrics")
-        self.lr_plot = self._plot("learning rate")
+        self.lr_plot = self._plot("learning rate", legend=False)   # one curve: the title says it
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self._shown: dict[tuple[str, str], tuple] = {}    # (count, last point) drawn per curve
         layout = QHBoxLayout(self)
@@ -26,12 +26,13 @@ class TrainingCharts(QWidget):
         for plot in (self.loss_plot, self.metric_plot, self.lr_plot):
             layout.addWidget(plot)
 
-    def _plot(self, title: str) -> pg.PlotWidget:
+    def _plot(self, title: str, legend: bool = True) -> pg.PlotWidget:
         plot = pg.PlotWidget(title=title)
         plot.setLabel("bottom", "epoch")
         for axis in ("bottom", "left"):       # never "epoch (x0.001)": fractions of an epoch
             plot.getAxis(axis).enableAutoSIPrefix(False)   # are plain numbers
-        plot.addLegend(offset=(-5, 5), labelTextSize="7pt")
+        if legend:
+            plot.addLegend(offset=(-5, 5), labelTextSize="7pt")
         plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setMinimumSize(220, 180)
         return plot
