@@ -26,7 +26,8 @@ from src.db.records import Annotation
 from tests.data.conftest import write_cv2_video
 
 ROUNDS = 10
-_ctx = multiprocessing.get_context("fork")
+_ctx = (multiprocessing.get_context("fork")            # None where there is no fork: the
+        if "fork" in multiprocessing.get_all_start_methods() else None)  # tests skip
 pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
                                 reason="needs fork to start racers fast")
 

@@ -18,6 +18,8 @@ from src.db import sources as sources_repo
 from src.db.project import Project
 from src.db.records import Frame, MediaSource
 
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills with SIGKILL (POSIX)")
+
 WRITER = Path(__file__).with_name("annotation_writer.py")
 
 

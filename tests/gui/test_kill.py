@@ -15,7 +15,8 @@ import pytest
 from src.data.capture import import_media
 from src.db import classes as class_repo
 
-pytestmark = [pytest.mark.gui, pytest.mark.slow]
+pytestmark = [pytest.mark.gui, pytest.mark.slow,
+              pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills with SIGKILL (POSIX)")]
 DRIVER = Path(__file__).with_name("kill_driver.py")
 
 

@@ -219,6 +219,8 @@ def test_cli_list_and_config_errors(project, capsys):
     assert [(r["name"], r["status"]) for r in listed] == [("waiting", "queued")]
 
 
+@pytest.mark.skipif(sys.platform == "win32",
+                    reason="os.kill(pid, SIGTERM) terminates the process on Windows")
 def test_sigterm_stops_the_cli_gracefully(project, binary_dataset, capsys, monkeypatch):
     """The CLI's SIGTERM handler cancels after the current batch; the run is resumable."""
     from src.training import timm_trainer
@@ -290,6 +292,7 @@ def _run_until(proc: subprocess.Popen, epoch: int, sig: int) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills with SIGKILL (POSIX)")
 def test_sigkill_mid_epoch_then_resume_leaves_no_gaps(project, binary_dataset):
     """A killed `train --events` child resumes with epoch metrics 0..N-1, each exactly once."""
     root = project.root

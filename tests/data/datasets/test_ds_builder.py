@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -254,6 +255,7 @@ def test_a_failed_build_leaves_no_version_folder_or_record(mixed_project, monkey
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills with SIGKILL (POSIX)")
 def test_a_killed_build_leaves_no_version_and_the_next_build_cleans_up(mixed_project):
     code = textwrap.dedent(f"""
         import os, signal, sys
