@@ -108,7 +108,9 @@ class LearningSession:
         self._base_module = None
         self._base_scores: dict = {}
         self._since_update = 0
-        self._optimizer_state: dict | None = None   # kept in memory only: a restart resets it
+        # AdamW's moments of the adapter in use, saved beside it: after a restart the next
+        # update continues the same optimizer (a fresh Adam wrecked trained adapters)
+        self._optimizer_state: dict | None = self.adapters.load_optimizer()
         self.source = sources_repo.get_source(project.conn, record.source_id)
         self.imgsz = session_imgsz(project, base, settings)
         self.class_names = _model_classes(project, base)
@@ -223,7 +225,6 @@ class LearningSession:
             return "waiting"
         self._base_model()            # loaded here: it needs this thread's connection
         self._since_update = 0
-        self._optimizer_state: dict | None = None   # kept in memory only: a restart resets it
         return self._update.request()
 
     def cancel_update(self) -> None:
@@ -292,6 +293,8 @@ class LearningSession:
                                                      self.task.metric_name, samples=r.samples,
                                                      base_metric=r.base_metric),
                                      r.adapted.trainable_prefixes)
+            if self._optimizer_state is not None:
+                self.adapters.save_optimizer(self._optimizer_state)
         update.reason = _reason(update, r.reason, self.task)
         return update
 

@@ -9,6 +9,7 @@ import threading
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from src.db import annotations as annotations_repo
 from src.db.project import Project
@@ -83,6 +84,10 @@ def test_segment_session_updates_promotes_and_reopens(project):
         assert again.record.id == session.record.id and again.task.name == "segment"
         assert again.status().corrected_frames == 6 and again.status().adapter_in_use
         assert same(polygon_outputs(again.predictor(), image), adapted, 1e-3)
+        # the update's AdamW moments came back with the adapter: the next update continues them
+        moments, kept = session._optimizer_state["state"], again._optimizer_state["state"]
+        assert moments and kept.keys() == moments.keys()
+        assert all(torch.equal(kept[k]["exp_avg"], moments[k]["exp_avg"]) for k in moments)
 
         version = again.promote("triangles-learned")
         assert version.task == "segment" and version.parent_id == base.id
