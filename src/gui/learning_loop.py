@@ -71,6 +71,7 @@ class LearningLoop(QObject):
         self._edited = False                     # its shapes changed while on screen
         self._proposing = False
         self._progress_text = ""
+        self._looked_for: set[int] = set()       # sources checked for an open session
         # After the window's own slot: the annotator knows the frame shown by then.
         window.player.frame_shown.connect(self._on_player_frame_shown)
         slots = {"learn_toggle": None, "learn_update": self.update_now,
@@ -110,6 +111,7 @@ class LearningLoop(QObject):
 
     def set_project(self, project_session) -> None:
         self.stop()
+        self._looked_for = set()
         if project_session is not None:
             project_session.annotations_changed.connect(self._on_annotations_changed)
         self.refresh()
@@ -182,6 +184,22 @@ class LearningLoop(QObject):
             self.learner = None
         self.actions["learn_toggle"].setChecked(False)
 
+    def _resume_open_session(self) -> None:
+        """The first time a source is shown after the project opens, a session left open on
+        it (with a base still active) comes back on, toggle and status included."""
+        w = self.window
+        if w.session is None or w.player.source is None or \
+                w.player.source.id in self._looked_for:
+            return
+        self._looked_for.add(w.player.source.id)
+        for base in active_bases(w.session.conn):
+            if learning_repo.find_open_session(w.session.conn, w.player.source.id,
+                                               base.id) is not None:
+                self._fill_bases()
+                self.base_combo.setCurrentIndex(self.base_combo.findData(base.id))
+                self.toggle(True)
+                return
+
     # ---- corrections and proposals ------------------------------------------------------
     def _on_annotations_changed(self) -> None:
         frame = self.window.annotator.frame
@@ -190,6 +208,7 @@ class LearningLoop(QObject):
 
     def _on_player_frame_shown(self, _index: int, _image) -> None:
         if self.learner is None:
+            self._resume_open_session()
             return
         frame = self.window.annotator.frame
         frame_id = frame.id if frame is not None else None

@@ -180,3 +180,33 @@ def test_segment_base_update_changes_the_polygon_proposals(qtbot, project):
     base_polygons = [d.polygon for d in alone.predict_one(image).detections]
     assert sorted(map(str, (a.geometry for a in shown))) != sorted(map(str, base_polygons))
     win.close()
+
+
+def test_reopened_project_brings_its_open_session_back_on(qtbot, project):
+    """A session left open (two corrected frames, no update) comes back when the project is
+    opened again: the toggle is on, the status says what it holds."""
+    from src.gui.main_window import MainWindow
+    from src.training.learning.session import LearningSession
+
+    source, frames = make_source(project, 4)
+    base = make_base(project)
+    session = LearningSession.open(project, source.id, base.id)
+    for frame in frames[:2]:
+        session.frame_corrected(frame.id, {"added": 2})
+    session.close()
+    win = MainWindow(project.root)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.actions["learn_toggle"].isChecked(), timeout=20000)
+    assert win.learning.learner.record.id == session.record.id
+    label = win.learning.status_label.text()
+    assert f"base {base.display_name}" in label and "2 corrected" in label
+    assert "base only" in label and _button(win, "learn_update").isEnabled()
+    qtbot.mouseClick(_button(win, "learn_toggle"), Qt.MouseButton.LeftButton)   # off: stays off
+    assert win.learning.learner is None
+    view = win.annotator.view
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    wait_frame(qtbot, win, 1)
+    assert not win.actions["learn_toggle"].isChecked()
+    win.close()
