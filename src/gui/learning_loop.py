@@ -65,7 +65,11 @@ class LearningLoop(QObject):
         self.status_label.setContentsMargins(8, 0, 8, 0)
         self.base_combo = QComboBox()
         self.base_combo.setObjectName("learningBase")
-        self.base_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # version names are long ('detect-20261203-131653-mAP50-95=0.737'): a fixed width
+        # keeps Update/Promote/Discard on the row; the tooltip has the whole name
+        self.base_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.base_combo.setMinimumContentsLength(24)
         self.base_combo.activated.connect(self._on_base_combo_activated)
         self._frame: Optional[int] = None        # captured frame on screen (its id)
         self._edited = False                     # its shapes changed while on screen
@@ -158,9 +162,10 @@ class LearningLoop(QObject):
         combo.blockSignals(False)
         combo.setEnabled(self.learner is None and len(bases) > 1)
         combo.setVisible(bool(bases))
-        combo.setToolTip("the model the session adapts (close the session to pick another)"
-                         if self.learner is not None else
-                         "the model whose adapter learns from your corrections")
+        why = ("the model the session adapts (turn learning off to pick another)"
+               if self.learner is not None else
+               "the model whose adapter learns from your corrections")
+        combo.setToolTip(f"{combo.currentText()}: {why}" if bases else why)
 
     def _start(self) -> None:
         from src.training.learning.session import LearningSession
