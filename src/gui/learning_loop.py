@@ -1,7 +1,7 @@
 """Learn from my corrections, in the window: a toggle opens the learning session of the
-source on screen and the active detector (src/training/learning/session.py); leaving a frame
-whose shapes were edited reports it as corrected; a captured frame with no shapes yet (frame
-tags are not shapes) gets
+source on screen and the base picked beside it (an active detector or segmenter;
+src/training/learning/session.py); leaving a frame whose shapes were edited reports it as
+corrected; a captured frame with no shapes yet (frame tags are not shapes) gets
 proposals from the session's model (base + adapter in use) when it is shown; Update now,
 Promote and Discard act on the session. Updates run in the core's own thread: its callbacks
 reach the widgets through `LearningBridge` signals, never directly."""
@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Optional
 
 from PyQt6.QtCore import QObject, pyqtSignal
-from PyQt6.QtWidgets import QInputDialog, QLabel
+from PyQt6.QtWidgets import QComboBox, QInputDialog, QLabel, QToolBar
 
 from src.db import annotations as annotations_repo
 from src.db import learning as learning_repo
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from src.gui.main_window import MainWindow
 
 LOOP_ACTIONS = ("learn_update", "learn_promote", "learn_discard", "learn_propose")
+BASE_TASKS = ("detect", "segment")        # what a learning session can adapt
 
 
 class LearningBridge(QObject):
@@ -34,14 +35,18 @@ class LearningBridge(QObject):
 
 
 def base_problem(conn) -> Optional[str]:
-    """Why the loop cannot start (no active detector), or None."""
-    active = {m.task: m for m in model_repo.list_model_versions(conn) if m.is_active}
-    if "detect" in active:
+    """Why the loop cannot start (no active detector or segmenter), or None."""
+    if active_bases(conn):
         return None
-    if "segment" in active:
-        return ("the active model is a segmenter: learning from corrections supports "
-                "detectors for now")
-    return "no active detector: train one (Training › Train model…) or activate a version"
+    return ("no active detector or segmenter: train one (Training › Train model…) or "
+            "activate a version")
+
+
+def active_bases(conn) -> list:
+    """The active versions a session can adapt: the detector first, then the segmenter."""
+    found = [m for m in model_repo.list_model_versions(conn)
+             if m.is_active and m.task in BASE_TASKS]
+    return sorted(found, key=lambda m: BASE_TASKS.index(m.task))
 
 
 class LearningLoop(QObject):
@@ -58,10 +63,19 @@ class LearningLoop(QObject):
         self.status_label = QLabel("")
         self.status_label.setObjectName("learningStatus")
         self.status_label.setContentsMargins(8, 0, 8, 0)
+        self.base_combo = QComboBox()
+        self.base_combo.setObjectName("learningBase")
+        # version names are long ('detect-20261203-131653-mAP50-95=0.737'): a fixed width
+        # keeps Update/Promote/Discard on the row; the tooltip has the whole name
+        self.base_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.base_combo.setMinimumContentsLength(24)
+        self.base_combo.activated.connect(self._on_base_combo_activated)
         self._frame: Optional[int] = None        # captured frame on screen (its id)
         self._edited = False                     # its shapes changed while on screen
         self._proposing = False
         self._progress_text = ""
+        self._looked_for: set[int] = set()       # sources checked for an open session
         # After the window's own slot: the annotator knows the frame shown by then.
         window.player.frame_shown.connect(self._on_player_frame_shown)
         slots = {"learn_toggle": None, "learn_update": self.update_now,
@@ -72,6 +86,18 @@ class LearningLoop(QObject):
         for name, slot in slots.items():
             if slot is not None:
                 window.actions[name].triggered.connect(lambda _c=False, slot=slot: slot())
+
+    def attach_base_picker(self, toolbar: QToolBar) -> None:
+        """Put the base picker on the learning toolbar, before the status."""
+        status = next((a for a in toolbar.actions()
+                       if toolbar.widgetForAction(a) is self.status_label), None)
+        if status is None:
+            toolbar.addWidget(self.base_combo)
+        else:
+            toolbar.insertWidget(status, self.base_combo)
+
+    def _on_base_combo_activated(self, _row: int) -> None:
+        self.refresh()                  # the toggle's tooltip names the base picked
 
     def _on_toggle_triggered(self, checked: bool) -> None:
         self.toggle(checked)
@@ -89,20 +115,23 @@ class LearningLoop(QObject):
 
     def set_project(self, project_session) -> None:
         self.stop()
+        self._looked_for = set()
         if project_session is not None:
             project_session.annotations_changed.connect(self._on_annotations_changed)
         self.refresh()
 
     # ---- enabled state ------------------------------------------------------------------
     def refresh(self) -> None:
-        """Enable the toggle when a detector is active, and say why not otherwise."""
+        """Enable the toggle when a detector or segmenter is active, and say why not
+        otherwise; offer the active ones as the base."""
         w, toggle = self.window, self.actions["learn_toggle"]
         problem = "open a project first" if w.session is None else base_problem(w.session.conn)
         if problem is None and w.player.source is None:
             problem = "open a video or image folder first"
+        self._fill_bases()
         toggle.setEnabled(problem is None or self.learner is not None)
         toggle.setToolTip(problem or f"Learn from my corrections: a small adapter on "
-                                     f"{_active_detector(w.session.conn)} learns, in the "
+                                     f"{self.base_combo.currentText()} learns, in the "
                                      f"background, from the frames you correct")
         for name in LOOP_ACTIONS:
             self.actions[name].setEnabled(self.learner is not None)
@@ -118,12 +147,34 @@ class LearningLoop(QObject):
         self.actions["learn_toggle"].setChecked(self.learner is not None)
         self.refresh()
 
+    def _fill_bases(self) -> None:
+        """The active detector and segmenter, the one picked kept; fixed while a session is
+        open (another base is another session)."""
+        combo, w = self.base_combo, self.window
+        bases = active_bases(w.session.conn) if w.session is not None else []
+        picked = self.learner.base.id if self.learner is not None else combo.currentData()
+        combo.blockSignals(True)
+        combo.clear()
+        for m in bases:
+            combo.addItem(f"{m.display_name or m.name} ({m.task})", m.id)
+        index = combo.findData(picked)
+        combo.setCurrentIndex(index if index >= 0 else 0)
+        combo.blockSignals(False)
+        combo.setEnabled(self.learner is None and len(bases) > 1)
+        combo.setVisible(bool(bases))
+        why = ("the model the session adapts (turn learning off to pick another)"
+               if self.learner is not None else
+               "the model whose adapter learns from your corrections")
+        combo.setToolTip(f"{combo.currentText()}: {why}" if bases else why)
+
     def _start(self) -> None:
         from src.training.learning.session import LearningSession
         w = self.window
         if w.session is None or w.player.source is None:
             return
-        self.learner = LearningSession.open(w.session.project, w.player.source.id, "active",
+        base = self.base_combo.currentData()
+        self.learner = LearningSession.open(w.session.project, w.player.source.id,
+                                            base if base is not None else "active",
                                             settings=self.settings,
                                             on_progress=self.bridge.progress.emit,
                                             on_update=self.bridge.finished.emit)
@@ -138,6 +189,22 @@ class LearningLoop(QObject):
             self.learner = None
         self.actions["learn_toggle"].setChecked(False)
 
+    def _resume_open_session(self) -> None:
+        """The first time a source is shown after the project opens, a session left open on
+        it (with a base still active) comes back on, toggle and status included."""
+        w = self.window
+        if w.session is None or w.player.source is None or \
+                w.player.source.id in self._looked_for:
+            return
+        self._looked_for.add(w.player.source.id)
+        for base in active_bases(w.session.conn):
+            if learning_repo.find_open_session(w.session.conn, w.player.source.id,
+                                               base.id) is not None:
+                self._fill_bases()
+                self.base_combo.setCurrentIndex(self.base_combo.findData(base.id))
+                self.toggle(True)
+                return
+
     # ---- corrections and proposals ------------------------------------------------------
     def _on_annotations_changed(self) -> None:
         frame = self.window.annotator.frame
@@ -146,6 +213,7 @@ class LearningLoop(QObject):
 
     def _on_player_frame_shown(self, _index: int, _image) -> None:
         if self.learner is None:
+            self._resume_open_session()
             return
         frame = self.window.annotator.frame
         frame_id = frame.id if frame is not None else None
@@ -283,11 +351,6 @@ class LearningLoop(QObject):
             parts.append(self._progress_text)
         self.status_label.setText(" · ".join(parts))
         self.status_label.setToolTip(s.reason)
-
-
-def _active_detector(conn) -> str:
-    found = [m for m in model_repo.list_model_versions(conn) if m.is_active and m.task == "detect"]
-    return (found[0].display_name or found[0].name) if found else "the active detector"
 
 
 def _local_time(iso: str) -> str:

@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self.addToolBarBreak()
         self.learning_toolbar = LearningToolBar(self.actions, self.learning.status_label, self)
         self.addToolBar(self.learning_toolbar)
+        self.learning.attach_base_picker(self.learning_toolbar)
         self.sam = SamTools(self)       # after the widgets: it follows the frame they show
         self._update_enabled()
         self.resize(1280, 860)

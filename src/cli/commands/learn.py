@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _add_session_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, metavar="S", help="project source id or name")
     p.add_argument("--base", default="active", metavar="VERSION",
-                   help="base model version (default: the active detector)")
+                   help="base model version, a detector or a segmenter (default: the active "
+                        "detector, else the active segmenter)")
 
 
 def _simulate(args) -> int:
@@ -136,10 +137,10 @@ def _open_session(project, args):
     from src.db import learning as learning_repo
     from src.errors import LabelLoopError
     from src.training.inference.loading import find_version
-    from src.training.learning.session import LearningSession
+    from src.training.learning.session import SUPPORTED_TASKS, LearningSession
 
     source = _source(project, args.source)
-    base = find_version(project, args.base, ("detect",))
+    base = find_version(project, args.base, SUPPORTED_TASKS)
     if learning_repo.find_open_session(project.conn, source.id, base.id) is None:
         raise LabelLoopError(f"no open learning session for source {source.name} and "
                              f"{base.display_name}", field="--source",
@@ -150,9 +151,9 @@ def _open_session(project, args):
 def _discard_open(project, source_id: int, base_ref: str) -> None:
     from src.db import learning as learning_repo
     from src.training.inference.loading import find_version
-    from src.training.learning.session import LearningSession
+    from src.training.learning.session import SUPPORTED_TASKS, LearningSession
 
-    base = find_version(project, base_ref, ("detect",))
+    base = find_version(project, base_ref, SUPPORTED_TASKS)
     if learning_repo.find_open_session(project.conn, source_id, base.id) is not None:
         session = LearningSession.open(project, source_id, base.id)
         session.discard()
@@ -214,8 +215,8 @@ def _suggest(args) -> int:
 def _session_adapter(project, source_id: int, version):
     """The open learning session's predictor (base + adapter) of this source and base, when
     its adapter is in use: its disagreement with the base is scored too."""
-    from src.training.learning.session import LearningSession
-    if version.task != "detect":
+    from src.training.learning.session import SUPPORTED_TASKS, LearningSession
+    if version.task not in SUPPORTED_TASKS:
         return None
     session = LearningSession.existing(project, source_id, version.id)
     if session is None or not session.status().adapter_in_use:

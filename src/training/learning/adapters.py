@@ -4,6 +4,7 @@ Layout (the format of `src/training/lora.py`, so `lora.load_adapters` reads it a
 
     <session>/adapter/adapter_model.safetensors   LoRA tensors (+ any fully trained tensors)
     <session>/adapter/adapter_config.json         PEFT config, targets, extra.meta = AdapterMeta
+    <session>/optimizer.pt                        optional: the optimizer state that trained it
 
 The folder is built beside its place and renamed over it, so a reader (or a restart after a
 crash) sees the previous adapter or the new one, never a mix. Two ways in:
@@ -16,10 +17,16 @@ crash) sees the previous adapter or the new one, never a mix. Two ways in:
     store.save_model(model, lora_settings, targets, AdapterMeta.now("model:3", 0.71, "mAP50"))
     meta = store.load_into(fresh_base_model)     # None when there is no adapter
     store.discard()
+
+The optimizer state (e.g. AdamW's moments) lets the next update continue the same optimizer
+after a restart: `save_optimizer` writes it beside the adapter (torch.save, atomic) tagged
+with the adapter's `created_at`; `load_optimizer` reads it with `weights_only=True` (no
+pickled code) and returns None when it belongs to another adapter than the one saved now.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -30,7 +37,9 @@ from pathlib import Path
 from src.errors import ConfigError
 from src.training import lora
 
+log = logging.getLogger(__name__)
 ADAPTER_DIR = "adapter"
+OPTIMIZER_FILE = "optimizer.pt"
 
 
 @dataclass(frozen=True)
@@ -114,8 +123,43 @@ class AdapterStore:
         """The whole adapter_config.json (PEFT config, targets, your keys)."""
         return self._config() if self.exists() else {}
 
+    def save_optimizer(self, state: dict) -> Path:
+        """Save the optimizer state that trained the adapter saved now (call after saving it)."""
+        from src.atomic_files import torch_save_atomic
+
+        meta = self.meta()
+        if meta is None:
+            raise ConfigError("no adapter to go with this optimizer state", path=self.folder,
+                              hint="save the adapter first")
+        return torch_save_atomic({"adapter_created_at": meta.created_at, "state": state},
+                                 self._optimizer_path)
+
+    def load_optimizer(self) -> dict | None:
+        """The optimizer state saved with the current adapter; None when there is none, it
+        is unreadable, or it was saved with another adapter."""
+        import torch
+
+        meta = self.meta()
+        if meta is None or not self._optimizer_path.is_file():
+            return None
+        try:
+            saved = torch.load(self._optimizer_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a torn or foreign file only costs the moments
+            log.warning("optimizer state %s is unreadable (%s): a fresh optimizer is used",
+                        self._optimizer_path, exc)
+            return None
+        if not isinstance(saved, dict) or saved.get("adapter_created_at") != meta.created_at:
+            return None
+        return saved.get("state")
+
+    @property
+    def _optimizer_path(self) -> Path:
+        return self.folder.parent / OPTIMIZER_FILE
+
     def discard(self) -> bool:
-        """Delete the adapter (renamed away first, so it is gone at once); False if none."""
+        """Delete the adapter (renamed away first, so it is gone at once) and its optimizer
+        state; False if there was no adapter."""
+        self._optimizer_path.unlink(missing_ok=True)
         if not self.folder.exists():
             return False
         trash = self.folder.with_name(f".{ADAPTER_DIR}.discarded")

@@ -6,6 +6,9 @@ short side rounded up to the stride: 320x240 frames train at 320x256, as ultraly
 predicts them) with a light, random augmentation (horizontal flip, brightness/contrast, a
 little scale and shift), in the batch layout ultralytics' detection loss expects (`img`,
 `batch_idx`, `cls`, normalised xywh `bboxes`). Validation uses the plain letterbox.
+
+A segmentation sample also carries one polygon per box (pixels, (K, 2)); the letterbox and
+the augmentation move the polygons with the boxes (segment_update.py rasterises them).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ class DetectorSample:
     image: np.ndarray            # BGR uint8
     boxes: np.ndarray            # (N, 4) float32 xyxy pixels
     classes: np.ndarray          # (N,) int64 model class indices
+    polygons: list[np.ndarray] | None = None   # segmentation: (K, 2) pixels, one per box
 
 
 @dataclass
@@ -35,6 +39,7 @@ class Letterboxed:
     classes: np.ndarray
     scale: float
     offset: tuple[float, float]  # (x, y) padding before the image
+    polygons: list[np.ndarray] | None = None   # in the letterboxed image, one per box
 
 
 def canvas_shape(image_hw: tuple[int, int], imgsz: int, stride: int = 32) -> tuple[int, int]:
@@ -64,10 +69,16 @@ def letterbox(sample: DetectorSample, imgsz: int, rng: np.random.Generator | Non
     canvas = cv2.warpAffine(sample.image, matrix, (cw, ch), flags=cv2.INTER_LINEAR,
                             borderValue=(PAD_VALUE,) * 3)
     boxes = sample.boxes.astype(np.float32) * scale + np.array([ox, oy, ox, oy], np.float32)
-    boxes, classes = _clip(boxes, sample.classes, cw, ch)
+    keep = _kept(boxes, cw, ch)
+    boxes = boxes.reshape(-1, 4)[keep].clip(0, [cw, ch, cw, ch]).astype(np.float32)
+    classes = np.asarray(sample.classes).reshape(-1)[keep]
+    polygons = None
+    if sample.polygons is not None:
+        polygons = [(np.asarray(p, np.float32) * scale + np.array([ox, oy], np.float32))
+                    .clip(0, [cw, ch]) for p, k in zip(sample.polygons, keep) if k]
     if rng is not None:
-        canvas, boxes = _photometric_and_flip(canvas, boxes, rng)
-    return Letterboxed(canvas, boxes, classes, scale, (ox, oy))
+        canvas, boxes, polygons = _photometric_and_flip(canvas, boxes, rng, polygons)
+    return Letterboxed(canvas, boxes, classes, scale, (ox, oy), polygons)
 
 
 def to_batch(items: list[Letterboxed]) -> dict:
@@ -95,18 +106,18 @@ def unletterbox(boxes: np.ndarray, item: Letterboxed) -> np.ndarray:
     return (boxes - np.array([ox, oy, ox, oy], np.float32)) / item.scale
 
 
-def _clip(boxes: np.ndarray, classes: np.ndarray, width: int, height: int
-          ) -> tuple[np.ndarray, np.ndarray]:
+def _kept(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Which boxes keep enough of themselves inside the canvas (bool per box)."""
     if not len(boxes):
-        return boxes.reshape(0, 4), classes.reshape(0)
+        return np.zeros(0, bool)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     clipped = boxes.clip(0, [width, height, width, height])
     kept_area = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
-    keep = (kept_area > MIN_KEEP * np.maximum(area, 1e-6)) & (kept_area > 1.0)
-    return clipped[keep], classes[keep]
+    return (kept_area > MIN_KEEP * np.maximum(area, 1e-6)) & (kept_area > 1.0)
 
 
-def _photometric_and_flip(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator):
+def _photometric_and_flip(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
+                          polygons: list[np.ndarray] | None = None):
     contrast = float(rng.uniform(0.8, 1.2))
     brightness = float(rng.uniform(-20, 20))
     image = cv2.convertScaleAbs(image, alpha=contrast, beta=brightness)
@@ -115,4 +126,6 @@ def _photometric_and_flip(image: np.ndarray, boxes: np.ndarray, rng: np.random.G
         size = image.shape[1]
         boxes = boxes.copy()
         boxes[:, [0, 2]] = size - boxes[:, [2, 0]]
-    return image, boxes
+        if polygons is not None:
+            polygons = [np.column_stack([size - p[:, 0], p[:, 1]]) for p in polygons]
+    return image, boxes, polygons

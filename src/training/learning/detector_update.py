@@ -16,6 +16,12 @@ their one budgeted epoch), so an update never ends worse than it began on its ow
 Frames drawn for validation in one epoch may have been trained on in an earlier one, so the
 comparison favours the adapter somewhat; with a handful of frames there is no fair held-out
 set to spare.
+
+What differs between tasks is an `UpdateTask`: the loss settings ultralytics' own loss
+(`model.loss`) reads, the training batch, and the validation score. `DETECT` is the
+detector's (box IoU); segment_update.py's `SEGMENT` trains a YOLO-seg model on polygons and
+scores with mask IoU. Everything else (copy, adapters, AdamW, splits, early stopping, the
+comparison with the base and with the starting adapter) is this one class.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
@@ -85,12 +91,50 @@ def merged_model(adapted: AdaptedModel) -> nn.Module:
     return lora.merge_lora(copy.deepcopy(adapted.model)).eval()
 
 
+class UpdateTask(Protocol):
+    """What an update does differently for one kind of model (detect, segment)."""
+
+    name: str                  # the model version's task
+    metric_name: str           # what `score` measures, for the adapter's metadata
+
+    def loss_args(self) -> SimpleNamespace:
+        """The hyperparameters ultralytics' loss of this task reads from `model.args`."""
+
+    def batch(self, items: list[Letterboxed]) -> dict:
+        """The batch dict this task's loss expects."""
+
+    def score(self, model: nn.Module, samples: list[DetectorSample], imgsz: int,
+              settings: LearnSettings) -> list[float]:
+        """The validation score of `model` on each sample (higher is better, in [0, 1])."""
+
+
+class DetectTask:
+    """Boxes: ultralytics' detection loss, the proposal score with box IoU."""
+
+    name, metric_name = "detect", "proposal_score"
+
+    def loss_args(self) -> SimpleNamespace:
+        return SimpleNamespace(**vars(_LOSS_GAINS))
+
+    def batch(self, items: list[Letterboxed]) -> dict:
+        return to_batch(items)
+
+    def score(self, model, samples, imgsz, settings) -> list[float]:
+        return score_samples(model, samples, imgsz, settings)
+
+
+DETECT = DetectTask()
+
+
 class DetectorUpdate:
-    """The job of one update; call it with an UpdateContext (BackgroundUpdate does)."""
+    """The job of one update; call it with an UpdateContext (BackgroundUpdate does).
+    `task` says what the model is (DETECT by default; segment_update.SEGMENT)."""
 
     def __init__(self, base: nn.Module, samples: Callable[[], list[DetectorSample]],
                  settings: LearnSettings, imgsz: int, adapter_dir=None,
-                 base_scores: dict | None = None, optimizer_state: dict | None = None) -> None:
+                 base_scores: dict | None = None, optimizer_state: dict | None = None, *,
+                 task: UpdateTask | None = None) -> None:
+        self.task = task or DETECT
         self.base, self.load_samples, self.settings = base, samples, settings
         self.imgsz, self.adapter_dir = imgsz, adapter_dir
         self.optimizer_state = optimizer_state if adapter_dir is not None else None
@@ -115,7 +159,7 @@ class DetectorUpdate:
         rng = np.random.default_rng(self.settings.seed + len(samples))
         adapted = adapted_copy(self.base, self.settings, self.adapter_dir)
         model = adapted.model.to(self.device)
-        model.args = _LOSS_GAINS
+        model.args = self.task.loss_args()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = self._optimizer(params)
         splits, base_by_epoch = {}, {}
@@ -129,7 +173,7 @@ class DetectorUpdate:
         def validate(epoch: int) -> float:
             val = [samples[i] for i in splits[epoch][1]]
             base_by_epoch[epoch] = float(np.mean([self._base_score(s) for s in val]))
-            return float(np.mean(score_samples(model, val, self.imgsz, self.settings)))
+            return float(np.mean(self.task.score(model, val, self.imgsz, self.settings)))
 
         def snapshot() -> dict:
             return {k: v.detach().clone() for k, v in model.state_dict().items()
@@ -144,7 +188,7 @@ class DetectorUpdate:
         if start is not None:
             val = [samples[i] for i in splits[out.best_epoch][1]]
             model.load_state_dict(start, strict=False)
-            kept = float(np.mean(score_samples(model, val, self.imgsz, self.settings)))
+            kept = float(np.mean(self.task.score(model, val, self.imgsz, self.settings)))
             if kept >= out.best_metric:
                 out.best_state, out.best_metric = start, kept
                 out.reason += "; no epoch beat the adapter it started from: kept as it was"
@@ -176,7 +220,7 @@ class DetectorUpdate:
                 break
             chosen = order[start:start + self.settings.batch]
             items = [letterbox(train[i], self.imgsz, rng) for i in chosen]
-            batch = {k: v.to(self.device) for k, v in to_batch(items).items()}
+            batch = {k: v.to(self.device) for k, v in self.task.batch(items).items()}
             loss, _items = model.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
@@ -187,12 +231,13 @@ class DetectorUpdate:
         return float(np.mean(losses)) if losses else math.nan
 
     def _base_score(self, sample: DetectorSample) -> float:
-        key = (sample.id, self.imgsz, self.settings.conf, sample.boxes.tobytes(),
-               sample.classes.tobytes())
+        polygons = b"".join(np.asarray(p, np.float32).tobytes() for p in sample.polygons or ())
+        key = (self.task.name, sample.id, self.imgsz, self.settings.conf, sample.boxes.tobytes(),
+               sample.classes.tobytes(), polygons)
         if key not in self.base_scores:
             self.base.to(self.device)
-            self.base_scores[key] = score_samples(self.base, [sample], self.imgsz,
-                                                  self.settings)[0]
+            self.base_scores[key] = self.task.score(self.base, [sample], self.imgsz,
+                                                    self.settings)[0]
         return self.base_scores[key]
 
 

@@ -1,7 +1,8 @@
-"""A learning session: a LoRA adapter on a detector, learned from the user's corrections.
+"""A learning session: a LoRA adapter on a detector or a segmenter, learned from the user's
+corrections.
 
 A session belongs to a project, a source and a base model version (the active detector by
-default). Its folder (`<project>/learning/<...>/`) holds the corrected frames' samples and
+default, else the active segmenter). Its folder (`<project>/learning/<...>/`) holds the corrected frames' samples and
 the adapter; the database holds the session, each corrected frame's edit counts by kind and
 each finished update (src/db/learning.py). So a session, its adapter and whether the adapter
 is in use survive a restart: `open` the same source and base again.
@@ -30,7 +31,12 @@ below the base's on the same frames (`detector_update.py`); otherwise it is not 
 the status says why. `on_update(LearningUpdate)` and `on_progress(UpdateProgress)` are
 called from the worker thread: do not touch widgets or `project.conn` in them.
 
-Only detectors (boxes) are supported; a segmentation base is refused with a message.
+A `segment` base (YOLO-seg) works the same way with polygons: a sample keeps the frame's
+accepted polygons, and its boxes as their rectangles (4-point polygons: a box is drawn around
+an object the mask should cover, and leaving it out would teach the adapter that the object
+is background; the dataset builder skips boxes instead, because a dataset should not guess
+masks); the update trains with ultralytics' segmentation loss, proposals are polygons, and
+the adapter's score uses mask IoU (`segment_update.py`). Other tasks are refused.
 """
 from __future__ import annotations
 
@@ -54,7 +60,8 @@ from src.db.records import ModelVersion
 from src.errors import ConfigError, MediaError, ModelError
 from src.training.learning.adapters import AdapterMeta, AdapterStore
 from src.training.learning.detector_data import DetectorSample
-from src.training.learning.detector_update import DetectorUpdate, DetectorUpdateResult
+from src.training.learning.detector_update import (DETECT, DetectorUpdate,
+                                                   DetectorUpdateResult, UpdateTask)
 from src.training.learning.edits import EditCounts
 from src.training.learning.samples import SampleStore
 from src.training.learning.settings import LearnSettings
@@ -62,7 +69,7 @@ from src.training.learning.updater import (FINISHED, BackgroundUpdate, UpdatePro
                                            UpdateResult)
 
 log = logging.getLogger(__name__)
-SUPPORTED_TASKS = ("detect",)
+SUPPORTED_TASKS = ("detect", "segment")
 METRIC_NAME = "proposal_score"
 
 
@@ -101,10 +108,13 @@ class LearningSession:
         self._base_module = None
         self._base_scores: dict = {}
         self._since_update = 0
-        self._optimizer_state: dict | None = None   # kept in memory only: a restart resets it
+        # AdamW's moments of the adapter in use, saved beside it: after a restart the next
+        # update continues the same optimizer (a fresh Adam wrecked trained adapters)
+        self._optimizer_state: dict | None = self.adapters.load_optimizer()
         self.source = sources_repo.get_source(project.conn, record.source_id)
         self.imgsz = session_imgsz(project, base, settings)
         self.class_names = _model_classes(project, base)
+        self.task = update_task(base.task)
         self._update = BackgroundUpdate(self._run_update, budget_s=settings.budget_s,
                                         on_progress=on_progress, on_finished=self._finished,
                                         name=f"learning-update-{record.id}")
@@ -117,11 +127,11 @@ class LearningSession:
         new session; an existing one keeps those it was created with)."""
         from src.training.inference.loading import find_version, version_label
 
-        base = find_version(project, base_ref, SUPPORTED_TASKS + ("segment",))
+        base = find_version(project, base_ref, SUPPORTED_TASKS)
         if base.task not in SUPPORTED_TASKS:
-            raise ModelError(f"learning from corrections supports detectors; {version_label(base)}"
-                             f" is a {base.task} model", field="base",
-                             hint="pick a detect model version (segmentation is not done yet)")
+            raise ModelError(f"learning from corrections supports detectors and segmenters; "
+                             f"{version_label(base)} is a {base.task} model", field="base",
+                             hint="pick a detect or segment model version")
         if sources_repo.get_source(project.conn, source_id) is None:
             raise MediaError(f"no source {source_id} in this project", field="source",
                              hint="see `python main.py info` for the sources")
@@ -142,7 +152,7 @@ class LearningSession:
         """The open session of this source and base, None when there is none."""
         from src.training.inference.loading import find_version
 
-        base = find_version(project, base_ref, SUPPORTED_TASKS + ("segment",))
+        base = find_version(project, base_ref, SUPPORTED_TASKS)
         if repo.find_open_session(project.conn, source_id, base.id) is None:
             return None
         return cls.open(project, source_id, base.id, **callbacks)
@@ -158,8 +168,12 @@ class LearningSession:
             raise MediaError(f"frame {frame_id} is not a frame of this session's source",
                              field="frame_id")
         counts = self._counts(frame_id, edits)
-        boxes, classes, skipped = self._accepted_boxes(frame_id)
-        self.samples.add(_sample_id(frame_id), arrays={"boxes": boxes, "classes": classes},
+        boxes, classes, skipped, polygons = self._accepted_shapes(frame_id)
+        arrays = {"boxes": boxes, "classes": classes}
+        if self.task.name == "segment":
+            from src.training.learning.segment_update import pack_polygons
+            arrays.update(pack_polygons(polygons))
+        self.samples.add(_sample_id(frame_id), arrays=arrays,
                          meta={"frame_id": frame_id, "image_path": frame.image_path,
                                "skipped_classes": skipped})
         stored = repo.record_corrected_frame(
@@ -184,10 +198,11 @@ class LearningSession:
                               hint=f"use {', '.join(repo.EDIT_KINDS)}")
         return counts
 
-    def _accepted_boxes(self, frame_id: int):
+    def _accepted_shapes(self, frame_id: int):
+        """(boxes, classes, skipped class names, polygons: a box as its rectangle)."""
         names = {c.id: c.name for c in classes_repo.list_classes(self.project.conn)}
         index = {n.lower(): i for i, n in enumerate(self.class_names)}
-        boxes, classes, skipped = [], [], set()
+        boxes, classes, skipped, polygons = [], [], set(), []
         for ann in annotations_repo.list_annotations(self.project.conn, frame_id,
                                                      status="accepted"):
             if ann.kind not in ("box", "polygon"):
@@ -198,8 +213,9 @@ class LearningSession:
                 continue
             boxes.append(_box_of(ann))
             classes.append(index[name.lower()])
+            polygons.append(_polygon_of(ann))
         return (np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64),
-                sorted(skipped))
+                sorted(skipped), polygons)
 
     # -- updates ---------------------------------------------------------------------------
     def request_update(self) -> str:
@@ -209,7 +225,6 @@ class LearningSession:
             return "waiting"
         self._base_model()            # loaded here: it needs this thread's connection
         self._since_update = 0
-        self._optimizer_state: dict | None = None   # kept in memory only: a restart resets it
         return self._update.request()
 
     def cancel_update(self) -> None:
@@ -226,10 +241,13 @@ class LearningSession:
     def _run_update(self, ctx) -> DetectorUpdateResult:
         adapter_dir = self.adapters.folder if self.adapters.exists() else None
         job = DetectorUpdate(self._base_module, self._load_samples, self.settings, self.imgsz,
-                             adapter_dir, self._base_scores, self._optimizer_state)
+                             adapter_dir, self._base_scores, self._optimizer_state,
+                             task=self.task)
         return job(ctx)
 
     def _load_samples(self) -> list[DetectorSample]:
+        from src.training.learning.segment_update import unpack_polygons
+
         out = []
         for record in self.samples.list():
             sample = self.samples.get(record.id)
@@ -238,7 +256,7 @@ class LearningSession:
                 log.warning("frame image %s is missing; sample skipped", sample.meta["image_path"])
                 continue
             out.append(DetectorSample(record.id, image, sample.arrays["boxes"],
-                                      sample.arrays["classes"]))
+                                      sample.arrays["classes"], unpack_polygons(sample.arrays)))
         return out
 
     def _finished(self, result: UpdateResult) -> None:
@@ -272,10 +290,12 @@ class LearningSession:
         if update.used:
             self.adapters.save_model(r.adapted.model, self.settings.lora(), r.adapted.targets,
                                      AdapterMeta.now(f"model:{self.base.id}", r.val_metric,
-                                                     METRIC_NAME, samples=r.samples,
+                                                     self.task.metric_name, samples=r.samples,
                                                      base_metric=r.base_metric),
                                      r.adapted.trainable_prefixes)
-        update.reason = _reason(update, r.reason)
+            if self._optimizer_state is not None:
+                self.adapters.save_optimizer(self._optimizer_state)
+        update.reason = _reason(update, r.reason, self.task)
         return update
 
     # -- status and proposals --------------------------------------------------------------
@@ -395,6 +415,14 @@ def _sample_id(frame_id: int) -> str:
     return f"frame-{frame_id}"
 
 
+def update_task(task: str) -> UpdateTask:
+    """What an update trains for a base of this task (segment_update.SEGMENT or DETECT)."""
+    if task == "segment":
+        from src.training.learning.segment_update import SEGMENT
+        return SEGMENT
+    return DETECT
+
+
 def _box_of(ann) -> list[float]:
     if ann.kind == "box":
         return [float(v) for v in ann.geometry]
@@ -402,10 +430,19 @@ def _box_of(ann) -> list[float]:
     return [min(xs), min(ys), max(xs), max(ys)]
 
 
-def _reason(update: repo.LearningUpdate, stop: str) -> str:
+def _polygon_of(ann) -> np.ndarray:
+    """A polygon's points; a box's rectangle as a 4-point polygon."""
+    if ann.kind == "box":
+        x1, y1, x2, y2 = (float(v) for v in ann.geometry)
+        return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
+    return np.array(ann.geometry, np.float32).reshape(-1, 2)
+
+
+def _reason(update: repo.LearningUpdate, stop: str, task: UpdateTask = DETECT) -> str:
     figures = f"{update.val_metric:.2f} vs base {update.base_metric:.2f}"
+    score = "mask proposal score" if task.name == "segment" else "proposal score"
     if update.used:
-        return (f"adapter in use: validation proposal score {figures} on the corrected frames "
+        return (f"adapter in use: validation {score} {figures} on the corrected frames "
                 f"({update.epochs} epochs, {stop})")
     return (f"adapter not used: it did worse than the base on the corrected frames' validation "
             f"split ({figures}); proposals come from the base model")

@@ -7,6 +7,11 @@ store the ground truth as the corrected frame (`LearningSession.frame_corrected`
 the loop update as a user would: every `update_every` frames an update starts; with
 `wait=True` the simulated user pauses until it is over (an update "on pause"), otherwise
 it keeps going and the proposals come from the previous adapter until the update ends.
+
+With a segmentation base the edits are counted the same way with mask IoU: the proposals'
+polygons and the truth's polygons (a box: its rectangle) rasterised at the frame's size
+(`edits.count_mask_edits`). A detector's proposals are compared with the truth's boxes (a
+polygon: its bounding box).
 """
 from __future__ import annotations
 
@@ -21,8 +26,8 @@ from src.db import learning as learning_repo
 from src.db.project import Project
 from src.db.records import Frame
 from src.errors import MediaError
-from src.training.learning.edits import EditCounts, Shape, count_edits
-from src.training.learning.session import LearningSession
+from src.training.learning.edits import EditCounts, Shape, count_edits, count_mask_edits
+from src.training.learning.session import SUPPORTED_TASKS, LearningSession
 from src.training.learning.settings import LearnSettings
 
 
@@ -72,7 +77,7 @@ class Simulation:
 def truth_frames(project: Project, source_id: int, first: int | None = None,
                  last: int | None = None) -> list[tuple[Frame, list[Shape]]]:
     """Frames of the source with ground truth (any accepted annotation, tags included, so
-    an empty labelled frame counts), each with its boxes (polygons as their bounding box)."""
+    an empty labelled frame counts), each with its shapes (a polygon keeps its points)."""
     names = {c.id: c.name.lower() for c in classes_repo.list_classes(project.conn)}
     out = []
     for frame in frames_repo.list_frames(project.conn, source_id):
@@ -82,7 +87,7 @@ def truth_frames(project: Project, source_id: int, first: int | None = None,
         anns = annotations_repo.list_annotations(project.conn, frame.id, status="accepted")
         if not anns:
             continue
-        shapes = [Shape(tuple(_bbox(a)), names[a.class_id]) for a in anns
+        shapes = [Shape(tuple(_bbox(a)), names[a.class_id], _points(a)) for a in anns
                   if a.kind in ("box", "polygon")]
         out.append((frame, shapes))
     return out
@@ -100,7 +105,11 @@ def simulate(project: Project, source_id: int, base_ref: str, *, settings: Learn
         raise MediaError("no frame of this source has ground truth (accepted annotations) "
                          "in the range asked", field="--source",
                          hint="annotate some frames, or build the demo project")
-    base = find_version(project, base_ref, ("detect",))
+    base = find_version(project, base_ref, SUPPORTED_TASKS)
+    if base.task not in SUPPORTED_TASKS:
+        raise MediaError(f"the simulated annotator corrects detectors and segmenters; "
+                         f"{version_label(base)} is a {base.task} model", field="--base",
+                         hint="pick a detect or segment model version")
     result = Simulation(str(source_id), version_label(base), adapt)
     session, updates = None, []
     if adapt:
@@ -120,7 +129,8 @@ def simulate(project: Project, source_id: int, base_ref: str, *, settings: Learn
                                        device=settings.device)
     try:
         for n, (frame, truth) in enumerate(frames, start=1):
-            result.frames.append(_one_frame(project, frame, truth, session, base_predictor))
+            result.frames.append(_one_frame(project, frame, truth, session, base_predictor,
+                                            masks=base.task == "segment"))
             if session is not None:
                 session.frame_corrected(frame.id, EditCounts(**result.frames[-1].by_kind))
                 if wait:
@@ -137,8 +147,8 @@ def simulate(project: Project, source_id: int, base_ref: str, *, settings: Learn
     return result
 
 
-def _one_frame(project, frame: Frame, truth: list[Shape], session, base_predictor
-               ) -> SimulatedFrame:
+def _one_frame(project, frame: Frame, truth: list[Shape], session, base_predictor, *,
+               masks: bool = False) -> SimulatedFrame:
     image = cv2.imread(str(project.abspath(frame.image_path)))
     if image is None:
         raise MediaError("frame image is missing", path=project.abspath(frame.image_path))
@@ -149,8 +159,13 @@ def _one_frame(project, frame: Frame, truth: list[Shape], session, base_predicto
     else:
         in_use, updates_done, predictor = False, 0, base_predictor
     found = predictor.predict_one(image).detections
-    proposals = [Shape(tuple(d.box), d.class_name.lower()) for d in found]
-    counts = count_edits(proposals, truth)
+    if masks:
+        proposals = [Shape(tuple(d.box), d.class_name.lower(),
+                           tuple(map(tuple, d.polygon)) if d.polygon else None) for d in found]
+        counts = count_mask_edits(proposals, truth, image.shape[:2])
+    else:
+        proposals = [Shape(tuple(d.box), d.class_name.lower()) for d in found]
+        counts = count_edits(proposals, truth)
     return SimulatedFrame(frame.id, frame.frame_index, counts.edits, counts.as_dict(),
                           len(proposals), len(truth), in_use, updates_done)
 
@@ -161,6 +176,10 @@ def _collect(updates: list, result: Simulation, corrected: int) -> None:
         result.updates.append(SimulatedUpdate(corrected, round(u.elapsed_s, 2), u.epochs,
                                               u.samples, u.val_metric, u.base_metric, u.used,
                                               u.reason))
+
+
+def _points(ann) -> tuple[tuple[float, float], ...] | None:
+    return tuple((float(x), float(y)) for x, y in ann.geometry) if ann.kind == "polygon" else None
 
 
 def _bbox(ann) -> list[float]:

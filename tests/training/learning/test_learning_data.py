@@ -44,3 +44,39 @@ def test_batch_layout():
     x, y, w, h = batch["bboxes"][0].tolist()
     assert np.allclose([x, y, w, h], [60 / 320, 128 / 256, 100 / 320, 200 / 256])
     assert float(batch["img"][0, 0, 128, 60]) > 0.9            # RGB: channel 0 is red
+
+
+def triangle_sample() -> DetectorSample:
+    """A red triangle (its polygon) and a blue box-only object on a 320x240 frame."""
+    import cv2
+
+    image = np.full((240, 320, 3), 30, np.uint8)
+    points = np.array([[20, 200], [100, 40], [180, 200]], np.float32)
+    cv2.fillPoly(image, [points.astype(np.int32)], (0, 0, 255))
+    image[60:120, 220:300] = (255, 0, 0)
+    rect = np.array([[220, 60], [300, 60], [300, 120], [220, 120]], np.float32)
+    return DetectorSample("t", image, np.array([[20, 40, 180, 200], [220, 60, 300, 120]],
+                                               np.float32), np.array([0, 1]), [points, rect])
+
+
+def test_augmented_polygons_stay_on_their_objects_and_become_instance_masks():
+    from src.training.learning.segment_update import SEGMENT, instance_masks
+
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        item = letterbox(triangle_sample(), 320, rng)
+        assert len(item.polygons) == len(item.boxes) == 2
+        for polygon, box in zip(item.polygons, item.boxes):    # flips move both alike
+            assert np.allclose(polygon.min(0), box[:2], atol=0.5)
+            assert np.allclose(polygon.max(0), box[2:], atol=0.5)
+        masks = instance_masks([item], 4)
+        assert tuple(masks.shape) == (2, 64, 80)
+        small = item.image[::4, ::4].astype(int)
+        red = small[..., 2] - small[..., 0]
+        # the triangle's mask lies on red pixels, and covers about half its box
+        assert red[masks[0].numpy() > 0].mean() > 100
+        x1, y1, x2, y2 = item.boxes[0] / 4
+        assert 0.35 < float(masks[0].sum()) / ((x2 - x1) * (y2 - y1)) < 0.65
+        assert red[masks[1].numpy() > 0].mean() < -100               # the blue rectangle
+    batch = SEGMENT.batch([letterbox(triangle_sample(), 320)])
+    assert tuple(batch["masks"].shape) == (2, 64, 80) and batch["batch_idx"].tolist() == [0, 0]

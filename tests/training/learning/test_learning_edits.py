@@ -1,7 +1,8 @@
-"""The simulated annotator's edit counting on hand-made frames."""
+"""The simulated annotator's edit counting on hand-made frames, with boxes and with polygons."""
 from __future__ import annotations
 
-from src.training.learning.edits import EditCounts, Shape, count_edits, proposal_score
+from src.training.learning.edits import (EditCounts, Shape, count_edits, count_mask_edits,
+                                         mask_ious, proposal_score, rasterise)
 
 A = Shape((0, 0, 10, 10), "square")
 
@@ -72,3 +73,65 @@ def test_proposal_score_bounds():
     assert proposal_score(count_edits([], [A, A]), 0, 2) == 0.0
     assert proposal_score(count_edits([box(0, 0, 10, 5, "circle")], [A]), 1, 1) == 0.0
     assert 0 < proposal_score(count_edits([A, box(50, 50, 60, 60)], [A]), 2, 1) < 1
+
+
+# -- polygons: the same edits with mask IoU (shapes rasterised at the frame's size) --------
+FRAME = (40, 40)
+
+
+def poly(points, cls="circle"):
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return Shape((min(xs), min(ys), max(xs), max(ys)), cls, tuple(map(tuple, points)))
+
+
+SQUARE_POLY = poly([(0, 0), (20, 0), (20, 20), (0, 20)])
+LOWER_LEFT = poly([(0, 0), (0, 20), (20, 20)])           # half of the square, same box
+UPPER_RIGHT = poly([(0, 0), (20, 0), (20, 20)])          # the other half, same box
+
+
+def test_polygon_masks_and_their_iou():
+    assert rasterise(SQUARE_POLY, FRAME).sum() == 400
+    assert rasterise(Shape((0, 0, 20, 20), "circle"), FRAME).sum() == 400   # a box: its rectangle
+    half = rasterise(LOWER_LEFT, FRAME).sum()
+    assert 190 <= half <= 210
+    ious = mask_ious([rasterise(SQUARE_POLY, FRAME)], [rasterise(LOWER_LEFT, FRAME)])
+    assert ious.shape == (1, 1) and abs(ious[0, 0] - half / 400) < 1e-6
+
+
+def test_polygon_accept_is_free():
+    shifted = poly([(1, 0), (21, 0), (21, 20), (1, 20)])                   # IoU 0.9
+    assert count_mask_edits([shifted], [SQUARE_POLY], FRAME) == EditCounts(accepted=1)
+
+
+def test_polygon_class_change_costs_one():
+    assert count_mask_edits([poly(SQUARE_POLY.polygon, "square")], [SQUARE_POLY],
+                            FRAME) == EditCounts(reclassified=1)
+
+
+def test_polygon_adjustment_uses_the_mask_not_the_box():
+    # the triangle and the square share their bounding box (box IoU 1: accepted as boxes),
+    # but the triangle covers half the square's mask: 0.3 <= IoU < 0.7, one adjustment
+    assert count_edits([LOWER_LEFT], [SQUARE_POLY]) == EditCounts(accepted=1)
+    assert count_mask_edits([LOWER_LEFT], [SQUARE_POLY], FRAME) == EditCounts(moved_resized=1)
+    assert count_mask_edits([LOWER_LEFT], [Shape((0, 0, 20, 20), "circle")],
+                            FRAME) == EditCounts(moved_resized=1)
+
+
+def test_polygon_missing_and_spurious_cost_one_each():
+    assert count_mask_edits([], [SQUARE_POLY], FRAME) == EditCounts(added=1)
+    assert count_mask_edits([SQUARE_POLY], [], FRAME) == EditCounts(deleted=1)
+    # opposite halves of one box: box IoU 1, mask IoU ~0: a miss and a spurious shape
+    assert count_mask_edits([UPPER_RIGHT], [LOWER_LEFT], FRAME) == EditCounts(deleted=1,
+                                                                            added=1)
+
+
+def test_polygon_ties_and_empty_frames():
+    assert count_mask_edits([], [], FRAME) == EditCounts()
+    counts = count_mask_edits([SQUARE_POLY, SQUARE_POLY], [SQUARE_POLY], FRAME)
+    assert counts == EditCounts(accepted=1, deleted=1)
+    # one proposal fits the triangle exactly and the square loosely: the fewest edits is one
+    # miss (the square), not an adjustment plus a miss
+    counts = count_mask_edits([LOWER_LEFT], [SQUARE_POLY, LOWER_LEFT], FRAME)
+    assert counts == EditCounts(accepted=1, added=1)
+    backward = count_mask_edits([LOWER_LEFT], [LOWER_LEFT, SQUARE_POLY], FRAME)
+    assert backward == counts

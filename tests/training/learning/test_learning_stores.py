@@ -108,3 +108,29 @@ def test_adapter_tensors_save_replace(tmp_path):
     assert torch.equal(tensors["w"], torch.full((3,), 2.0)) and meta.metric == 0.9
     assert store.config()["layers"] == ["a"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter"]   # no temp folder left
+
+
+def test_optimizer_state_goes_with_the_adapter_it_trained(tmp_path):
+    store = AdapterStore(tmp_path)
+    assert store.load_optimizer() is None
+    weight = nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.AdamW([weight], lr=0.1)
+    weight.sum().backward()
+    optimizer.step()
+    with pytest.raises(Exception, match="no adapter"):
+        store.save_optimizer(optimizer.state_dict())              # nothing to go with yet
+    store.save_tensors({"w": weight.detach()}, AdapterMeta.now("m", 0.5))
+    store.save_optimizer(optimizer.state_dict())
+    loaded = store.load_optimizer()
+    assert torch.equal(loaded["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
+    fresh = torch.optim.AdamW([nn.Parameter(torch.ones(3))], lr=0.1)
+    fresh.load_state_dict(loaded)                                  # usable as it comes back
+    assert fresh.state_dict()["state"][0]["step"] == 1
+
+    store.save_tensors({"w": weight.detach() * 2}, AdapterMeta.now("m", 0.6))
+    assert store.load_optimizer() is None           # saved with the previous adapter: unused
+    store.save_optimizer(optimizer.state_dict())
+    (tmp_path / "optimizer.pt").write_bytes(b"torn")
+    assert store.load_optimizer() is None           # unreadable: a fresh optimizer, no crash
+    store.save_optimizer(optimizer.state_dict())
+    assert store.discard() and not (tmp_path / "optimizer.pt").exists()
