@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Optional
 
-from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QInputDialog, QLabel, QToolBar
 
 from src.db import annotations as annotations_repo
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from src.gui.main_window import MainWindow
 
 LOOP_ACTIONS = ("learn_update", "learn_promote", "learn_discard", "learn_propose")
+PAUSE_MS = 20_000     # no edit and no frame change for this long: the user paused
 BASE_TASKS = ("detect", "segment")        # what a learning session can adapt
 
 
@@ -78,6 +79,12 @@ class LearningLoop(QObject):
         self._looked_for: set[int] = set()       # sources checked for an open session
         # After the window's own slot: the annotator knows the frame shown by then.
         window.player.frame_shown.connect(self._on_player_frame_shown)
+        # "When the user pauses": after PAUSE_MS without an edit or a frame change, the frames
+        # corrected since the last update start an update.
+        self.pause_timer = QTimer(self)
+        self.pause_timer.setSingleShot(True)
+        self.pause_timer.setInterval(PAUSE_MS)
+        self.pause_timer.timeout.connect(self._on_pause_timer_timeout)
         slots = {"learn_toggle": None, "learn_update": self.update_now,
                  "learn_promote": self.promote, "learn_discard": self.discard,
                  "learn_propose": self.propose_here}
@@ -183,6 +190,7 @@ class LearningLoop(QObject):
 
     def stop(self) -> None:
         """Close the session (a running update is cancelled; the session stays on disk)."""
+        self.pause_timer.stop()
         if self.learner is not None:
             self._report_corrected()
             self.learner.close()
@@ -210,11 +218,13 @@ class LearningLoop(QObject):
         frame = self.window.annotator.frame
         if self.learner is not None and not self._proposing and frame is not None:
             self._frame, self._edited = frame.id, True     # drawing captures a new frame
+            self.pause_timer.start()
 
     def _on_player_frame_shown(self, _index: int, _image) -> None:
         if self.learner is None:
             self._resume_open_session()
             return
+        self.pause_timer.start()
         frame = self.window.annotator.frame
         frame_id = frame.id if frame is not None else None
         if frame_id == self._frame:
@@ -280,6 +290,18 @@ class LearningLoop(QObject):
         return self.learner.predictor()
 
     # ---- update, promote, discard -------------------------------------------------------
+    @reports_errors
+    def _on_pause_timer_timeout(self) -> None:
+        """The user paused: an update starts when frames were corrected since the last one
+        and none is running. The frame on screen is not counted yet (a pause half way through
+        it would teach its unfinished labels); it counts when the user moves on."""
+        if self.learner is None or self.learner.updating:
+            return
+        if self.learner.pending_corrections == 0:
+            return
+        if self.learner.request_update() in ("started", "queued"):
+            self._progress_text = "updating (you paused)…"
+            self._show_status()
     @reports_errors
     def update_now(self) -> None:
         if self.learner is None:

@@ -234,6 +234,11 @@ class LearningSession:
     def updating(self) -> bool:
         return self._update.running
 
+    @property
+    def pending_corrections(self) -> int:
+        """Frames corrected since the last update was requested (none: nothing new to learn)."""
+        return self._since_update
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no update runs or is queued (tests, CLI); False on timeout."""
         return self._update.wait(timeout)
