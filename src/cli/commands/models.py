@@ -12,6 +12,7 @@ import sys
 from src.db.project import Project
 
 _TASKS = ("detect", "segment", "classify", "crop_classifier")
+_LISTED_TASKS = (*_TASKS, "sam_adapter")     # SAM adapters are listed, never imported bare
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,7 +59,7 @@ def _add(verbs, name, handler, help_text, *, ref=False, task_opt=False, json_opt
     if ref:
         p.add_argument("ref", metavar="VERSION")
     if task_opt:
-        p.add_argument("--task", choices=_TASKS)
+        p.add_argument("--task", choices=_LISTED_TASKS)
     if json_opt:
         p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.set_defaults(handler=lambda args: _with_manager(args, handler))
