@@ -246,7 +246,8 @@ def _register(args) -> int:
         weights = find_weights(args.model, project.base_weights_dir, untrained=args.untrained,
                                allow_download=False)
         folder = LitLora.folder_for(project.root, source.id, args.object) / "adapter"
-        learned = {"source": source.name, "source_id": source.id, "object_id": args.object}
+        learned = {"project": project.root.name, "source": source.name, "source_id": source.id,
+                   "object_id": args.object}
         version = register_sam_adapter(ModelManager(project), folder,
                                        SamBase.of(weights, args.imgsz), learned, name=args.name,
                                        allow_untrained=args.untrained)

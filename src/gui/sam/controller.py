@@ -6,9 +6,10 @@ from then on every frame the user opens is embedded there in the background (whi
 is open, the next frames too), the latest request replacing the queued ones, whether or not
 the Segment tool is on; each click runs the decoder on the GUI thread from the cached
 embedding. A track can run with a registered adapter version (kind sam_adapter), and an
-object's LIT-LoRA adapter can be registered as one. Without weights every SAM action is disabled and says which file
-to put where. `LABELLOOP_SAM_UNTRAINED=1` (tests, screenshots) opts in to the architecture
-without weights; `LABELLOOP_SAM_IMGSZ` sets the input size.
+object's LIT-LoRA adapter can be registered as one. Without weights every SAM action is
+disabled and says which file to put where. `LABELLOOP_SAM_UNTRAINED=1` (tests,
+screenshots) opts in to the architecture without weights; `LABELLOOP_SAM_IMGSZ` sets the
+input size.
 """
 from __future__ import annotations
 
@@ -629,8 +630,8 @@ class SamTools(QObject):
         if not ok:
             return
         root, folder = self.session_root, state.lit.adapters.folder
-        learned = {"source": state.source.name, "source_id": state.source.id,
-                   "object_id": state.object_id}
+        learned = {"project": self.session.project.root.name, "source": state.source.name,
+                   "source_id": state.source.id, "object_id": state.object_id}
 
         def job(w):
             from src.training.models import ModelManager

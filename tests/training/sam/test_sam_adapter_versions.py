@@ -114,7 +114,7 @@ def test_register_lists_with_kind_and_base_and_refuses_untrained_without_the_fla
                                 if f["role"] == "metadata")).read())
     assert meta["base"] == {"name": "sam2_t", "file": None, "sha256": None,
                             "image_size": TEST_IMGSZ}
-    assert meta["learned_from"] == {"source": square_source.name,
+    assert meta["learned_from"] == {"project": project.root.name, "source": square_source.name,
                                     "source_id": square_source.id, "object_id": OBJECT}
     # the same adapter twice: refused, one line
     code = _cli(project, "sam", "register", square_source.name, "--object", str(OBJECT), *FAST)
