@@ -196,3 +196,21 @@ def test_track_with_a_registered_adapter_version(project, square_source, engine,
                 "--object", str(ann.id), "--adapter", "nope", *FAST)
     err = capsys.readouterr().err
     assert code == 2 and "nope" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_adapter_is_not_loaded_onto_another_sam_base(project, square_source, engine, capsys,
+                                                        tmp_path):
+    from types import SimpleNamespace
+
+    from src.training.sam.weights import SamWeights
+    _save_adapter(project, engine, square_source.id)
+    adapter = _register(project, square_source, capsys)
+    other = tmp_path / "sam2_t.pt"
+    other.write_bytes(b"trained weights")
+    for weights in (SamWeights("sam2_t", other), SamWeights("mobile_sam", None)):
+        fake = SimpleNamespace(weights=weights, image_size=TEST_IMGSZ)
+        with pytest.raises(ModelError, match="was learned on sam2_t \\(untrained\\)"):
+            load_adapter_decoder(ModelManager(project), adapter["id"], fake)
+    with pytest.raises(ModelError, match="not a SAM adapter"):
+        seg = _segmenter(project, tmp_path)
+        load_adapter_decoder(ModelManager(project), seg.id, engine)
