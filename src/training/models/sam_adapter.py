@@ -115,7 +115,10 @@ def register_sam_adapter(manager: ModelManager, adapter_dir: Path, base: SamBase
 
 def _check_base(base: SamBase, base_ref: str, allow_untrained: bool) -> None:
     learned_untrained = "untrained" in base_ref
-    if not base_ref.startswith(base.name) or learned_untrained != base.untrained:
+    size = base_ref.rsplit("-", 1)[-1]     # SamEngine.key: <name>-<imgsz>-<file size|untrained>
+    other_file = size.isdigit() and base.file is not None and \
+        int(size) != Path(base.file).stat().st_size
+    if not base_ref.startswith(base.name) or learned_untrained != base.untrained or other_file:
         raise ModelError(f"this adapter was learned on {base_ref!r}, not on {base.words()}",
                          field="base", hint="register it with the SAM model it was learned on")
     if base.untrained and not allow_untrained:

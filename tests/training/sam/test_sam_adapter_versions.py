@@ -41,7 +41,8 @@ def engine(project):
     return load_engine(project, "sam2_t", image_size=TEST_IMGSZ, untrained=True)
 
 
-def _save_adapter(project, engine, source_id: int, object_id: int = OBJECT) -> dict:
+def _save_adapter(project, engine, source_id: int, object_id: int = OBJECT,
+                  base_ref: str | None = None) -> dict:
     """An adapter saved where LitLora keeps it, with LoRA B tensors made non-zero."""
     settings = LitLoraSettings()
     decoder = adapted_copy(engine.base_decoder, settings)
@@ -50,7 +51,7 @@ def _save_adapter(project, engine, source_id: int, object_id: int = OBJECT) -> d
         for name, p in decoder.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.05)
-    meta = AdapterMeta.now(engine.key, 0.71, "val_iou", samples=3, epochs=5, reason="patience")
+    meta = AdapterMeta.now(base_ref or engine.key, 0.71, "val_iou", samples=3, epochs=5, reason="patience")
     folder = LitLora.folder_for(project.root, source_id, object_id)
     AdapterStore(folder).save_model(decoder, settings, decoder_targets(engine.base_decoder), meta)
     return {k: v.clone() for k, v in get_peft_model_state_dict(decoder).items()}
@@ -214,3 +215,22 @@ def test_an_adapter_is_not_loaded_onto_another_sam_base(project, square_source, 
     with pytest.raises(ModelError, match="not a SAM adapter"):
         seg = _segmenter(project, tmp_path)
         load_adapter_decoder(ModelManager(project), seg.id, engine)
+
+
+def test_an_adapter_learned_on_real_weights_records_their_sha256(project, square_source, engine,
+                                                                 capsys):
+    weights = project.base_weights_dir / "sam2_t.pt"
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    weights.write_bytes(b"stand-in for sam2_t weights")      # never loaded: only hashed
+    size = weights.stat().st_size
+    args = ("sam", "register", square_source.name, "--object", str(OBJECT), "--imgsz", "128",
+            "--json")
+    _save_adapter(project, engine, square_source.id, base_ref=f"sam2_t-128-{size + 1}")
+    assert _cli(project, *args) == 2 and "learned on" in capsys.readouterr().err
+    _save_adapter(project, engine, square_source.id, base_ref=f"sam2_t-128-{size}")
+    assert _cli(project, *args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "untrained" not in out["display_name"] and "valIoU=0.710" in out["display_name"]
+    assert out["base"]["weights_sha256"] == trust.sha256_file(weights)
+    with pytest.raises(ModelError, match="the SAM model loaded is sam2_t \\(untrained\\)"):
+        load_adapter_decoder(ModelManager(project), out["id"], engine)
