@@ -85,11 +85,14 @@ def test_register_button_adds_a_version_listed_in_models_with_its_base(qtbot, sa
     dialog = win.training.models_dialog
     qtbot.waitUntil(lambda: dialog.isVisible())
     rows = {dialog.table.item(r, 1).text(): r for r in range(dialog.table.rowCount())}
+    rows_ids = [v.id for v in dialog.versions]
     row = rows["square adapter"]
     assert dialog.table.item(row, 2).text() == SAM_ADAPTER_TASK
     assert dialog.table.item(row, 6).text() == "SAM base sam2_t (untrained)"
     assert "learned from" in dialog.table.item(row, 4).text()
-    dialog.table.selectRow(row)
+    cell = dialog.table.visualItemRect(dialog.table.item(row, 1)).center()
+    qtbot.mouseClick(dialog.table.viewport(), Qt.MouseButton.LeftButton, pos=cell)
+    assert dialog.selected_ids() == [rows_ids[row]]
     assert dialog.buttons["setActiveButton"].isEnabled()
     assert not dialog.buttons["exportOnnxButton"].isEnabled()
     qtbot.mouseClick(dialog.buttons["setActiveButton"], Qt.MouseButton.LeftButton)
