@@ -75,6 +75,11 @@ def test_register_button_adds_a_version_listed_in_models_with_its_base(qtbot, sa
     qtbot.waitUntil(lambda: "tracked 1 frame(s)" in sam.panel.status_label.text(),
                     timeout=60000)
     assert sam.panel.register_button.isVisible() and sam.panel.register_button.isEnabled()
+    # while a track is open, opening a frame also embeds the next ones ahead
+    assert (source.id, 3) not in sam.cache
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: (source.id, 3) in sam.cache, timeout=30000)
     with ModalAnswerer(lambda d: default_answer(d, "square adapter")) as answerer:
         qtbot.mouseClick(sam.panel.register_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: "registered as model version" in sam.panel.learn_label.text(),
