@@ -12,6 +12,7 @@ import sys
 from src.db.project import Project
 
 _TASKS = ("detect", "segment", "classify", "crop_classifier")
+_LISTED_TASKS = (*_TASKS, "sam_adapter")     # SAM adapters are listed, never imported bare
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,7 +59,7 @@ def _add(verbs, name, handler, help_text, *, ref=False, task_opt=False, json_opt
     if ref:
         p.add_argument("ref", metavar="VERSION")
     if task_opt:
-        p.add_argument("--task", choices=_TASKS)
+        p.add_argument("--task", choices=_LISTED_TASKS)
     if json_opt:
         p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.set_defaults(handler=lambda args: _with_manager(args, handler))
@@ -106,7 +107,8 @@ def _show(args, mm) -> int:
     for key in ("id", "display_name", "task", "model_type", "active", "trusted", "origin",
                 "series", "created_at", "description", "run_id", "parent_id"):
         print(f"{key + ':':<14}{info[key]}")
-    print(f"{'classes:':<14}{', '.join(v.classes) or '(unknown until trusted)'}")
+    if v.task != "sam_adapter":              # an adapter of SAM's decoder has no classes
+        print(f"{'classes:':<14}{', '.join(v.classes) or '(unknown until trusted)'}")
     print(f"{'dataset:':<14}{_dataset_words(v.dataset)}")
     print(f"{'lineage:':<14}" + (" ← ".join(e.get("display_name") or "?" for e in v.lineage)
                                  or "(trained from a base model)"))
@@ -199,6 +201,8 @@ def _summary(mm, v) -> dict:
 
 
 def _dataset_words(d: dict) -> str:
+    if d.get("learned_from"):                # a SAM adapter: the object it learned from
+        return f"learned from {d['learned_from']}"
     if d.get("name"):
         return f"{d['name']} v{d.get('version')} (hash {str(d.get('hash'))[:12]})"
     return d.get("imported_from") and f"imported from {d['imported_from']}" or d.get("path") \

@@ -7,6 +7,9 @@ where. `--untrained` builds the architecture without weights (masks are meaningl
 and timing only). `segment --store` keeps the best mask as a proposed polygon;
 `track` stores each tracked frame's mask as a proposed polygon with the predicted IoU as
 confidence. Ctrl-C stops tracking after the current frame; what was tracked is stored.
+`track --adapter VERSION` tracks with a registered LIT-LoRA adapter (a `sam_adapter` model
+version); `sam register SOURCE --object ID` registers the adapter learned for an object as
+such a version (then `models list/show/activate/rename/delete/export` handle it).
 """
 from __future__ import annotations
 
@@ -40,18 +43,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to-frame", type=int, required=True, metavar="M", help="last frame, included")
     p.add_argument("--object", type=int, required=True, metavar="ID",
                    help="id of the box or polygon on --from-frame to track")
-    p.add_argument("--lit-lora", action="store_true",
-                   help="use the mask-decoder adapter learned for this object in the annotator")
+    adapter = p.add_mutually_exclusive_group()
+    adapter.add_argument("--lit-lora", action="store_true",
+                         help="use the mask-decoder adapter learned for this object in the "
+                              "annotator")
+    adapter.add_argument("--adapter", metavar="VERSION",
+                         help="use a registered SAM adapter version (id, name, or "
+                              "active:sam_adapter)")
     _add_common(p)
     p.set_defaults(handler=_track)
 
+    p = sub.add_parser("sam", help="SAM adapters: register an object's LIT-LoRA adapter as "
+                                   "a model version")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    r = verbs.add_parser("register", help="register the LIT-LoRA adapter learned for an object "
+                                          "as a sam_adapter model version (with its base)")
+    r.add_argument("source", metavar="SOURCE", help="project source id or name")
+    r.add_argument("--object", type=int, required=True, metavar="ID",
+                   help="the tracked object (annotation id) whose adapter to register")
+    r.add_argument("--name", help="readable name of the version (default: "
+                                  "sam_adapter-<date>-valIoU=<x>)")
+    _add_common(r, tolerance=False)
+    r.set_defaults(handler=_register)
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+
+def _add_common(p: argparse.ArgumentParser, *, tolerance: bool = True) -> None:
     p.add_argument("--model", default="sam2_t", help="sam2_t (default), sam2.1_t, sam2_s, "
                                                      "mobile_sam (segment only)")
     p.add_argument("--imgsz", type=int, default=1024, help="model input size (default 1024)")
-    p.add_argument("--tolerance", type=float, default=1.5,
-                   help="polygon simplification, pixels (default 1.5)")
+    if tolerance:
+        p.add_argument("--tolerance", type=float, default=1.5,
+                       help="polygon simplification, pixels (default 1.5)")
     p.add_argument("--untrained", action="store_true",
                    help="build the model without weights (meaningless masks: tests, timing)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -158,7 +180,8 @@ def _track(args) -> int:
             _check_frame(args.from_frame, source, "--from-frame")
             mask, class_id = object_mask(project, source, args.from_frame, args.object)
             session = TrackSession(cache, source.id, reader.frame_count, reader.read)
-            adapter = _lit_lora(project, engine, source, args, session) if args.lit_lora else None
+            adapter = _lit_lora(project, engine, source, args, session) if args.lit_lora \
+                else _registered(project, engine, args, session) if args.adapter else None
             session.start_from_mask(args.from_frame, mask)
             tracked = session.propagate(args.to_frame, should_stop=stop,
                                         progress=_progress("tracking"))
@@ -174,7 +197,7 @@ def _track(args) -> int:
                                      "annotation_ids": summary.annotation_ids}}))
     else:
         print(f"tracked object {args.object} over {len(tracked)} frame(s)"
-              f"{' with its LIT-LoRA adapter' if adapter else ''}; stored {summary.proposals} "
+              f"{_adapter_words(adapter)}; stored {summary.proposals} "
               f"proposal(s) ({summary.captured} frames newly captured)")
     return EXIT_CANCELLED if stop.requested else 0
 
@@ -192,3 +215,47 @@ def _lit_lora(project, engine, source, args, session) -> dict:
     session.tracker.decoder = lit.decoder
     meta = lit.adapters.meta()
     return {"samples": meta.samples, "val_iou": meta.metric}
+
+
+def _registered(project, engine, args, session) -> dict:
+    """Load a registered sam_adapter version into the tracker (files verified, base checked)."""
+    from src.training.models import ModelManager
+    from src.training.models.sam_adapter import load_adapter_decoder
+    version, decoder = load_adapter_decoder(ModelManager(project), args.adapter, engine)
+    session.tracker.decoder = decoder
+    return {"version": version.id, "display_name": version.display_name,
+            "samples": version.metrics.get("samples"), "val_iou": version.metrics.get("val_iou")}
+
+
+def _adapter_words(adapter: dict | None) -> str:
+    if adapter is None:
+        return ""
+    if "version" in adapter:
+        return f" with adapter version {adapter['version']} ({adapter['display_name']})"
+    return " with its LIT-LoRA adapter"
+
+
+def _register(args) -> int:
+    from src.db import sources as sources_repo
+    from src.training.models import ModelManager
+    from src.training.models.sam_adapter import SamBase, register_sam_adapter
+    from src.training.sam.lit_lora import LitLora
+    from src.training.sam.weights import find_weights
+    with Project.open(args.project, create=False) as project:
+        source = sources_repo.find_source(project.conn, args.source)
+        weights = find_weights(args.model, project.base_weights_dir, untrained=args.untrained,
+                               allow_download=False)
+        folder = LitLora.folder_for(project.root, source.id, args.object) / "adapter"
+        learned = {"project": project.root.name, "source": source.name, "source_id": source.id,
+                   "object_id": args.object}
+        version = register_sam_adapter(ModelManager(project), folder,
+                                       SamBase.of(weights, args.imgsz), learned, name=args.name,
+                                       allow_untrained=args.untrained)
+    if args.json:
+        print(json.dumps({"id": version.id, "display_name": version.display_name,
+                          "task": version.task, "metrics": version.metrics,
+                          "base": version.lineage[0]}))
+    else:
+        print(f"registered version {version.id} {version.display_name} (sam_adapter, base "
+              f"{version.lineage[0]['display_name'].removeprefix('SAM base ')})")
+    return 0

@@ -1,11 +1,15 @@
 """Wires the Segment tool, Track and LIT-LoRA into the main window: actions (one separated
 toolbar group), the dock panel, the overlay, and the jobs of the SAM worker thread.
 
-The model is loaded only when the tool is first chosen, in the worker; embeddings of the
-frame on screen are computed there too, and each click runs the decoder on the GUI thread
-from the cached embedding. Without weights every SAM action is disabled and says which file
-to put where. `LABELLOOP_SAM_UNTRAINED=1` (tests, screenshots) opts in to the architecture
-without weights; `LABELLOOP_SAM_IMGSZ` sets the input size.
+The model is loaded when the tool is first chosen or Load model is clicked, in the worker;
+from then on every frame the user opens is embedded there in the background (while a track
+is open, the next frames too), the latest request replacing the queued ones, whether or not
+the Segment tool is on; each click runs the decoder on the GUI thread from the cached
+embedding. A track can run with a registered adapter version (kind sam_adapter), and an
+object's LIT-LoRA adapter can be registered as one. Without weights every SAM action is
+disabled and says which file to put where. `LABELLOOP_SAM_UNTRAINED=1` (tests,
+screenshots) opts in to the architecture without weights; `LABELLOOP_SAM_IMGSZ` sets the
+input size.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 
 from PyQt6.QtCore import QObject, Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
-from PyQt6.QtWidgets import QDockWidget
+from PyQt6.QtWidgets import QDockWidget, QInputDialog, QScrollArea
 
 from src.data.video import open_media
 from src.db.project import Project
@@ -29,6 +33,7 @@ from src.training.sam.prompts import MaskCandidate, Prompt
 from src.training.sam.weights import DEFAULT_MODEL, SamWeightsMissing, find_weights
 
 CLICKS_ONLY_MODEL = "mobile_sam"
+PREFETCH_FRAMES = 2          # while tracking: the frames after the one opened, embedded ahead
 
 
 @dataclass
@@ -64,6 +69,8 @@ class SamTools(QObject):
         self.track: TrackState | None = None
         self.compare = None                               # (index, original, adapted)
         self.lit_settings = None          # LitLoraSettings; None: the issue's defaults
+        self.adapter_version = None       # (ModelVersion, decoder) tracking uses; None: base
+        self._registering = False
         self.gestures = SegmentGestures(self.view)
         self.overlay = MaskOverlay(self.view.scene())
         self.bridge = _LearnBridge(self)
@@ -104,7 +111,12 @@ class SamTools(QObject):
     def _dock(self) -> None:
         dock = QDockWidget("Segment Anything", self.window)
         dock.setObjectName("samDock")
-        dock.setWidget(self.panel)
+        scroll = QScrollArea(dock)
+        scroll.setObjectName("samPanelScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.panel)
+        dock.setWidget(scroll)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
@@ -114,6 +126,9 @@ class SamTools(QObject):
         self.segment_action.toggled.connect(self._on_segment_toggled)
         self.track_action.triggered.connect(lambda _c=False: self.start_track())
         p.track_button.clicked.connect(lambda _c=False: self.start_track())
+        p.load_button.clicked.connect(lambda _c=False: self._load())
+        p.register_button.clicked.connect(lambda _c=False: self.register_adapter())
+        p.adapter_button.clicked.connect(lambda _c=False: self.choose_adapter_version())
         p.stop_button.clicked.connect(lambda _c=False: self.stop())
         p.end_button.clicked.connect(lambda _c=False: self.end_track())
         p.update_button.clicked.connect(lambda _c=False: self.update_now())
@@ -135,10 +150,13 @@ class SamTools(QObject):
         self.end_track()
         self.discard()
         self.session = session
-        self.engine = self.cache = None
+        self.engine = self.cache = self.adapter_version = None
+        self.panel.adapter_label.setText("tracking with the base decoder")
+        self.panel.embed_label.setText("")
         self.weights, self.problem = self._find_weights(session)
         self.panel.status_label.setText(self.problem or f"{self.weights.name}: choose Segment "
-                                                        f"to load it" + self._untrained_note())
+                                                        f"or Load model to load it"
+                                                        + self._untrained_note())
         if session is None or self.problem:
             self.segment_action.setChecked(False)
         self._update_enabled()
@@ -176,12 +194,16 @@ class SamTools(QObject):
         self.track_action.setToolTip(self.problem or "Track the selected shape with SAM 2")
         p.track_button.setEnabled(ready and self.engine.is_sam2)
         p.track_frames.setEnabled(usable)
+        p.load_button.setEnabled(usable and self.engine is None and not self._loading)
+        p.adapter_button.setEnabled(ready and self.engine.is_sam2)
         p.stop_button.setEnabled(tracking)
         p.end_button.setEnabled(tracking)
         p.learn_box.setVisible(tracking and self.engine is not None and self.engine.is_sam2)
         lit = self.track.lit if tracking else None
         p.update_button.setEnabled(lit is not None and len(lit.samples) > 0)
         p.discard_button.setEnabled(lit is not None and lit.decoder is not None)
+        p.register_button.setEnabled(lit is not None and lit.adapters.exists()
+                                     and not self._registering)
         p.use_adapted.setEnabled(self.compare is not None)
         p.use_original.setEnabled(self.compare is not None)
 
@@ -211,22 +233,36 @@ class SamTools(QObject):
         if self.prompt_at is not None and self.prompt_at != self._position():
             self.discard()
         self.compare = None
-        if self.segment_action.isChecked():
+        if self.engine is not None:
             self._request_embedding()
         self._update_enabled()
 
     def _request_embedding(self) -> None:
+        """Embed the frame on screen in the background (and, while tracking, the next ones);
+        queued requests for other frames are dropped: the latest one wins."""
         position, image = self._position(), self.window.player.image
         if self.cache is None or position is None or image is None:
             return
-        if self.cache.get(*position) is not None:
-            self.panel.status_label.setText(self._ready_text())
-            return
-        cache, frame = self.cache, image.copy()
         self.worker.drop_pending("embed:")
-        self.panel.status_label.setText(f"computing the embedding of frame {position[1]}…")
-        self.worker.submit(f"embed:{position[0]}:{position[1]}",
-                           lambda w: cache.get_or_compute(*position, lambda: frame))
+        cache, frame = self.cache, image.copy()
+        if position in cache:
+            self.panel.embed_label.setText(f"frame {position[1]}: embedding ready")
+        else:
+            self.panel.embed_label.setText(f"embedding frame {position[1]}…")
+            self.worker.submit(f"embed:{position[0]}:{position[1]}",
+                               lambda w: cache.get_or_compute(*position, lambda: frame))
+        self._prefetch(position)
+
+    def _prefetch(self, position: tuple[int, int]) -> None:
+        state, cache = self.track, self.cache
+        if state is None or state.source.id != position[0]:
+            return
+        last = min(state.source.frame_count - 1, position[1] + PREFETCH_FRAMES)
+        for index in range(position[1] + 1, last + 1):
+            key = (position[0], index)
+            if key not in cache:
+                self.worker.submit(f"embed:{key[0]}:{key[1]}", lambda w, i=index, k=key:
+                                   cache.get_or_compute(*k, lambda: state.reader.read(i)))
 
     def _ready_text(self) -> str:
         return f"{self.engine.weights.name} ready{self._untrained_note()}"
@@ -236,18 +272,26 @@ class SamTools(QObject):
         if tag == "load":
             self._on_loaded(result)
         elif tag.startswith("embed:"):
-            self.panel.status_label.setText(self._ready_text())
+            if tag == "embed:%d:%d" % (self._position() or (-1, -1)):
+                self.panel.embed_label.setText(f"frame {tag.split(':')[2]}: embedding ready")
             if self.prompt_at == self._position() and not self.prompt.empty:
                 self._decode()
         elif tag in ("track", "correct", "adopt"):
             self._on_tracked(tag, result)
         elif tag == "compare":
             self._on_compared(result)
+        elif tag == "register":
+            self._on_registered(result)
+        elif tag == "adapter":
+            self._on_adapter_loaded(result)
         self._update_enabled()
 
     def _on_job_failed(self, tag: str, exc) -> None:
         if tag == "load":
             self._loading = False
+        self._registering = self._registering and tag != "register"
+        if tag == "adapter":
+            self._on_adapter_loaded(self.adapter_version)
         self.panel.status_label.setText(f"{tag.split(':')[0]} failed: {exc}")
         self._update_enabled()
         if self.session is not None:
@@ -266,8 +310,7 @@ class SamTools(QObject):
         self.engine = engine
         self.cache = project_cache(self.session.project, engine)
         self.panel.status_label.setText(self._ready_text())
-        if self.segment_action.isChecked():
-            self._request_embedding()
+        self._request_embedding()
 
     # ---- the Segment tool -------------------------------------------------------------
     def _on_segment_toggled(self, on: bool) -> None:
@@ -378,6 +421,8 @@ class SamTools(QObject):
         last = min(source.frame_count - 1, index + self.panel.track_frames.value())
         self.track = TrackState(session, source, ann.id, ann.class_id, index, last, reader)
         self.track.lit = self._make_lit(source, ann.id)
+        if self.adapter_version is not None:
+            session.tracker.decoder = self.adapter_version[1]
         self._on_learn_toggled(self.panel.learn_check.isChecked())
         geometry = ann.geometry if ann.kind == "polygon" else _box_polygon(ann.geometry)
         mask = polygon_to_mask(geometry, frame.height, frame.width)
@@ -570,6 +615,83 @@ class SamTools(QObject):
         self.overlay.clear()
         self.panel.learn_label.setText("adapter discarded")
         self._update_enabled()
+
+    # ---- adapters as model versions ------------------------------------------------------
+    @reports_errors
+    def register_adapter(self) -> None:
+        """Register the tracked object's LIT-LoRA adapter as a sam_adapter model version (its
+        base hashed in the worker). An untrained base is accepted only under the explicit
+        LABELLOOP_SAM_UNTRAINED opt-in that loaded it, and is marked so."""
+        state, engine = self.track, self.engine
+        if state is None or state.lit is None or not state.lit.adapters.exists():
+            return
+        name, ok = QInputDialog.getText(self.window, "Register SAM adapter",
+                                        "Name of the model version (empty: automatic):")
+        if not ok:
+            return
+        root, folder = self.session_root, state.lit.adapters.folder
+        learned = {"project": self.session.project.root.name, "source": state.source.name,
+                   "source_id": state.source.id, "object_id": state.object_id}
+
+        def job(w):
+            from src.training.models import ModelManager
+            from src.training.models.sam_adapter import SamBase, register_sam_adapter
+            base = SamBase.of(engine.weights, engine.image_size)
+            with Project.open(root, create=False) as project:
+                return register_sam_adapter(ModelManager(project), folder, base, learned,
+                                            name=name.strip() or None,
+                                            allow_untrained=engine.weights.untrained)
+        self._registering = True
+        self.worker.submit("register", job)
+        self.panel.learn_label.setText("registering the adapter…")
+        self._update_enabled()
+
+    def _on_registered(self, version) -> None:
+        self._registering = False
+        self.panel.learn_label.setText(f"registered as model version {version.id} "
+                                       f"({version.display_name}): see Models…")
+        if self.session is not None:
+            self.window.status.show_active_models(self.session)
+
+    @reports_errors
+    def choose_adapter_version(self) -> None:
+        """Pick a registered sam_adapter version (or the base decoder) to track with."""
+        from src.training.models import ModelManager
+        from src.training.models.sam_adapter import SAM_ADAPTER_TASK
+        if self.engine is None or self.session is None:
+            return
+        versions = ModelManager(self.session.project).list(SAM_ADAPTER_TASK)
+        if not versions:
+            raise LabelLoopError("no SAM adapter is registered in this project yet",
+                                 field="adapter", hint="track with 'Learn from corrections' "
+                                 "on, update, then Register as model version…")
+        versions.sort(key=lambda v: not v.is_active)
+        labels = ["the base decoder (no adapter)"] + [
+            f"{v.display_name}{' (active)' if v.is_active else ''} · id {v.id}" for v in versions]
+        choice, ok = QInputDialog.getItem(self.window, "Track with an adapter",
+                                          "SAM adapter version:", labels, 1, False)
+        if not ok:
+            return
+        chosen = versions[labels.index(choice) - 1] if choice != labels[0] else None
+        root, engine, state = self.session_root, self.engine, self.track
+
+        def job(w):
+            from src.training.models.sam_adapter import load_adapter_decoder
+            loaded = None
+            if chosen is not None:
+                with Project.open(root, create=False) as project:
+                    loaded = load_adapter_decoder(ModelManager(project), chosen.id, engine)
+            if state is not None:
+                state.session.tracker.decoder = loaded[1] if loaded else None
+            return loaded
+        self.worker.submit("adapter", job)
+        self.panel.adapter_label.setText("loading the adapter…")
+
+    def _on_adapter_loaded(self, loaded) -> None:
+        self.adapter_version = loaded
+        self.panel.adapter_label.setText(
+            f"tracking with adapter version {loaded[0].id} ({loaded[0].display_name})"
+            if loaded else "tracking with the base decoder")
 
     # ---- shutdown -----------------------------------------------------------------------
     def shutdown(self) -> None:

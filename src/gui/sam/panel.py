@@ -1,7 +1,11 @@
-"""The Segment Anything dock: model state, candidates, Track (N frames, progress, stop),
-LIT-LoRA (learn toggle, update, discard, status) and original-vs-adapted for the frame."""
+"""The Segment Anything dock: model state (Load model), the embedding of the frame on screen,
+candidates, Track (N frames, progress, stop), a registered adapter version to track with,
+LIT-LoRA (learn toggle, update, discard, register as a model version, status) and
+original-vs-adapted for the frame. The controller puts it in a scroll area: a long message
+(which file to put where) wraps and scrolls instead of being clipped in a short dock."""
 from __future__ import annotations
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
@@ -19,6 +23,13 @@ class SamPanel(QWidget):
         self.status_label = QLabel("Segment Anything: open a project", self)
         self.status_label.setObjectName("samStatus")
         self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.load_button = _button("Load model", "samLoadButton", self)
+        self.load_button.setToolTip("Load the SAM model now: the frames you open are then "
+                                    "embedded in the background, so clicks answer at once")
+        self.embed_label = QLabel("", self)
+        self.embed_label.setObjectName("samEmbedStatus")
+        self.embed_label.setWordWrap(True)
         self.candidate_label = QLabel("", self)
         self.candidate_label.setObjectName("samCandidate")
         self.tolerance = QDoubleSpinBox(self)
@@ -38,6 +49,12 @@ class SamPanel(QWidget):
                                      "(SAM 2); each mask becomes a proposal")
         self.stop_button = _button("Stop", "samStopButton", self)
         self.end_button = _button("End track", "samEndTrackButton", self)
+        self.adapter_button = _button("Track with adapter version…", "samUseAdapterButton", self)
+        self.adapter_button.setToolTip("Track with a registered SAM adapter (Models…, kind "
+                                       "sam_adapter) instead of the base decoder")
+        self.adapter_label = QLabel("tracking with the base decoder", self)
+        self.adapter_label.setObjectName("samAdapterInUse")
+        self.adapter_label.setWordWrap(True)
         self.progress = QProgressBar(self)
         self.progress.setObjectName("samProgress")
         self.progress.setTextVisible(True)
@@ -47,6 +64,10 @@ class SamPanel(QWidget):
         self.learn_check.setObjectName("samLearnCheck")
         self.update_button = _button("Update now", "samUpdateButton", self.learn_box)
         self.discard_button = _button("Discard adapter", "samDiscardButton", self.learn_box)
+        self.register_button = _button("Register as model version…", "samRegisterButton",
+                                       self.learn_box)
+        self.register_button.setToolTip("Keep this object's adapter as a model version (kind "
+                                        "sam_adapter, with its SAM base) in Models…")
         self.learn_label = QLabel("", self.learn_box)
         self.learn_label.setObjectName("samLearnStatus")
         self.learn_label.setWordWrap(True)
@@ -81,6 +102,7 @@ class SamPanel(QWidget):
         row.addWidget(self.update_button)
         row.addWidget(self.discard_button)
         learn.addLayout(row)
+        learn.addWidget(self.register_button)
         learn.addWidget(self.learn_label)
         learn.addWidget(self.compare_label)
         row = QHBoxLayout()
@@ -91,11 +113,14 @@ class SamPanel(QWidget):
         auto.addRow("Auto-accept adapted at IoU ≥", self.auto_accept)
         learn.addLayout(auto)
         layout = QVBoxLayout(self)
-        for widget in (self.status_label, self.candidate_label):
+        for widget in (self.status_label, self.load_button, self.embed_label,
+                       self.candidate_label):
             layout.addWidget(widget)
         layout.addLayout(form)
         layout.addLayout(track)
         layout.addLayout(stops)
+        layout.addWidget(self.adapter_button)
+        layout.addWidget(self.adapter_label)
         layout.addWidget(self.progress)
         layout.addWidget(self.learn_box)
         layout.addStretch(1)

@@ -20,11 +20,12 @@ from src.gui import dialogs
 from src.gui.training import model_jobs
 from src.gui.training.comparison_table import ComparisonTable
 from src.training.models import ModelManager
+from src.training.models.manager import SAM_ADAPTER_TASK
 from src.training.models.usage import in_use_reason
 
 COLUMNS = ("Active", "Version", "Task", "Metrics", "Dataset", "Created", "Lineage", "Trust")
 _KEY_METRICS = ("mAP50-95(M)", "mAP50-95(B)", "mAP50(B)", "accuracy_top1", "balanced_accuracy",
-                "accuracy")
+                "accuracy", "val_iou", "samples")
 TRUST_TEXT = (
     "<p>Version <b>{name}</b> was imported from outside this project.</p>"
     "<p>Its weights are a Python <i>pickle</i> (.pt): loading one runs whatever code the "
@@ -150,7 +151,7 @@ class ModelsDialog(QDialog):
                    if isinstance(val, (int, float))}
         shown = [k for k in _KEY_METRICS if k in metrics][:2]
         return [("● active" if v.is_active else "", f"active {v.task} model" if v.is_active
-                 else "Set active makes it the model of its task"),
+                 else _activate_words(v)),
                 (v.display_name or f"{v.name} v{v.version}", f"{v.name}:v{v.version} (id {v.id})"),
                 (v.task, v.model_type),
                 ("  ".join(f"{k} {metrics[k]:.3f}" for k in shown),
@@ -164,6 +165,8 @@ class ModelsDialog(QDialog):
                  "imported: Trust… before it can be used")]
 
     def _lineage(self, v: ModelVersion) -> str:
+        if v.lineage and v.lineage[0].get("task") == "sam_base":
+            return str(v.lineage[0].get("display_name") or "SAM base")
         if v.parent_id is not None:
             parent = next((p for p in self.versions if p.id == v.parent_id), None)
             return f"from {parent.display_name if parent else '#' + str(v.parent_id)}"
@@ -203,7 +206,8 @@ class ModelsDialog(QDialog):
         usable = bool(chosen) and all(self._trusted[v.id] for v in chosen)
         enabled = {"setActiveButton": one is not None and usable and not one.is_active,
                    "compareButton": len(chosen) >= 2 and usable and not busy,
-                   "exportOnnxButton": one is not None and usable and not busy,
+                   "exportOnnxButton": one is not None and usable and not busy
+                   and one.task != SAM_ADAPTER_TASK,
                    "exportBundleButton": one is not None and usable and not busy,
                    "importButton": not busy,
                    "trustButton": one is not None and not self._trusted[one.id] and not busy,
@@ -366,7 +370,16 @@ class ModelsDialog(QDialog):
         event.accept()
 
 
+def _activate_words(v: ModelVersion) -> str:
+    if v.task == SAM_ADAPTER_TASK:
+        return ("Set active makes it the default SAM adapter for tracking (it never becomes "
+                "the segmenter predictions use)")
+    return "Set active makes it the model of its task"
+
+
 def _dataset_words(d: dict) -> str:
+    if d.get("learned_from"):
+        return f"learned from {d['learned_from']}"
     if d.get("name"):
         return f"{d['name']} v{d.get('version')}"
     if d.get("imported_from"):

@@ -20,7 +20,7 @@ from src.db import model_versions as repo
 from src.db.records import MODEL_TASKS, ModelVersion
 from src.errors import ModelError
 from src.training import trust
-from src.training.models.manager import ModelManager, check_task, file_role, scan_files
+from src.training.models.manager import KNOWN_TASKS, ModelManager, file_role, scan_files
 
 BUNDLE_FORMAT = "labelloop-model-bundle"
 BUNDLE_VERSION = 1
@@ -122,7 +122,7 @@ def _check_fields(manifest: dict, path: Path) -> None:
         if not isinstance(manifest.get(key), kind):
             raise ModelError(f"manifest field {key!r} is missing or not a {kind.__name__}",
                              path=path, field=key)
-    if manifest["task"] not in MODEL_TASKS:
+    if manifest["task"] not in KNOWN_TASKS:
         raise ModelError(f"unknown task {manifest['task']!r}", path=path, field="task")
     if not all(isinstance(c, str) for c in manifest["classes"]):
         raise ModelError("class names must be strings", path=path, field="classes")
@@ -230,10 +230,9 @@ def _local_parent(manager: ModelManager, lineage: list[dict]) -> int | None:
 def _import_weights(manager: ModelManager, path: Path, task: str | None,
                     name: str | None) -> ModelVersion:
     """A .pt from elsewhere: copied in, registered untrusted, classes read once trusted."""
-    if task is None:
-        raise ModelError("importing a bare .pt needs its task", field="--task",
+    if task not in MODEL_TASKS:        # a SAM adapter travels only as a bundle
+        raise ModelError(f"importing a bare .pt needs its task, not {task!r}", field="--task",
                          hint=f"pass --task, one of {', '.join(MODEL_TASKS)}")
-    check_task(task)
     entries = [{"sha256": trust.sha256_file(path), "role": "weights"}]
     _refuse_duplicate(manager, entries)
     folder, tmp = _new_folder(manager, task, name or path.stem)

@@ -44,6 +44,9 @@ def compare_versions(manager: ModelManager, refs: list[str], *, dataset: str | N
     versions = [manager.get(ref) for ref in refs]
     if len({v.id for v in versions}) < 2:
         raise ModelError("compare needs at least two different versions", field="VERSION")
+    for v in versions:
+        if v.task not in _FAMILY:         # a SAM adapter: weights_path says why and what to do
+            manager.weights_path(v)
     families = {_FAMILY[v.task] for v in versions}
     if len(families) > 1:
         raise ModelError(f"cannot compare versions of different tasks "

@@ -12,7 +12,7 @@ from src.db.records import ModelVersion
 from src.errors import ModelError
 from src.training import trust
 from src.training.models.bundle import export_bundle
-from src.training.models.manager import ModelManager
+from src.training.models.manager import SAM_ADAPTER_TASK, ModelManager
 
 # ultralytics export formats and the suffix (or folder suffix) each writes
 YOLO_FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript", "openvino": "_openvino_model",
@@ -28,6 +28,9 @@ def export_version(manager: ModelManager, version: ModelVersion, fmt: str,
     fmt = fmt.lower()
     if fmt == "bundle":
         return export_bundle(manager, version, Path(out or f"{version.display_name}.zip"))
+    if version.task == SAM_ADAPTER_TASK:
+        raise ModelError(f"a SAM adapter exports as a bundle only, not {fmt!r}",
+                         field="--format", hint="use --format bundle")
     if version.model_type == "timm":
         if fmt != "onnx":
             raise ModelError(f"a timm classifier exports to onnx or bundle, not {fmt!r}",

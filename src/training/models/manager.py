@@ -18,6 +18,10 @@ from src.errors import ModelError, ModelIntegrityError, UntrustedModelError
 from src.training import trust
 
 _REF_HINT = "see `python main.py models list` for ids and names"
+# LIT-LoRA adapters of SAM's mask decoder (sam_adapter.py): versions with their own active
+# one, never a predictor's; MODEL_TASKS stays the tasks a predictor or trainer can load.
+SAM_ADAPTER_TASK = "sam_adapter"
+KNOWN_TASKS = (*MODEL_TASKS, SAM_ADAPTER_TASK)
 
 
 class ModelManager:
@@ -69,7 +73,7 @@ class ModelManager:
         task = ref.partition(":")[2] or task
         if not task:
             raise ModelError("'active' needs a task", field="model",
-                             hint=f"use active:<task>, one of {', '.join(MODEL_TASKS)}")
+                             hint=f"use active:<task>, one of {', '.join(KNOWN_TASKS)}")
         check_task(task)
         found = repo.active_model(self.conn, task)
         if found is None:
@@ -115,7 +119,14 @@ class ModelManager:
         return out
 
     def weights_path(self, version: ModelVersion) -> Path:
-        """The version's weights file, verified (see `verified_files`)."""
+        """The weights file of a model that predicts or trains, verified (see
+        `verified_files`); a SAM adapter is refused (it only adapts SAM for tracking)."""
+        if version.task == SAM_ADAPTER_TASK:
+            raise ModelError(f"version {version.id} ({version.display_name}) is a SAM adapter: "
+                             f"it adapts SAM's mask decoder for tracking and cannot predict, "
+                             f"train or be compared", field="model",
+                             hint=f"use it with `python main.py track ... --adapter "
+                                  f"{version.id}`; pick a detect/segment/classify version here")
         files = self.verified_files(version)
         if "weights" not in files:
             raise ModelIntegrityError(f"model version {version.id} has no weights file "
@@ -228,9 +239,9 @@ class ModelManager:
 
 
 def check_task(task: str) -> str:
-    if task not in MODEL_TASKS:
+    if task not in KNOWN_TASKS:
         raise ModelError(f"unknown task {task!r}", field="task",
-                         hint=f"use one of {', '.join(MODEL_TASKS)}")
+                         hint=f"use one of {', '.join(KNOWN_TASKS)}")
     return task
 
 
