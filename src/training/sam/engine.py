@@ -44,6 +44,51 @@ class FrameEmbedding:
         return sum(f.numel() * f.element_size() for f in self.feats)
 
 
+class ClickGate:
+    """Clicks before background encoding: while a click decodes, the image encoder (run in
+    a background thread to precompute embeddings) waits at its next module call, so the
+    click has both cores (torch's intra-op threads) to itself instead of sharing them with
+    an encoder that takes seconds. The encoder resumes where it stopped; its result is
+    unchanged. A thread holding a click never waits on its own gate."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self._lock = threading.Lock()
+        self._holders: dict[int, int] = {}
+        self.enabled = True                # False: clicks and encoding share the cores
+        self.waits = 0                     # times the encoder stopped for a click
+        self.waiting = threading.Event()   # set while the encoder is stopped (tests, bench)
+
+    @contextmanager
+    def click(self) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        me = threading.get_ident()
+        with self._lock:
+            self._holders[me] = self._holders.get(me, 0) + 1
+            self._open.clear()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders[me] -= 1
+                if not self._holders[me]:
+                    del self._holders[me]
+                if not self._holders:
+                    self._open.set()
+
+    def wait(self, *_args) -> None:
+        """Forward pre-hook of the encoder's modules: block while a click decodes."""
+        if self._open.is_set() or threading.get_ident() in self._holders:
+            return
+        self.waits += 1
+        self.waiting.set()
+        self._open.wait()
+        self.waiting.clear()
+
+
 class LazyMaskCandidate(MaskCandidate):
     """A MaskCandidate whose original-pixel mask is computed on first access: a click
     shows the best candidate, the others are upsampled only when the user cycles to them."""
@@ -74,6 +119,10 @@ class SamEngine:
         self._states_lock = threading.Lock()
         self._dense_pe: torch.Tensor | None = None
         self._resize: dict[tuple[Letterbox, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.gate = ClickGate()
+        for module in self.model.image_encoder.modules():
+            if not any(True for _ in module.children()):
+                module.register_forward_pre_hook(self.gate.wait)
         for p in self.model.parameters():
             p.requires_grad_(False)
 
@@ -227,6 +276,11 @@ class SamEngine:
                 self._states.popitem(last=False)
         return state
 
+    def prepare_frame(self, emb: FrameEmbedding, decoder: torch.nn.Module | None = None) -> None:
+        """Do the first click's prompt-independent work now (e.g. when the frame opens, in
+        the worker that embedded it) so that the first click costs what the next ones do."""
+        self.decoder_state(emb, decoder)
+
     @torch.inference_mode()
     def decode_fast(self, emb: FrameEmbedding, points: torch.Tensor, labels: torch.Tensor,
                     multimask: bool, decoder: torch.nn.Module | None = None
@@ -247,6 +301,11 @@ class SamEngine:
         """Candidate masks for `prompt`, best predicted IoU first (decoder only). `fast`:
         the prepared-state decoder and cropped upsampling; False: the reference path
         (ultralytics' decoder forward, full-frame interpolation), kept for comparison."""
+        with self.gate.click():
+            return self._segment(emb, prompt, multimask, decoder, fast)
+
+    def _segment(self, emb: FrameEmbedding, prompt: Prompt, multimask: bool,
+                 decoder: torch.nn.Module | None, fast: bool) -> list[MaskCandidate]:
         points, labels = self.prompt_tensors(prompt, emb.letterbox)
         if fast:
             logits, ious, _ = self.decode_fast(emb, points, labels, multimask, decoder)

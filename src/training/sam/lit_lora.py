@@ -231,9 +231,33 @@ class _FastTrainer(_Trainer):
             self.state = fast_decoder.prepare(decoder, every.embed, pe, dense.clone(),
                                               every.high_res, first_layer="base")
 
-    def _batch(self, indices: list[int]) -> _PreparedBatch:
+    def train_epoch(self, epoch: int) -> float:
+        """`_Trainer.train_epoch`'s steps, each batch's gradient accumulated one sample at
+        a time: the loss is a mean over the batch, so the gradient is the same, and
+        1-sample passes keep the 4096-token maps in cache (~1.5x faster at 2 threads)."""
+        order = self.rng.permutation(len(self.arrays)).tolist()
+        n_train = max(1, int(round(self.s.train_share * len(order))))
+        train = order[:n_train]
+        self.val_idx = order[n_train:] or train
+        self.decoder.train()
+        total = 0.0
+        for start in range(0, len(train), self.s.batch):
+            batch = train[start:start + self.s.batch]
+            width = max(self.counts[i] for i in batch)   # the batch's padding, as _Batch
+            self.opt.zero_grad()
+            for i in batch:
+                one = self._batch([i], width)
+                loss = (self._loss(one, prompted=False) + self._loss(one, prompted=True))
+                (loss / len(batch)).backward()
+                total += float(loss.detach()) / len(batch)
+            self.opt.step()
+        self.decoder.eval()
+        return total
+
+    def _batch(self, indices: list[int], width: int | None = None) -> _PreparedBatch:
         index = torch.tensor(indices)
-        width = max(self.counts[i] for i in indices)     # as _Batch.stack pads a batch
+        if width is None:                                # as _Batch.stack pads a batch
+            width = max(self.counts[i] for i in indices)
         return _PreparedBatch(self.state.select(index), self.points[index, :width],
                               self.labels[index, :width], self.target[index])
 
@@ -254,6 +278,9 @@ def train_adapter(engine: SamEngine, base: torch.nn.Module, arrays: list[dict],
                   start_state: dict | None = None) -> tuple[dict | None, EpochsOutcome]:
     """Train from `start_state` (the previous adapter) on `arrays`; (best state, outcome)."""
     decoder = adapted_copy(base, settings, start_state)
+    for module in decoder.modules():          # a click preempts the update between modules
+        if not any(True for _ in module.children()):
+            module.register_forward_pre_hook(engine.gate.wait)
     trainer = (_FastTrainer if settings.fast else _Trainer)(engine, decoder, arrays, settings)
     outcome = run_epochs(ctx, settings.rules, train_epoch=trainer.train_epoch,
                          validate=trainer.validate, snapshot=trainer.snapshot)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from peft.utils import get_peft_model_state_dict
 
 from src.training.learning.early_stop import StopRules
 from src.training.learning.updater import UpdateContext
@@ -166,3 +167,44 @@ def test_fast_update_trains_only_the_adapter(sam2_engine):
     assert any(v.abs().max() > 0 for k, v in state.items() if "lora_B" in k)   # it learned
     after = sam2_engine.base_decoder.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_background_encoding_waits_while_a_click_decodes(sam2_engine):
+    """The encoder stops at its next module while a click holds the gate, resumes after
+    it, and gives the embedding it gives undisturbed."""
+    image = square_frame(4)
+    expected = sam2_engine.embed(image)
+    got: list = []
+    worker = threading.Thread(target=lambda: got.append(sam2_engine.embed(image)))
+    gate = sam2_engine.gate
+    with gate.click():
+        worker.start()
+        assert gate.waiting.wait(30)                 # the encoder reached the gate
+        assert worker.is_alive() and not got
+        sam2_engine.segment(expected, PROMPTS[0])    # a click in the holder's thread runs
+    worker.join(60)
+    assert not worker.is_alive() and gate.waits >= 1
+    assert all(torch.equal(a, b) for a, b in zip(got[0].feats, expected.feats))
+
+
+def test_fast_epoch_makes_the_reference_steps(sam2_engine):
+    """One epoch of each trainer from the same adapter and seed: the same split, the same
+    accumulated gradients, hence (nearly) the same adapter afterwards."""
+    arrays = _arrays(sam2_engine, 6)
+    settings = dataclasses.replace(lit_lora.LitLoraSettings(), lr=1e-2)
+    start = _lora_decoder(sam2_engine)
+    states = []
+    for cls in (lit_lora._Trainer, lit_lora._FastTrainer):
+        decoder = lit_lora.adapted_copy(sam2_engine.base_decoder, settings)
+        decoder.load_state_dict(start.state_dict())
+        trainer = cls(sam2_engine, decoder, arrays, settings, seed=5)
+        trainer.train_epoch(0)
+        states.append((trainer.snapshot(), trainer.val_idx, trainer.validate(0)))
+    (ref, ref_val, ref_iou), (fast, fast_val, fast_iou) = states
+    assert ref_val == fast_val and fast_iou == pytest.approx(ref_iou, abs=1e-3)
+    initial = get_peft_model_state_dict(start)
+    moved = max((ref[k] - initial[k]).abs().max() for k in ref)
+    assert moved > 1e-3                                  # the epoch changed the adapter
+    # AdamW normalises each step: rounding-level gradient differences move a parameter
+    # by a small fraction of lr at most, a different gradient by about lr
+    assert max((ref[k] - fast[k]).abs().max() for k in ref) < 0.02 * moved
