@@ -245,19 +245,22 @@ def main() -> int:
     ap.add_argument("--clicks", type=int, default=20)
     ap.add_argument("--frames", type=int, default=10, help="corrected frames of the update")
     ap.add_argument("--base", type=Path, default=ROOT / "models" / "base")
-    ap.add_argument("--update-budget", type=float, default=120.0,
-                    help="wall-time budget of the fast LoRA update, s (the early-stopping "
-                         "rules may end it first)")
+    ap.add_argument("--update-budget", type=float, default=20.0,
+                    help="wall-time budget of the fast LoRA update, s (the target; the "
+                         "early-stopping rules may end it first)")
     ap.add_argument("--reference-epochs", type=int, default=2,
                     help="epochs of the reference trainer (its per-epoch cost; 0: skip)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                     help="torch threads of the click timings")
-    ap.add_argument("--update-threads", type=int, default=2)
+    ap.add_argument("--update-threads", type=int, nargs="+", default=[1, 2],
+                    help="torch threads of the update (1: no OpenMP spin-waiting against "
+                         "other work on a busy 2-core machine)")
     ap.add_argument("--only", choices=["clicks", "update"], default=None)
     args = ap.parse_args()
     import torch
     print(f"torch {torch.__version__}, input {args.imgsz} px, frames {W}x{H}, "
-          f"{os.cpu_count()} cores, {load()}", flush=True)
+          f"{os.cpu_count()} cores, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')!r}"
+          f", {load()}", flush=True)
     frames = [frame(i) for i in range(args.frames + 1)]
     prompts = click_prompts(args.clicks)
     names = ("sam2_t",) if args.only == "update" else ("sam2_t", "mobile_sam")
@@ -283,21 +286,31 @@ def main() -> int:
                   flush=True)
     if args.only != "clicks":
         engine, embs, kind = results["sam2_t"]
-        torch.set_num_threads(args.update_threads)
+        torch.set_num_threads(2)
         arrays = corrections(engine, frames, embs, args.frames)
-        print(f"LIT-LoRA update on {args.frames} corrected frames (sam2_t {kind}, "
-              f"{args.update_threads} threads, target <= 20 s):", flush=True)
-        fast = lit_lora_update(engine, arrays, args.update_budget, fast=True)
-        print("  " + update_line("fast trainer, full update", fast) + f" | {load()}",
-              flush=True)
+        print(f"LIT-LoRA update on {args.frames} corrected frames (sam2_t {kind}, target "
+              f"<= 20 s):", flush=True)
+        runs = {}
+        for threads in args.update_threads:
+            torch.set_num_threads(threads)
+            runs[threads] = fast = lit_lora_update(engine, arrays, args.update_budget, fast=True)
+            print(f"  {threads} thread(s) " + update_line("fast trainer, full update", fast)
+                  + f" | {load()}", flush=True)
+            print(f"  {threads} thread(s) the shortest early stop (patience 10: 11 epochs) "
+                  f"would take {11 * fast['per_epoch']:.0f} s wall at this rate", flush=True)
         if args.reference_epochs:
+            threads = args.update_threads[0]
+            torch.set_num_threads(threads)
+            fast = runs[threads]
             ref = lit_lora_update(engine, arrays, 1e9, fast=False,
                                   max_epochs=args.reference_epochs)
-            print("  " + update_line(f"reference trainer, first {args.reference_epochs} epochs",
-                                     ref) + f" | {load()}", flush=True)
-            print(f"  per-epoch ratio reference/fast: wall "
+            print(f"  {threads} thread(s) " + update_line(
+                f"reference trainer, first {args.reference_epochs} epochs", ref)
+                + f" | {load()}", flush=True)
+            print(f"  per-epoch ratio reference/fast at {threads} thread(s): wall "
                   f"{ref['per_epoch'] / fast['per_epoch']:.1f}x, CPU "
                   f"{ref['cpu_per_epoch'] / fast['cpu_per_epoch']:.1f}x", flush=True)
+        torch.set_num_threads(2)
         for gate in (True, False):
             clicks, _ = clicks_beside(engine, embs[0], prompts[:10], gate, lambda: (
                 lit_lora_update(engine, arrays, 1e9, fast=True, max_epochs=1)))
