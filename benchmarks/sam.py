@@ -1,6 +1,11 @@
-"""Segment Anything timings on this machine (CPU): per-click decoder latency from a cached
-embedding (target <= 50 ms), embedding time per frame for SAM 2 tiny vs MobileSAM, and a
-LIT-LoRA update on 10 corrected frames (target <= 20 s). Timings do not depend on the
+"""Segment Anything timings on this machine (CPU): per-click latency from a cached embedding
+(target <= 50 ms) on the reference path (ultralytics' decoder forward, every candidate
+upsampled) and the fast path (prepared frame state + `fast_decoder`, best candidate upsampled
+around its pixels) side by side, at 1 and 2 torch threads, for SAM 2 tiny and MobileSAM; a
+click while the encoder runs in the background (with and without the click gate); embedding
+time per frame per model; and a LIT-LoRA update on 10 corrected frames (target <= 20 s),
+reference trainer vs fast trainer. Wall and CPU time; `uptime` load beside each figure
+(other work on the machine slows the wall times). Timings do not depend on the
 weights, so without weights the architectures are built untrained; the quality part (mask
 IoU against the demo video's ground truth with and without the adapter) needs real
 weights and says it skipped otherwise.
@@ -10,6 +15,7 @@ weights and says it skipped otherwise.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -73,21 +79,100 @@ def time_embeddings(engine: SamEngine, frames: list) -> tuple[list, list[Clock]]
     return embs, times
 
 
-def time_clicks(engine: SamEngine, emb, clicks: int) -> list[Clock]:
+def load() -> str:
+    return "load {:.1f}/{:.1f}".format(*os.getloadavg()[:2])
+
+
+def click_prompts(clicks: int) -> list[Prompt]:
+    """A session of `clicks` growing prompts (2 positives for each negative)."""
     rng = np.random.default_rng(0)
-    prompt, times = Prompt(), []
-    engine.segment(emb, Prompt([PointPrompt(300, 360)]))  # warm-up
+    prompt, out = Prompt([PointPrompt(300, 360)]), []
     for k in range(clicks):
         prompt = prompt.with_point(rng.uniform(0, W), rng.uniform(0, H), k % 3 != 2)
+        out.append(prompt)
+    return out
+
+
+def time_clicks(engine: SamEngine, emb, prompts: list[Prompt], fast: bool) -> list[Clock]:
+    """engine.segment per click (the mask the user sees: the best candidate in original
+    pixels; the reference path upsamples all of them, as it did)."""
+    engine.segment(emb, prompts[0], fast=fast)                     # warm-up
+    times = []
+    for prompt in prompts:
         with Clock() as clock:
-            engine.segment(emb, prompt)
+            engine.segment(emb, prompt, fast=fast)
         times.append(clock)
     return times
 
 
-def lit_lora_update(engine: SamEngine, frames: list, embs: list, n: int,
-                    budget_s: float) -> dict:
-    """Track a disc, correct `n` frames with one point each, time one update on them."""
+def time_decoder_only(engine: SamEngine, emb, prompts: list[Prompt], fast: bool) -> list[Clock]:
+    import torch
+    times = []
+    for prompt in [prompts[0], *prompts]:
+        points, labels = engine.prompt_tensors(prompt, emb.letterbox)
+        with Clock() as clock, torch.inference_mode():
+            if fast:
+                engine.decode_fast(emb, points, labels, True)
+            else:
+                engine.decode_logits(*engine.image_inputs(emb), points, labels, True)
+        times.append(clock)
+    return times[1:]
+
+
+def first_click(engine: SamEngine, image: np.ndarray, prompt: Prompt) -> Clock:
+    """The first click on a fresh frame whose state was not prepared (prepare_frame)."""
+    emb = engine.embed(image)
+    with Clock() as clock:
+        engine.segment(emb, prompt)
+    return clock
+
+
+def same_masks(engine: SamEngine, emb, prompts: list[Prompt]) -> str:
+    """Fast vs reference on these clicks: max |logit difference|, mask pixels that differ."""
+    import torch
+    worst, differ, total = 0.0, 0, 0
+    for prompt in prompts:
+        points, labels = engine.prompt_tensors(prompt, emb.letterbox)
+        with torch.inference_mode():
+            ref = engine.decode_logits(*engine.image_inputs(emb), points, labels, True)[0]
+            fast = engine.decode_fast(emb, points, labels, True)[0]
+        worst = max(worst, float((ref - fast).abs().max()))
+        for a, b in zip(engine.segment(emb, prompt, fast=False), engine.segment(emb, prompt)):
+            differ += int((a.mask != b.mask).sum())
+            total += a.mask.size
+    return f"max |d logit| {worst:.1e}, mask pixels differing {differ} of {total}"
+
+
+def clicks_beside(engine: SamEngine, emb, prompts: list[Prompt], gate: bool,
+                  work) -> tuple[list[Clock], float]:
+    """Clicks while another thread runs `work()` over and over (embedding frames, training
+    an adapter); (click clocks, mean seconds of one `work()`)."""
+    engine.gate.enabled = gate
+    stop, spans = threading.Event(), []
+
+    def loop() -> None:
+        while not stop.is_set():
+            start = time.perf_counter()
+            work()
+            spans.append(time.perf_counter() - start)
+
+    worker = threading.Thread(target=loop, daemon=True)
+    worker.start()
+    time.sleep(0.5)
+    times = []
+    for prompt in prompts:
+        with Clock() as clock:
+            engine.segment(emb, prompt)
+        times.append(clock)
+        time.sleep(0.15)                         # the user's pace between clicks
+    stop.set()
+    worker.join()
+    engine.gate.enabled = True
+    return times, statistics.mean(spans) if spans else float("nan")
+
+
+def corrections(engine: SamEngine, frames: list, embs: list, n: int) -> list[dict]:
+    """Track a disc, correct `n` frames with one point each: the samples of an update."""
     tracker = MaskTracker(engine, len(frames))
     tracker.add_mask(0, embs[0], frames[0][1])
     arrays = []
@@ -97,14 +182,31 @@ def lit_lora_update(engine: SamEngine, frames: list, embs: list, n: int,
         tracked = tracker.add_prompt(i, embs[i], prompt)
         tracked.mask = frames[i][1]                      # the user accepted the true disc
         arrays.append(correction_arrays(engine, tracker, prompt, tracked, embs[i].letterbox))
-    settings = LitLoraSettings(budget_s=budget_s)
+    return arrays
+
+
+def lit_lora_update(engine: SamEngine, arrays: list[dict], budget_s: float, *, fast: bool,
+                    max_epochs: int | None = None) -> dict:
+    """One update on `arrays` (the issue's settings; `max_epochs` caps a comparison run)."""
+    settings = LitLoraSettings(budget_s=budget_s, fast=fast)
+    if max_epochs is not None:
+        settings = dataclasses.replace(settings, rules=dataclasses.replace(
+            settings.rules, max_epochs=max_epochs))
     ctx = UpdateContext(budget_s, threading.Event(), None)
     with Clock() as clock:
         _, outcome = train_adapter(engine, engine.base_decoder, arrays, settings, ctx)
     epochs = max(1, outcome.epochs)
     return {"seconds": clock.wall, "cpu": clock.cpu, "epochs": outcome.epochs,
             "reason": outcome.reason, "per_epoch": clock.wall / epochs,
-            "cpu_per_epoch": clock.cpu / epochs}
+            "cpu_per_epoch": clock.cpu / epochs, "best": outcome.best_metric,
+            "best_epoch": outcome.best_epoch}
+
+
+def update_line(name: str, u: dict) -> str:
+    best = "none" if u["best"] is None else f"{u['best']:.3f} at epoch {u['best_epoch']}"
+    return (f"{name}: wall {u['seconds']:.1f} s / CPU {u['cpu']:.1f} s for {u['epochs']} epochs "
+            f"({u['reason']}), {1 / u['per_epoch']:.2f} epochs/s, per epoch wall "
+            f"{u['per_epoch']:.2f} s CPU {u['cpu_per_epoch']:.2f} s, best val IoU {best}")
 
 
 def summary(clocks: list[Clock], unit: float = 1.0) -> str:
@@ -114,50 +216,112 @@ def summary(clocks: list[Clock], unit: float = 1.0) -> str:
             f"{statistics.mean(wall) * unit:.1f}), CPU median {statistics.median(cpu) * unit:.1f}")
 
 
+def percentiles(clocks: list[Clock]) -> str:
+    wall = sorted(c.wall * 1000 for c in clocks)
+    cpu = sorted(c.cpu * 1000 for c in clocks)
+    pick = lambda xs, q: xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]  # noqa: E731
+    return (f"p50 {pick(wall, .5):5.1f} p95 {pick(wall, .95):5.1f} ms wall, "
+            f"CPU p50 {pick(cpu, .5):5.1f} ms")
+
+
+def click_table(name: str, engine: SamEngine, emb, frames: list, prompts: list[Prompt],
+                threads: list[int]) -> None:
+    import torch
+    print(f"{name}: fast vs reference on these clicks: {same_masks(engine, emb, prompts[:5])}")
+    for n in threads:
+        torch.set_num_threads(n)
+        for label, fn in (("segment", time_clicks), ("decoder", time_decoder_only)):
+            ref, fast = fn(engine, emb, prompts, False), fn(engine, emb, prompts, True)
+            print(f"  {n} thread(s) {label:8s} reference {percentiles(ref)} | fast "
+                  f"{percentiles(fast)} | {load()}", flush=True)
+        first = first_click(engine, frames[1][0], prompts[0])
+        print(f"  {n} thread(s) first click on a frame not prepared: {first.wall * 1000:.1f} ms "
+              f"wall (prepare_frame when the frame opens makes it a later click)", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--imgsz", type=int, default=1024)
     ap.add_argument("--clicks", type=int, default=20)
     ap.add_argument("--frames", type=int, default=10, help="corrected frames of the update")
     ap.add_argument("--base", type=Path, default=ROOT / "models" / "base")
-    ap.add_argument("--update-budget", type=float, default=120.0,
-                    help="wall-time budget of the LoRA update, s (the early-stopping rules "
-                         "usually end it first)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads (1 gives CPU times free of OpenMP spin-waiting on a "
-                         "busy machine)")
+    ap.add_argument("--update-budget", type=float, default=20.0,
+                    help="wall-time budget of the fast LoRA update, s (the target; the "
+                         "early-stopping rules may end it first)")
+    ap.add_argument("--reference-epochs", type=int, default=2,
+                    help="epochs of the reference trainer (its per-epoch cost; 0: skip)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                    help="torch threads of the click timings")
+    ap.add_argument("--update-threads", type=int, nargs="+", default=[1, 2],
+                    help="torch threads of the update (1: no OpenMP spin-waiting against "
+                         "other work on a busy 2-core machine)")
+    ap.add_argument("--only", choices=["clicks", "update"], default=None)
     args = ap.parse_args()
     import torch
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, input {args.imgsz} px, "
-          f"frames {W}x{H}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
-          flush=True)
+    print(f"torch {torch.__version__}, input {args.imgsz} px, frames {W}x{H}, "
+          f"{os.cpu_count()} cores, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')!r}"
+          f", {load()}", flush=True)
     frames = [frame(i) for i in range(args.frames + 1)]
+    prompts = click_prompts(args.clicks)
+    names = ("sam2_t",) if args.only == "update" else ("sam2_t", "mobile_sam")
     results = {}
-    for name in ("sam2_t", "mobile_sam"):
+    for name in names:
         weights, kind = weights_for(name, args.base)
         engine = SamEngine.load(weights, image_size=args.imgsz)
-        count = len(frames) if name == "sam2_t" else 3
+        torch.set_num_threads(2)
+        count = len(frames) if name == "sam2_t" and args.only != "clicks" else 3
         embs, times = time_embeddings(engine, frames[:count])
-        clicks = time_clicks(engine, embs[0], args.clicks)
         results[name] = (engine, embs, kind)
-        print(f"{name} ({kind}): embedding s/frame over {count}: {summary(times)}; "
-              f"decoder ms/click over {args.clicks} clicks: {summary(clicks, 1000)} "
-              f"(target <= 50 ms)", flush=True)
-    engine, embs, kind = results["sam2_t"]
-    update = lit_lora_update(engine, frames, embs, args.frames, args.update_budget)
-    print(f"LIT-LoRA update on {args.frames} corrected frames (sam2_t {kind}): wall "
-          f"{update['seconds']:.1f} s / CPU {update['cpu']:.1f} s for {update['epochs']} epochs "
-          f"({update['reason']}); per epoch wall {update['per_epoch']:.2f} s, CPU "
-          f"{update['cpu_per_epoch']:.2f} s -> 100 epochs: wall {100 * update['per_epoch']:.0f} s"
-          f", CPU {100 * update['cpu_per_epoch']:.0f} s (target <= 20 s)", flush=True)
-    if kind == "untrained":
-        print(f"quality: skipped (no sam2_t.pt in {args.base}: clicks per frame with and "
-              f"without LIT-LoRA need real weights)")
-    else:
-        print("quality: not implemented yet (the simulated annotator on the demo video)")
-    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        print(f"{name} ({kind}): embedding s/frame over {count} frames at 2 threads: "
+              f"{summary(times)} | {load()}", flush=True)
+        if args.only == "update":
+            continue
+        click_table(name, engine, embs[0], frames, prompts, args.threads)
+        torch.set_num_threads(2)
+        for gate in (True, False):
+            clicks, embed_s = clicks_beside(engine, embs[0], prompts[:10], gate,
+                                            lambda: engine.embed(frames[2][0]))
+            print(f"  clicks while another thread embeds frames, gate {'on ' if gate else 'off'}"
+                  f": {percentiles(clicks)}; embeds meanwhile {embed_s:.1f} s each | {load()}",
+                  flush=True)
+    if args.only != "clicks":
+        engine, embs, kind = results["sam2_t"]
+        torch.set_num_threads(2)
+        arrays = corrections(engine, frames, embs, args.frames)
+        print(f"LIT-LoRA update on {args.frames} corrected frames (sam2_t {kind}, target "
+              f"<= 20 s):", flush=True)
+        runs = {}
+        for threads in args.update_threads:
+            torch.set_num_threads(threads)
+            runs[threads] = fast = lit_lora_update(engine, arrays, args.update_budget, fast=True)
+            print(f"  {threads} thread(s) " + update_line("fast trainer, full update", fast)
+                  + f" | {load()}", flush=True)
+            print(f"  {threads} thread(s) the shortest early stop (patience 10: 11 epochs) "
+                  f"would take {11 * fast['per_epoch']:.0f} s wall at this rate", flush=True)
+        if args.reference_epochs:
+            threads = args.update_threads[0]
+            torch.set_num_threads(threads)
+            fast = runs[threads]
+            ref = lit_lora_update(engine, arrays, 1e9, fast=False,
+                                  max_epochs=args.reference_epochs)
+            print(f"  {threads} thread(s) " + update_line(
+                f"reference trainer, first {args.reference_epochs} epochs", ref)
+                + f" | {load()}", flush=True)
+            print(f"  per-epoch ratio reference/fast at {threads} thread(s): wall "
+                  f"{ref['per_epoch'] / fast['per_epoch']:.1f}x, CPU "
+                  f"{ref['cpu_per_epoch'] / fast['cpu_per_epoch']:.1f}x", flush=True)
+        torch.set_num_threads(2)
+        for gate in (True, False):
+            clicks, _ = clicks_beside(engine, embs[0], prompts[:10], gate, lambda: (
+                lit_lora_update(engine, arrays, 1e9, fast=True, max_epochs=1)))
+            print(f"  clicks while an update trains in another thread, gate "
+                  f"{'on ' if gate else 'off'}: {percentiles(clicks)} | {load()}", flush=True)
+        if kind == "untrained":
+            print(f"quality: skipped (no sam2_t.pt in {args.base}: clicks per frame with and "
+                  f"without LIT-LoRA need real weights)")
+        else:
+            print("quality: not implemented yet (the simulated annotator on the demo video)")
+    print(load())
     return 0
 
 

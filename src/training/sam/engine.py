@@ -9,21 +9,26 @@ and swap the mask decoder for an adapted copy (LIT-LoRA).
 from __future__ import annotations
 
 import threading
+import weakref
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from functools import partial
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from src.training.sam import fast_decoder
 from src.training.sam.prompts import Letterbox, MaskCandidate, Prompt
 from src.training.sam.weights import SAM_MODELS, SamWeights
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
 PAD_VALUE = 114          # ultralytics' LetterBox fill
+DECODER_STATES = 3       # frames whose prompt-independent decoder inputs stay prepared
 
 
 @dataclass
@@ -39,6 +44,69 @@ class FrameEmbedding:
         return sum(f.numel() * f.element_size() for f in self.feats)
 
 
+class ClickGate:
+    """Clicks before background encoding: while a click decodes, the image encoder (run in
+    a background thread to precompute embeddings) waits at its next module call, so the
+    click has both cores (torch's intra-op threads) to itself instead of sharing them with
+    an encoder that takes seconds. The encoder resumes where it stopped; its result is
+    unchanged. A thread holding a click never waits on its own gate."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self._lock = threading.Lock()
+        self._holders: dict[int, int] = {}
+        self.enabled = True                # False: clicks and encoding share the cores
+        self.waits = 0                     # times the encoder stopped for a click
+        self.waiting = threading.Event()   # set while the encoder is stopped (tests, bench)
+
+    @contextmanager
+    def click(self) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        me = threading.get_ident()
+        with self._lock:
+            self._holders[me] = self._holders.get(me, 0) + 1
+            self._open.clear()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders[me] -= 1
+                if not self._holders[me]:
+                    del self._holders[me]
+                if not self._holders:
+                    self._open.set()
+
+    def wait(self, *_args) -> None:
+        """Forward pre-hook of the encoder's modules: block while a click decodes."""
+        if self._open.is_set() or threading.get_ident() in self._holders:
+            return
+        self.waits += 1
+        self.waiting.set()
+        self._open.wait()
+        self.waiting.clear()
+
+
+class LazyMaskCandidate(MaskCandidate):
+    """A MaskCandidate whose original-pixel mask is computed on first access: a click
+    shows the best candidate, the others are upsampled only when the user cycles to them."""
+
+    def __init__(self, compute: Callable[[], np.ndarray], iou: float) -> None:
+        self._compute, self._mask, self.iou = compute, None, iou
+
+    @property
+    def mask(self) -> np.ndarray:
+        if self._mask is None:
+            self._mask = self._compute()
+        return self._mask
+
+    @mask.setter
+    def mask(self, value: np.ndarray) -> None:
+        self._mask = value
+
+
 class SamEngine:
     """A SAM model in eval mode at one input size. Not thread-safe: one user at a time."""
 
@@ -47,6 +115,14 @@ class SamEngine:
         self.is_sam2 = SAM_MODELS[weights.name][2]
         self._swap_lock = threading.RLock()
         self.base_decoder = self.decoder          # never replaced: adapters work on copies
+        self._states: OrderedDict[tuple[int, int], tuple] = OrderedDict()
+        self._states_lock = threading.Lock()
+        self._dense_pe: torch.Tensor | None = None
+        self._resize: dict[tuple[Letterbox, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.gate = ClickGate()
+        for module in self.model.image_encoder.modules():
+            if not any(True for _ in module.children()):
+                module.register_forward_pre_hook(self.gate.wait)
         for p in self.model.parameters():
             p.requires_grad_(False)
 
@@ -168,17 +244,82 @@ class SamEngine:
             multimask_output=multimask)
         return masks, ious, None
 
+    @property
+    def prompt_encoder(self) -> torch.nn.Module:
+        return self.model.sam_prompt_encoder if self.is_sam2 else self.model.prompt_encoder
+
+    def dense_pe(self) -> torch.Tensor:
+        """The decoder's positional encoding (depends only on the input size: computed once)."""
+        if self._dense_pe is None:
+            with torch.inference_mode():
+                self._dense_pe = self.prompt_encoder.get_dense_pe()
+        return self._dense_pe
+
+    def decoder_state(self, emb: FrameEmbedding, decoder: torch.nn.Module | None = None
+                      ) -> fast_decoder.FrameState:
+        """The prompt-independent decoder work on `emb` for `decoder` (None: the base), done
+        on the first click of a frame and kept for the last DECODER_STATES frames."""
+        dec = decoder if decoder is not None else self.base_decoder
+        key = (id(emb), id(dec))
+        with self._states_lock:
+            hit = self._states.get(key)
+            if hit is not None and hit[0]() is emb and hit[1]() is dec:
+                self._states.move_to_end(key)
+                return hit[2]
+        with torch.inference_mode():
+            image_embed, high_res = self.image_inputs(emb)
+            _, dense = self.prompt_encoder(points=None, boxes=None, masks=None)
+            state = fast_decoder.prepare(dec, image_embed, self.dense_pe(), dense, high_res)
+        with self._states_lock:
+            self._states[key] = (weakref.ref(emb), weakref.ref(dec), state)
+            while len(self._states) > DECODER_STATES:
+                self._states.popitem(last=False)
+        return state
+
+    def prepare_frame(self, emb: FrameEmbedding, decoder: torch.nn.Module | None = None) -> None:
+        """Do the first click's prompt-independent work now (e.g. when the frame opens, in
+        the worker that embedded it) so that the first click costs what the next ones do."""
+        self.decoder_state(emb, decoder)
+
+    @torch.inference_mode()
+    def decode_fast(self, emb: FrameEmbedding, points: torch.Tensor, labels: torch.Tensor,
+                    multimask: bool, decoder: torch.nn.Module | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """`decode_logits` for a still image from the frame's prepared decoder state
+        (`fast_decoder`): the same logits up to float rounding, not differentiable."""
+        dec = decoder if decoder is not None else self.base_decoder
+        state = self.decoder_state(emb, dec)
+        sparse, _ = self.prompt_encoder(points=(points, labels), boxes=None, masks=None)
+        masks, ious, obj = fast_decoder.fast_predict(dec, state, sparse)
+        masks, ious = fast_decoder.select(dec, masks, ious, multimask)
+        return masks, ious, obj
+
     @torch.inference_mode()
     def segment(self, emb: FrameEmbedding, prompt: Prompt, *, multimask: bool = True,
-                decoder: torch.nn.Module | None = None) -> list[MaskCandidate]:
-        """Candidate masks for `prompt`, best predicted IoU first (decoder only)."""
+                decoder: torch.nn.Module | None = None, fast: bool = True
+                ) -> list[MaskCandidate]:
+        """Candidate masks for `prompt`, best predicted IoU first (decoder only). `fast`:
+        the prepared-state decoder and cropped upsampling; False: the reference path
+        (ultralytics' decoder forward, full-frame interpolation), kept for comparison."""
+        with self.gate.click():
+            return self._segment(emb, prompt, multimask, decoder, fast)
+
+    def _segment(self, emb: FrameEmbedding, prompt: Prompt, multimask: bool,
+                 decoder: torch.nn.Module | None, fast: bool) -> list[MaskCandidate]:
         points, labels = self.prompt_tensors(prompt, emb.letterbox)
-        image_embed, high_res = self.image_inputs(emb)
-        logits, ious, _ = self.decode_logits(image_embed, high_res, points, labels, multimask,
-                                             decoder)
-        masks = self.to_original(logits[0], emb.letterbox)
-        cands = [MaskCandidate(m, _unit(i)) for m, i in zip(masks, ious[0].tolist())]
-        return sorted(cands, key=lambda c: -c.iou)
+        if fast:
+            logits, ious, _ = self.decode_fast(emb, points, labels, multimask, decoder)
+            cands = [LazyMaskCandidate(partial(self.to_original_cropped, m, emb.letterbox),
+                                       _unit(i)) for m, i in zip(logits[0], ious[0].tolist())]
+        else:
+            image_embed, high_res = self.image_inputs(emb)
+            logits, ious, _ = self.decode_logits(image_embed, high_res, points, labels,
+                                                 multimask, decoder)
+            masks = self.to_original(logits[0], emb.letterbox)
+            cands = [MaskCandidate(m, _unit(i)) for m, i in zip(masks, ious[0].tolist())]
+        cands.sort(key=lambda c: -c.iou)
+        _ = cands[0].mask          # the one shown at once; the others when the user cycles
+        return cands
 
     def to_original(self, logits: torch.Tensor, box: Letterbox) -> np.ndarray:
         """Low-res logits MxhXw → bool masks MxHxW in original pixels (crop the padding)."""
@@ -189,6 +330,37 @@ class SamEngine:
                            align_corners=False)
         return (up[0] > self.mask_threshold).numpy()
 
+    def to_original_cropped(self, logits: torch.Tensor, box: Letterbox) -> np.ndarray:
+        """`to_original` of one hxw mask computed only around its positive pixels.
+
+        The two bilinear resizes of `to_original` compose into one linear map per axis
+        (`resize_matrices`, read off F.interpolate itself), and a pixel all of whose taps
+        are at or below the threshold stays below it (bilinear weights are convex), so
+        only the rows/columns that touch a positive low-res pixel are computed, from the
+        low-res window around them (2 pixels of margin cover every tap)."""
+        thr = self.mask_threshold
+        out = np.zeros((box.height, box.width), bool)
+        pos = logits > thr
+        rows, cols = torch.nonzero(pos.any(1)).flatten(), torch.nonzero(pos.any(0)).flatten()
+        if len(rows) == 0:
+            return out
+        ry, rx = self.resize_matrices(box, logits.shape[-1])
+        y_out, y_in = _window(ry, int(rows[0]), int(rows[-1]))
+        x_out, x_in = _window(rx, int(cols[0]), int(cols[-1]))
+        window = logits[y_in, x_in].float()
+        up = ry[y_out, y_in] @ window @ rx[x_out, x_in].T
+        out[y_out, x_out] = (up > thr).numpy()
+        return out
+
+    def resize_matrices(self, box: Letterbox, low: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(H x low, W x low): `to_original`'s two resizes along each axis as matrices,
+        obtained by running those very resizes on unit vectors (one per low-res pixel)."""
+        key = (box, low)
+        if key not in self._resize:
+            self._resize[key] = (_axis_matrix(low, self.image_size, box.inner[0], box.height),
+                                 _axis_matrix(low, self.image_size, box.inner[1], box.width))
+        return self._resize[key]
+
     def to_input(self, mask: np.ndarray, box: Letterbox, size: int) -> torch.Tensor:
         """An original-pixel bool mask → a float 1x1xsize x size mask in the letterboxed input."""
         ih, iw = box.inner
@@ -197,6 +369,23 @@ class SamEngine:
                                       interpolation=cv2.INTER_AREA)
         small = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
         return torch.from_numpy(small)[None, None]
+
+
+def _axis_matrix(low: int, size: int, inner: int, out: int) -> torch.Tensor:
+    """out x low: low → size (bilinear), keep the first `inner`, → out (bilinear), along one
+    axis, as `to_original` does it (a 1-wide second axis makes F.interpolate 1-D)."""
+    eye = torch.eye(low)[:, :, None]                                   # 1 x low x low x 1
+    up = F.interpolate(eye[None], size=(size, 1), mode="bilinear", align_corners=False)
+    up = F.interpolate(up[:, :, :inner], size=(out, 1), mode="bilinear", align_corners=False)
+    return up[0, :, :, 0].T.contiguous()
+
+
+def _window(matrix: torch.Tensor, first: int, last: int) -> tuple[slice, slice]:
+    """(the output rows with a tap in low-res [first, last], every low-res row they tap)."""
+    touched = torch.nonzero((matrix[:, first:last + 1] != 0).any(1)).flatten()
+    rows = slice(int(touched[0]), int(touched[-1]) + 1)
+    taps = torch.nonzero((matrix[rows] != 0).any(0)).flatten()
+    return rows, slice(int(taps[0]), int(taps[-1]) + 1)
 
 
 def _unit(value: float) -> float:

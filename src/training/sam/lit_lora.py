@@ -34,6 +34,7 @@ from src.training.learning.early_stop import StopRules
 from src.training.learning.samples import SampleStore
 from src.training.learning.updater import (BackgroundUpdate, EpochsOutcome, UpdateContext,
                                            UpdateProgress, UpdateResult, run_epochs)
+from src.training.sam import fast_decoder
 from src.training.sam.engine import SamEngine
 from src.training.sam.prompts import Prompt
 from src.training.sam.tracker import MaskTracker, TrackedMask
@@ -51,6 +52,10 @@ class LitLoraSettings:
     batch: int = field(default=4, metadata={"help": "samples per optimizer step"})
     budget_s: float | None = field(default=60.0, metadata={
         "help": "wall-time budget of one update (None: no limit)"})
+    fast: bool = field(default=True, metadata={
+        "help": "prepare each sample's prompt-independent decoder inputs once per update and "
+                "train through fast_decoder (False: ultralytics' decoder forward, the "
+                "reference path)"})
     rules: StopRules = field(default_factory=StopRules.lit_lora)
 
 
@@ -156,7 +161,7 @@ class _Trainer:
         self.decoder.train()
         total = 0.0
         for start in range(0, len(train), self.s.batch):
-            batch = _Batch.stack([self.arrays[i] for i in train[start:start + self.s.batch]])
+            batch = self._batch(train[start:start + self.s.batch])
             loss = self._loss(batch, prompted=False) + self._loss(batch, prompted=True)
             self.opt.zero_grad()
             loss.backward()
@@ -166,7 +171,7 @@ class _Trainer:
         return total
 
     def validate(self, epoch: int) -> float:
-        batch = _Batch.stack([self.arrays[i] for i in self.val_idx])
+        batch = self._batch(self.val_idx)
         with torch.no_grad():
             logits, ious, _ = self._forward(batch, prompted=False)
             best = ious.argmax(-1)
@@ -175,6 +180,9 @@ class _Trainer:
 
     def snapshot(self) -> dict:
         return {k: v.detach().clone() for k, v in get_peft_model_state_dict(self.decoder).items()}
+
+    def _batch(self, indices: list[int]):
+        return _Batch.stack([self.arrays[i] for i in indices])
 
     def _forward(self, batch: _Batch, *, prompted: bool):
         points = batch.points if prompted else None
@@ -197,12 +205,83 @@ class _Trainer:
         return loss
 
 
+@dataclass
+class _PreparedBatch:
+    state: fast_decoder.FrameState
+    points: torch.Tensor
+    labels: torch.Tensor
+    target: torch.Tensor
+
+
+class _FastTrainer(_Trainer):
+    """The same epochs, loss and batches as `_Trainer`, with every sample's prompt- and
+    adapter-independent decoder inputs prepared once per update (`fast_decoder.prepare`:
+    token layout, high-res blocks, layer 0's base projections of the image tokens, whose
+    LoRA deltas are recomputed per step) and the forward through `fast_decoder`."""
+
+    def __init__(self, engine: SamEngine, decoder: torch.nn.Module, arrays: list[dict],
+                 settings: LitLoraSettings, seed: int = 0) -> None:
+        super().__init__(engine, decoder, arrays, settings, seed)
+        every = _Batch.stack(arrays)
+        self.points, self.labels, self.target = every.points, every.labels, every.target
+        self.counts = [a["points"].shape[1] for a in arrays]
+        with torch.no_grad():
+            _, dense = engine.prompt_encoder(points=None, boxes=None, masks=None)
+            pe = engine.dense_pe().clone()
+            self.state = fast_decoder.prepare(decoder, every.embed, pe, dense.clone(),
+                                              every.high_res, first_layer="base")
+
+    def train_epoch(self, epoch: int) -> float:
+        """`_Trainer.train_epoch`'s steps, each batch's gradient accumulated one sample at
+        a time: the loss is a mean over the batch, so the gradient is the same, and
+        1-sample passes keep the 4096-token maps in cache (~1.5x faster at 2 threads)."""
+        order = self.rng.permutation(len(self.arrays)).tolist()
+        n_train = max(1, int(round(self.s.train_share * len(order))))
+        train = order[:n_train]
+        self.val_idx = order[n_train:] or train
+        self.decoder.train()
+        total = 0.0
+        for start in range(0, len(train), self.s.batch):
+            batch = train[start:start + self.s.batch]
+            width = max(self.counts[i] for i in batch)   # the batch's padding, as _Batch
+            self.opt.zero_grad()
+            for i in batch:
+                one = self._batch([i], width)
+                loss = (self._loss(one, prompted=False) + self._loss(one, prompted=True))
+                (loss / len(batch)).backward()
+                total += float(loss.detach()) / len(batch)
+            self.opt.step()
+        self.decoder.eval()
+        return total
+
+    def _batch(self, indices: list[int], width: int | None = None) -> _PreparedBatch:
+        index = torch.tensor(indices)
+        if width is None:                                # as _Batch.stack pads a batch
+            width = max(self.counts[i] for i in indices)
+        return _PreparedBatch(self.state.select(index), self.points[index, :width],
+                              self.labels[index, :width], self.target[index])
+
+    def _forward(self, batch: _PreparedBatch, *, prompted: bool):
+        n = batch.target.shape[0]
+        if prompted:
+            points, labels = batch.points, batch.labels
+        else:                      # one padding point, as decode_logits / SAM 2 tracking
+            points, labels = torch.zeros(n, 1, 2), -torch.ones(n, 1, dtype=torch.int32)
+        sparse, _ = self.engine.prompt_encoder(points=(points, labels), boxes=None, masks=None)
+        masks, ious, obj = fast_decoder.fast_predict(self.decoder, batch.state, sparse)
+        masks, ious = fast_decoder.select(self.decoder, masks, ious, multimask=True)
+        return masks, ious, obj
+
+
 def train_adapter(engine: SamEngine, base: torch.nn.Module, arrays: list[dict],
                   settings: LitLoraSettings, ctx: UpdateContext,
                   start_state: dict | None = None) -> tuple[dict | None, EpochsOutcome]:
     """Train from `start_state` (the previous adapter) on `arrays`; (best state, outcome)."""
     decoder = adapted_copy(base, settings, start_state)
-    trainer = _Trainer(engine, decoder, arrays, settings)
+    for module in decoder.modules():          # a click preempts the update between modules
+        if not any(True for _ in module.children()):
+            module.register_forward_pre_hook(engine.gate.wait)
+    trainer = (_FastTrainer if settings.fast else _Trainer)(engine, decoder, arrays, settings)
     outcome = run_epochs(ctx, settings.rules, train_epoch=trainer.train_epoch,
                          validate=trainer.validate, snapshot=trainer.snapshot)
     return outcome.best_state, outcome
