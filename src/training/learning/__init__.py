@@ -8,9 +8,11 @@ Shared core (stable API; only additive changes):
 - `samples`: SampleStore, the corrected samples of a session on disk (atomic).
 - `adapters`: AdapterStore, the session's adapter (safetensors + meta JSON, atomic).
 
-Detector loop:
+Detector and segmenter loop:
 - `session`: LearningSession, the API the GUI and the CLI use (see its docstring).
-- `detector_update` / `detector_data`: one adapter update on corrected frames.
+- `detector_update` / `detector_data`: one adapter update on corrected frames; what differs
+  by task is an `UpdateTask` (`DETECT` there, `SEGMENT` in `segment_update`: polygons,
+  ultralytics' segmentation loss, mask IoU).
 - `edits`: the fewest edits from proposals to the truth, and the proposal score.
 - `simulate`: the simulated annotator of `python main.py learn simulate`.
 - `promote`: base + adapter registered as a model version.
