@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Callable, Protocol
@@ -162,18 +163,24 @@ class DetectorUpdate:
         model.args = self.task.loss_args()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = self._optimizer(params)
-        splits, base_by_epoch = {}, {}
+        splits, base_by_epoch, val_s = {}, {}, [0.0]
+        # Scoring after the loop: a validation per epoch, plus one of the adapter the update
+        # started from. Training keeps their time out of the budget (they used to overrun it).
+        scorings = 2 if self.adapter_dir is not None else 1
 
         def train_epoch(epoch: int) -> float:
             splits[epoch] = _split(len(samples), self.settings.val_fraction, rng,
                                    self.settings.max_val)
             return self._train(model, optimizer, params, [samples[i] for i in splits[epoch][0]],
-                               rng, ctx)
+                               rng, ctx, reserve_s=scorings * val_s[0])
 
         def validate(epoch: int) -> float:
+            began = time.monotonic()
             val = [samples[i] for i in splits[epoch][1]]
             base_by_epoch[epoch] = float(np.mean([self._base_score(s) for s in val]))
-            return float(np.mean(self.task.score(model, val, self.imgsz, self.settings)))
+            score = float(np.mean(self.task.score(model, val, self.imgsz, self.settings)))
+            val_s[0] = max(val_s[0], time.monotonic() - began)
+            return score
 
         def snapshot() -> dict:
             return {k: v.detach().clone() for k, v in model.state_dict().items()
@@ -210,14 +217,18 @@ class DetectorUpdate:
             optimizer.load_state_dict(state)
         return optimizer
 
-    def _train(self, model, optimizer, params, train: list[DetectorSample], rng, ctx) -> float:
+    def _train(self, model, optimizer, params, train: list[DetectorSample], rng, ctx,
+               reserve_s: float = 0.0) -> float:
+        """One epoch; a batch starts only when it, and `reserve_s` of scoring after it, still
+        fit in the budget (many frames make long epochs)."""
         model.train()
         lora.frozen_modules_eval(model)
         order = rng.permutation(len(train))
-        losses = []
+        losses, batch_s = [], 0.0
         for start in range(0, len(order), self.settings.batch):
-            if ctx.should_stop():       # many frames make long epochs: keep to the budget
+            if ctx.cancelled or ctx.time_left_s < reserve_s + batch_s:
                 break
+            began = time.monotonic()
             chosen = order[start:start + self.settings.batch]
             items = [letterbox(train[i], self.imgsz, rng) for i in chosen]
             batch = {k: v.to(self.device) for k, v in self.task.batch(items).items()}
@@ -227,6 +238,7 @@ class DetectorUpdate:
             torch.nn.utils.clip_grad_norm_(params, 10.0)
             optimizer.step()
             losses.append(float(loss.sum().detach()) / len(items))
+            batch_s = time.monotonic() - began
         model.eval()
         return float(np.mean(losses)) if losses else math.nan
 
