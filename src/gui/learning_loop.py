@@ -72,6 +72,7 @@ class LearningLoop(QObject):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.base_combo.setMinimumContentsLength(24)
         self.base_combo.activated.connect(self._on_base_combo_activated)
+        self._base_action = None                 # the toolbar's action holding the picker
         self._frame: Optional[int] = None        # captured frame on screen (its id)
         self._edited = False                     # its shapes changed while on screen
         self._proposing = False
@@ -98,10 +99,12 @@ class LearningLoop(QObject):
         """Put the base picker on the learning toolbar, before the status."""
         status = next((a for a in toolbar.actions()
                        if toolbar.widgetForAction(a) is self.status_label), None)
+        # A widget on a toolbar is shown and hidden through the action holding it.
         if status is None:
-            toolbar.addWidget(self.base_combo)
+            self._base_action = toolbar.addWidget(self.base_combo)
         else:
-            toolbar.insertWidget(status, self.base_combo)
+            self._base_action = toolbar.insertWidget(status, self.base_combo)
+        self._base_action.setVisible(self.base_combo.count() > 0)
 
     def _on_base_combo_activated(self, _row: int) -> None:
         self.refresh()                  # the toggle's tooltip names the base picked
@@ -168,7 +171,8 @@ class LearningLoop(QObject):
         combo.setCurrentIndex(index if index >= 0 else 0)
         combo.blockSignals(False)
         combo.setEnabled(self.learner is None and len(bases) > 1)
-        combo.setVisible(bool(bases))
+        if self._base_action is not None:
+            self._base_action.setVisible(bool(bases))   # no empty picker without a base
         why = ("the model the session adapts (turn learning off to pick another)"
                if self.learner is not None else
                "the model whose adapter learns from your corrections")

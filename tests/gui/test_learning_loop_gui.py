@@ -107,6 +107,7 @@ def _yes(dialog):
 def test_toggle_says_why_without_an_active_detector(window):
     action = window.actions["learn_toggle"]
     assert not action.isEnabled() and "no active detector" in action.toolTip()
+    assert not window.learning.base_combo.isVisible()       # no empty base picker either
 
 
 def _reject_draw_and_move_on(qtbot, win, project, index: int) -> None:
