@@ -11,6 +11,12 @@ IoU against the demo video's ground truth with and without the adapter) needs re
 weights and says it skipped otherwise.
 
     .venv/bin/python benchmarks/sam.py [--imgsz 1024] [--clicks 20] [--frames 10]
+        [--threads 1 2] [--update-threads 1 2] [--update-budget 20] [--reference-epochs 2]
+        [--only clicks|update]
+
+On a 2-core machine shared with other work, torch's OpenMP threads spin-wait for each other:
+2 threads can be several times slower than 1 (seen here: 54 s for one update epoch at 2
+threads vs 3.3 s at 1). `OMP_WAIT_POLICY=PASSIVE` in the environment avoids the spinning.
 """
 from __future__ import annotations
 

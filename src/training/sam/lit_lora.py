@@ -12,6 +12,13 @@ the decoder gives *without* the points, which is what tracking asks of it on the
 frames. Early stopping: `StopRules.lit_lora()` of the shared learning core. The update runs
 in the shared `BackgroundUpdate`; until it finishes, tracking keeps the previous decoder.
 
+Speed (`LitLoraSettings.fast`, the default): `_FastTrainer` prepares each sample's
+prompt- and adapter-independent decoder inputs once per update and trains through
+`fast_decoder`, accumulating each batch's gradient one sample at a time; the same loss and
+gradients as the reference `_Trainer` up to float rounding (tests/training/sam/
+test_sam_fast_path.py). The training copy's modules wait at the engine's ClickGate, so a
+click preempts the update between modules.
+
 The generic parts (samples on disk, background update, stop rules, adapter files) are
 `src/training/learning/`; this module is only what is SAM-specific.
 """
