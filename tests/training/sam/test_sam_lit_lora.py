@@ -122,7 +122,8 @@ def test_early_stopping_on_scripted_validation_curves(corrected, present_engine,
     _, lit = corrected
     arrays = [lit.samples.get(i).arrays for i in lit.samples.ids()]
     monkeypatch.setattr(lit_module._Trainer, "validate", lambda self, epoch: curve[epoch])
-    monkeypatch.setattr(lit_module._Trainer, "train_epoch", lambda self, epoch: 0.0)
+    for trainer in (lit_module._Trainer, lit_module._FastTrainer):   # scripted: no training
+        monkeypatch.setattr(trainer, "train_epoch", lambda self, epoch: 0.0)
     from src.training.learning.updater import UpdateContext
     import threading
     ctx = UpdateContext(None, threading.Event(), None)
