@@ -81,3 +81,19 @@ def window(qtbot, gui_project):
     qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
     yield win
     win.close()
+
+
+@pytest.fixture
+def sam_window(qtbot, gui_project, monkeypatch):
+    """The main window with an untrained SAM at 128 px allowed (the tests' opt-in)."""
+    monkeypatch.setenv("LABELLOOP_SAM_UNTRAINED", "1")
+    monkeypatch.setenv("LABELLOOP_SAM_IMGSZ", "128")
+    from src.gui.main_window import MainWindow
+    project, _ = gui_project
+    win = MainWindow(project.root)
+    qtbot.addWidget(win)
+    win.resize(1000, 700)
+    win.show()
+    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    yield win
+    win.close()

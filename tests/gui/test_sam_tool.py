@@ -17,21 +17,6 @@ from src.training.sam.polygon import mask_to_polygon
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def sam_window(qtbot, gui_project, monkeypatch):
-    monkeypatch.setenv("LABELLOOP_SAM_UNTRAINED", "1")
-    monkeypatch.setenv("LABELLOOP_SAM_IMGSZ", "128")
-    from src.gui.main_window import MainWindow
-    project, _ = gui_project
-    win = MainWindow(project.root)
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
-    yield win
-    win.close()
-
-
 def _choose_segment(qtbot, win) -> None:
     qtbot.mouseClick(win.toolbar.findChild(object, "toolbar_mode_segment"),
                      Qt.MouseButton.LeftButton)

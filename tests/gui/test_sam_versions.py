@@ -15,21 +15,6 @@ from tests.training.sam.test_sam_adapter_versions import _save_adapter
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def sam_window(qtbot, gui_project, monkeypatch):
-    monkeypatch.setenv("LABELLOOP_SAM_UNTRAINED", "1")
-    monkeypatch.setenv("LABELLOOP_SAM_IMGSZ", "128")
-    from src.gui.main_window import MainWindow
-    project, _ = gui_project
-    win = MainWindow(project.root)
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
-    yield win
-    win.close()
-
-
 def _load_from_panel(qtbot, sam) -> None:
     assert sam.panel.load_button.isEnabled()
     qtbot.mouseClick(sam.panel.load_button, Qt.MouseButton.LeftButton)
