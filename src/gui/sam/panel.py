@@ -32,6 +32,7 @@ class SamPanel(QWidget):
         self.embed_label.setWordWrap(True)
         self.candidate_label = QLabel("", self)
         self.candidate_label.setObjectName("samCandidate")
+        self.candidate_label.setWordWrap(True)       # a long line widened the dock past the screen
         self.tolerance = QDoubleSpinBox(self)
         self.tolerance.setObjectName("samTolerance")
         self.tolerance.setRange(0.0, 20.0)
