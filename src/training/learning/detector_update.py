@@ -265,23 +265,31 @@ def score_samples(model: nn.Module, samples: list[DetectorSample], imgsz: int,
     return scores
 
 
-@torch.no_grad()
+def forward_batches(model: nn.Module, items: list[Letterboxed], batch: int = 8):
+    """(image batch, model output) over `items` in eval mode, without gradients; the model's
+    train/eval mode is put back afterwards (detect and segment scoring share this)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            for start in range(0, len(items), batch):
+                img = to_batch(items[start:start + batch])["img"].to(device)
+                yield img, model(img)
+    finally:
+        model.train(was_training)
+
+
 def detect(model: nn.Module, items: list[Letterboxed], settings: LearnSettings,
            batch: int = 8) -> list[np.ndarray]:
     """(n, 6) x1 y1 x2 y2 conf cls per letterboxed image, after NMS."""
     from ultralytics.utils.nms import non_max_suppression
 
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     out = []
-    for start in range(0, len(items), batch):
-        img = to_batch(items[start:start + batch])["img"].to(device)
-        raw = model(img)
+    for _img, raw in forward_batches(model, items, batch):
         raw = raw[0] if isinstance(raw, (tuple, list)) else raw
         kept = non_max_suppression(raw, settings.conf, settings.iou, nc=model.model[-1].nc)
         out += [k.cpu().numpy() for k in kept]
-    model.train(was_training)
     return out
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from src.training.learning.detector_data import DetectorSample, Letterboxed, letterbox, to_batch
-from src.training.learning.detector_update import _LOSS_GAINS
+from src.training.learning.detector_update import _LOSS_GAINS, forward_batches
 from src.training.learning.edits import (Shape, count_edits, mask_ious, polygon_mask,
                                          proposal_score)
 from src.training.learning.settings import LearnSettings
@@ -81,7 +81,6 @@ def score_mask_samples(model: nn.Module, samples: list[DetectorSample], imgsz: i
     return scores
 
 
-@torch.no_grad()
 def segment(model: nn.Module, items: list[Letterboxed], settings: LearnSettings,
             batch: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per letterboxed image: (n, 6) x1 y1 x2 y2 conf cls after NMS and their (n, h, w) bool
@@ -90,19 +89,13 @@ def segment(model: nn.Module, items: list[Letterboxed], settings: LearnSettings,
     from ultralytics.utils import ops
     from ultralytics.utils.nms import non_max_suppression
 
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     out = []
-    for start in range(0, len(items), batch):
-        img = to_batch(items[start:start + batch])["img"].to(device)
-        (preds, proto), _raw = model(img)
+    for img, ((preds, proto), _raw) in forward_batches(model, items, batch):
         kept = non_max_suppression(preds, settings.conf, settings.iou, nc=model.model[-1].nc)
         for k, p in zip(kept, proto):
             masks = ops.process_mask(p, k[:, 6:], k[:, :4], img.shape[2:], upsample=True)
             keep = masks.amax((-2, -1)) > 0 if len(k) else torch.zeros(0, dtype=torch.bool)
             out.append((k[keep, :6].cpu().numpy(), masks[keep].cpu().numpy().astype(bool)))
-    model.train(was_training)
     return out
 
 
