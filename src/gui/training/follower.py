@@ -16,7 +16,7 @@ from src.db import runs
 from src.db.project import Project
 from src.db.records import TrainingRun
 from src.gui.training.monitor import TrainingMonitor
-from src.gui.training.worker import TrainingRequest
+from src.gui.training.worker import RunControls, TrainingRequest
 from src.processes import pid_alive
 from src.training.live_runs import FINISHED, lost_reason, mark_lost
 from src.training.run_channel import read_events, send_command
@@ -26,7 +26,7 @@ _CHECK_S = 0.5
 _EXIT_WAIT_S = 30.0         # writing the report and registering the model
 
 
-class RunFollower(QThread):
+class RunFollower(RunControls, QThread):
     """The TrainingWorker's signals and controls, for a run in a process we did not start."""
     event_received = pyqtSignal(str, dict)
     log_line = pyqtSignal(str)
@@ -41,15 +41,6 @@ class RunFollower(QThread):
         self._offset = 0
         self._seen_running = False
         self._detached = threading.Event()
-
-    def pause(self) -> None:
-        self._send("pause")
-
-    def resume(self) -> None:
-        self._send("resume")
-
-    def cancel(self) -> None:
-        self._send("cancel")
 
     def _send(self, cmd: str) -> None:
         try:

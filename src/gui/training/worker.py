@@ -48,7 +48,24 @@ class TrainingRequest:
         return TrainingRequest(self.project_root, resume_run_id=run_id)
 
 
-class TrainingWorker(QThread):
+class RunControls:
+    """Pause / resume / cancel of a training run through the subclass's `_send(cmd)`: the
+    child's stdin for the worker that started it, the run's control file for a follower."""
+
+    def pause(self) -> None:
+        self._send("pause")
+
+    def resume(self) -> None:
+        self._send("resume")
+
+    def cancel(self) -> None:
+        self._send("cancel")
+
+    def _send(self, cmd: str) -> None:
+        raise NotImplementedError
+
+
+class TrainingWorker(RunControls, QThread):
     """Runs the child and reports; `pause`/`resume`/`cancel` may be called from the GUI."""
     event_received = pyqtSignal(str, dict)     # every event: name, payload
     log_line = pyqtSignal(str)                 # what the child says on stderr
@@ -69,15 +86,6 @@ class TrainingWorker(QThread):
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
-
-    def pause(self) -> None:
-        self._send("pause")
-
-    def resume(self) -> None:
-        self._send("resume")
-
-    def cancel(self) -> None:
-        self._send("cancel")
 
     def _send(self, cmd: str) -> None:
         with self._stdin_lock:
