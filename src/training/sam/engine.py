@@ -290,8 +290,9 @@ class SamEngine:
         dec = decoder if decoder is not None else self.base_decoder
         state = self.decoder_state(emb, dec)
         sparse, _ = self.prompt_encoder(points=(points, labels), boxes=None, masks=None)
-        masks, ious, obj = fast_decoder.fast_predict(dec, state, sparse)
-        masks, ious = fast_decoder.select(dec, masks, ious, multimask)
+        masks, ious, obj = fast_decoder.fast_predict(dec, state, sparse, multimask_only=multimask)
+        if not multimask:
+            masks, ious = fast_decoder.select(dec, masks, ious, multimask)
         return masks, ious, obj
 
     @torch.inference_mode()

@@ -230,13 +230,19 @@ class _FastTrainer(_Trainer):
                  settings: LitLoraSettings, seed: int = 0) -> None:
         super().__init__(engine, decoder, arrays, settings, seed)
         every = _Batch.stack(arrays)
-        self.points, self.labels, self.target = every.points, every.labels, every.target
+        self.points, self.labels = every.points, every.labels
+        self.target = fast_decoder.to_blocks(every.target)    # the logits' pixel order
         self.counts = [a["points"].shape[1] for a in arrays]
         with torch.no_grad():
             _, dense = engine.prompt_encoder(points=None, boxes=None, masks=None)
             pe = engine.dense_pe().clone()
             self.state = fast_decoder.prepare(decoder, every.embed, pe, dense.clone(),
                                               every.high_res, first_layer="base")
+        # the single-mask output is not computed (the loss takes the multimask candidates):
+        # its hypernetwork's adapter gets no gradient, and AdamW would skip it. Zero
+        # gradients kept in place make every step the reference's (weight decay included).
+        for p in self.opt.param_groups[0]["params"]:
+            p.grad = torch.zeros_like(p)
 
     def train_epoch(self, epoch: int) -> float:
         """`_Trainer.train_epoch`'s steps, each batch's gradient accumulated one sample at
@@ -251,7 +257,7 @@ class _FastTrainer(_Trainer):
         for start in range(0, len(train), self.s.batch):
             batch = train[start:start + self.s.batch]
             width = max(self.counts[i] for i in batch)   # the batch's padding, as _Batch
-            self.opt.zero_grad()
+            self.opt.zero_grad(set_to_none=False)
             for i in batch:
                 one = self._batch([i], width)
                 loss = (self._loss(one, prompted=False) + self._loss(one, prompted=True))
@@ -275,9 +281,8 @@ class _FastTrainer(_Trainer):
         else:                      # one padding point, as decode_logits / SAM 2 tracking
             points, labels = torch.zeros(n, 1, 2), -torch.ones(n, 1, dtype=torch.int32)
         sparse, _ = self.engine.prompt_encoder(points=(points, labels), boxes=None, masks=None)
-        masks, ious, obj = fast_decoder.fast_predict(self.decoder, batch.state, sparse)
-        masks, ious = fast_decoder.select(self.decoder, masks, ious, multimask=True)
-        return masks, ious, obj
+        return fast_decoder.fast_predict(self.decoder, batch.state, sparse,
+                                         multimask_only=True, blocks=True)
 
 
 def train_adapter(engine: SamEngine, base: torch.nn.Module, arrays: list[dict],

@@ -15,7 +15,7 @@ from peft.utils import get_peft_model_state_dict
 
 from src.training.learning.early_stop import StopRules
 from src.training.learning.updater import UpdateContext
-from src.training.sam import lit_lora
+from src.training.sam import fast_decoder, lit_lora
 from src.training.sam.engine import SamEngine
 from src.training.sam.prompts import PointPrompt, Prompt
 from src.training.sam.weights import find_weights
@@ -72,6 +72,49 @@ def test_fast_decoder_gives_the_reference_logits(which, sam2_engine, mobile_engi
     adapted = _reference_logits(engine, emb, PROMPTS[0], True, adapted_decoder)[0]
     base = _reference_logits(engine, emb, PROMPTS[0], True)[0]
     assert (adapted - base).abs().max() > 1e-3        # the adapter really changes the output
+
+
+def test_another_lora_variant_goes_through_its_own_forward(sam2_engine):
+    """A LoRA with dropout is not folded into the projections (`lora_parts` refuses it):
+    the fast path then calls the layers' own forward, and in eval mode (dropout off) gives
+    the reference logits, adapter included."""
+    settings = dataclasses.replace(lit_lora.LitLoraSettings(), dropout=0.1)
+    torch.manual_seed(4)
+    decoder = lit_lora.adapted_copy(sam2_engine.base_decoder, settings)
+    with torch.no_grad():
+        for name, p in decoder.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    k_proj = decoder.transformer.final_attn_token_to_image.k_proj
+    assert fast_decoder.lora_parts(k_proj) is None and fast_decoder._weight(k_proj) is None
+    emb = sam2_engine.embed(square_frame(1))
+    for multimask in (True, False):
+        ref = _reference_logits(sam2_engine, emb, PROMPTS[1], multimask, decoder)
+        points, labels = sam2_engine.prompt_tensors(PROMPTS[1], emb.letterbox)
+        fast = sam2_engine.decode_fast(emb, points, labels, multimask, decoder)
+        assert (fast[0] - ref[0]).abs().max() < 1e-4
+        assert torch.allclose(fast[1], ref[1], atol=1e-5)
+        base = _reference_logits(sam2_engine, emb, PROMPTS[1], multimask)[0]
+        assert (ref[0] - base).abs().max() > 1e-3     # the adapter is in the comparison
+
+
+def test_block_order_logits_are_the_image_logits_permuted(sam2_engine):
+    """`blocks=True` (the trainer's loss layout) gives the image-order logits in
+    `to_blocks` order, and the multimask-only output is the multimask candidates."""
+    emb = sam2_engine.embed(square_frame(2))
+    state = sam2_engine.decoder_state(emb)
+    points, labels = sam2_engine.prompt_tensors(PROMPTS[0], emb.letterbox)
+    dec = sam2_engine.base_decoder
+    with torch.no_grad():
+        sparse, _ = sam2_engine.prompt_encoder(points=(points, labels), boxes=None, masks=None)
+        image, iou, _ = fast_decoder.fast_predict(dec, state, sparse)
+        blocks, iou_m, _ = fast_decoder.fast_predict(dec, state, sparse, multimask_only=True,
+                                                     blocks=True)
+    assert image.shape[1] == 4 and blocks.shape[1] == 3
+    assert torch.allclose(fast_decoder.to_blocks(image[:, 1:]), blocks, atol=1e-5)
+    assert torch.allclose(iou[:, 1:], iou_m)
+    ramp = torch.arange(image[0, :1].numel(), dtype=torch.float32).view(image[:, :1].shape)
+    assert not torch.equal(fast_decoder.to_blocks(ramp).flatten(), ramp.flatten())
 
 
 def _agree(fast_mask, ref_mask, ref_values, threshold) -> None:
@@ -149,7 +192,9 @@ def test_fast_trainer_gives_the_reference_loss_and_gradients(sam2_engine):
             loss_fast = fast._loss(fast._batch(indices), prompted=prompted)
             assert loss_fast.item() == pytest.approx(loss_ref.item(), rel=1e-5)
             grads_ref = torch.autograd.grad(loss_ref, params)
-            grads_fast = torch.autograd.grad(loss_fast, params)
+            # the fast path does not compute the single-mask output the loss ignores
+            grads_fast = torch.autograd.grad(loss_fast, params, allow_unused=True,
+                                             materialize_grads=True)
             scale = max(g.abs().max() for g in grads_ref)
             assert scale > 0
             assert max((a - b).abs().max() for a, b in zip(grads_ref, grads_fast)) < 1e-4 * scale
