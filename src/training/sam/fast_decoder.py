@@ -375,12 +375,12 @@ def _upscaled_masks(decoder: nn.Module, keys: torch.Tensor, state: FrameState,
     x = act1(F.layer_norm(x.view(b, n * 4, c4), (c4,), ln1.weight, ln1.bias, ln1.eps))
     x = torch.baddbmm(add2, x, _convt_matrix(dc2).expand(b, -1, -1))         # B (N 4) (4 c8)
     x = act2(x)
-    masks = hyper @ x.view(b, n * 16, c8).transpose(1, 2)                    # B M (N 16)
-    if blocks:
-        return masks
+    masks = x.view(b, n * 16, c8) @ hyper.transpose(1, 2)                    # B (N 16) M
+    if blocks:                      # a view: (B, M, N 16) the other way round costs a copy
+        return masks.transpose(1, 2)            # of the 65536 x c8 gradient in backward
     h, w = state.hw
     m = hyper.shape[1]
-    masks = masks.view(b, m, h, w, 2, 2, 2, 2).permute(0, 1, 2, 4, 6, 3, 5, 7)
+    masks = masks.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
     return masks.reshape(b, m, 4 * h, 4 * w)
 
 
