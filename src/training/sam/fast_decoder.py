@@ -37,6 +37,7 @@ candidates only and with the loss taken in block pixel order (`blocks=True`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -151,25 +152,28 @@ def _block_layout(feat: torch.Tensor, h: int, w: int, factor: int) -> torch.Tens
 
 
 def fast_predict(decoder: nn.Module, state: FrameState, sparse: torch.Tensor, *,
-                 multimask_only: bool = False, blocks: bool = False
+                 multimask_only: bool = False, blocks: bool = False,
+                 on_backward: Callable[[], None] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """`predict_masks` of the decoder: (all mask logits B x M x 4h x 4w, IoU B x M,
     object score logits B x 1 or None for a decoder without an object-score token).
     `multimask_only`: only the multimask candidates, what `select(..., True)` keeps (the
     single-mask output is not computed); `blocks`: logits B x M x 16hw in `to_blocks`
-    pixel order (for a per-pixel loss: no copy back to image order)."""
+    pixel order (for a per-pixel loss: no copy back to image order); `on_backward`: called
+    at each stage of the backward pass (a ClickGate's wait: a click preempts training
+    there too, not only between the forward's modules)."""
     s = 1 if getattr(decoder, "pred_obj_scores", False) else 0
     weights = [decoder.iou_token.weight, decoder.mask_tokens.weight]
     if s:
         weights.insert(0, decoder.obj_score_token.weight)
     out_tokens = torch.cat(weights, 0)[None].expand(sparse.shape[0], -1, -1)
     tokens = torch.cat((out_tokens, sparse), dim=1)
-    hs, keys = _transformer(decoder.transformer, state, tokens)
+    hs, keys = _transformer(decoder.transformer, state, tokens, on_backward)
     first = 1 if multimask_only else 0
     mask_tokens = hs[:, s + 1:s + 1 + decoder.num_mask_tokens]
     hyper = torch.stack([decoder.output_hypernetworks_mlps[i](mask_tokens[:, i])
                          for i in range(first, decoder.num_mask_tokens)], dim=1)  # B x M x c8
-    masks = _upscaled_masks(decoder, keys, state, hyper, blocks)
+    masks = _upscaled_masks(decoder, keys, state, hyper, blocks, on_backward)
     iou = decoder.iou_prediction_head(hs[:, s])[:, first:]
     if s:
         obj = decoder.pred_obj_score_head(hs[:, 0])
@@ -192,7 +196,15 @@ def select(decoder: nn.Module, masks: torch.Tensor, iou: torch.Tensor, multimask
 
 # -- transformer ------------------------------------------------------------------------
 
-def _transformer(tf: nn.Module, state: FrameState, point_embedding: torch.Tensor
+def _tap(x: torch.Tensor, on_backward: Callable[[], None] | None) -> torch.Tensor:
+    """`x`, with `on_backward` called when its gradient is computed (under autograd)."""
+    if on_backward is not None and x.requires_grad:
+        x.register_hook(lambda _grad: on_backward())
+    return x
+
+
+def _transformer(tf: nn.Module, state: FrameState, point_embedding: torch.Tensor,
+                 on_backward: Callable[[], None] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     batch = point_embedding.shape[0]
     keys = state.src if state.src.shape[0] == batch else state.src.expand(batch, -1, -1)
@@ -201,6 +213,7 @@ def _transformer(tf: nn.Module, state: FrameState, point_embedding: torch.Tensor
         first = state.first_layer if i == 0 else None
         queries, keys = _block(layer, queries, keys, point_embedding, pe, first,
                                state.first_layer_base)
+        keys = _tap(keys, on_backward)
     q = queries + point_embedding
     k = keys + pe
     attn = tf.final_attn_token_to_image
@@ -363,7 +376,8 @@ def _image_to_tokens(attn: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch
 # -- upscaling ------------------------------------------------------------------------
 
 def _upscaled_masks(decoder: nn.Module, keys: torch.Tensor, state: FrameState,
-                    hyper: torch.Tensor, blocks: bool = False) -> torch.Tensor:
+                    hyper: torch.Tensor, blocks: bool = False,
+                    on_backward: Callable[[], None] | None = None) -> torch.Tensor:
     """output_upscaling (+ high-res features) and the hypernetwork product, as matmuls; the
     biases and high-res features prepared in `state` ride in the matmuls (baddbmm).
     B x M x 4h x 4w logits, or with `blocks` B x M x 16hw in block pixel order."""
@@ -372,9 +386,10 @@ def _upscaled_masks(decoder: nn.Module, keys: torch.Tensor, state: FrameState,
     c4, c8 = dc1.out_channels, dc2.out_channels
     add1, add2 = state.high_res
     x = torch.baddbmm(add1, keys, _convt_matrix(dc1).expand(b, -1, -1))      # B N (dy dx c4)
-    x = act1(F.layer_norm(x.view(b, n * 4, c4), (c4,), ln1.weight, ln1.bias, ln1.eps))
+    x = _tap(act1(F.layer_norm(x.view(b, n * 4, c4), (c4,), ln1.weight, ln1.bias, ln1.eps)),
+             on_backward)
     x = torch.baddbmm(add2, x, _convt_matrix(dc2).expand(b, -1, -1))         # B (N 4) (4 c8)
-    x = act2(x)
+    x = _tap(act2(x), on_backward)
     masks = x.view(b, n * 16, c8) @ hyper.transpose(1, 2)                    # B (N 16) M
     if blocks:                      # a view: (B, M, N 16) the other way round costs a copy
         return masks.transpose(1, 2)            # of the 65536 x c8 gradient in backward

@@ -282,7 +282,8 @@ class _FastTrainer(_Trainer):
             points, labels = torch.zeros(n, 1, 2), -torch.ones(n, 1, dtype=torch.int32)
         sparse, _ = self.engine.prompt_encoder(points=(points, labels), boxes=None, masks=None)
         return fast_decoder.fast_predict(self.decoder, batch.state, sparse,
-                                         multimask_only=True, blocks=True)
+                                         multimask_only=True, blocks=True,
+                                         on_backward=self.engine.gate.wait)
 
 
 def train_adapter(engine: SamEngine, base: torch.nn.Module, arrays: list[dict],

@@ -232,6 +232,26 @@ def test_background_encoding_waits_while_a_click_decodes(sam2_engine):
     assert all(torch.equal(a, b) for a, b in zip(got[0].feats, expected.feats))
 
 
+def test_training_backward_waits_while_a_click_decodes(sam2_engine):
+    """The fast trainer's backward pass stops at the click gate (not only its forward's
+    modules): a click in another thread gets the cores between backward stages."""
+    arrays = _arrays(sam2_engine, 2)
+    decoder = lit_lora.adapted_copy(sam2_engine.base_decoder, lit_lora.LitLoraSettings())
+    trainer = lit_lora._FastTrainer(sam2_engine, decoder, arrays, lit_lora.LitLoraSettings())
+    loss = trainer._loss(trainer._batch([0]), prompted=True)      # forward: gate open
+    gate, waits = sam2_engine.gate, sam2_engine.gate.waits
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (loss.backward(), done.set()))
+    with gate.click():
+        worker.start()
+        assert gate.waiting.wait(30)                 # the backward reached the gate
+        assert not done.is_set()
+    worker.join(60)
+    assert done.is_set() and gate.waits > waits
+    assert any(p.grad is not None and p.grad.abs().max() > 0
+               for p in decoder.parameters() if p.requires_grad)
+
+
 def test_fast_epoch_makes_the_reference_steps(sam2_engine):
     """One epoch of each trainer from the same adapter and seed: the same split, the same
     accumulated gradients, hence (nearly) the same adapter afterwards."""
