@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from src.platform_support import lower_thread_priority  # noqa: E402
 from src.training.learning.updater import UpdateContext  # noqa: E402
 from src.training.sam.engine import SamEngine  # noqa: E402
 from src.training.sam.lit_lora import (LitLoraSettings, correction_arrays,  # noqa: E402
@@ -150,13 +151,16 @@ def same_masks(engine: SamEngine, emb, prompts: list[Prompt]) -> str:
 
 
 def clicks_beside(engine: SamEngine, emb, prompts: list[Prompt], gate: bool,
-                  work) -> tuple[list[Clock], float]:
+                  work, lower: bool) -> tuple[list[Clock], float]:
     """Clicks while another thread runs `work()` over and over (embedding frames, training
-    an adapter); (click clocks, mean seconds of one `work()`)."""
+    an adapter), that thread at a lower priority as the app's SAM worker and update threads
+    run (`lower`) or not; (click clocks, mean seconds of one `work()`)."""
     engine.gate.enabled = gate
     stop, spans = threading.Event(), []
 
     def loop() -> None:
+        if lower:
+            lower_thread_priority()
         while not stop.is_set():
             start = time.perf_counter()
             work()
@@ -175,6 +179,15 @@ def clicks_beside(engine: SamEngine, emb, prompts: list[Prompt], gate: bool,
     worker.join()
     engine.gate.enabled = True
     return times, statistics.mean(spans) if spans else float("nan")
+
+
+# (click gate on, background thread at lower priority): the app's setting first
+BESIDE = ((True, True), (True, False), (False, False))
+
+
+def beside_name(gate: bool, lower: bool) -> str:
+    return (f"gate {'on' if gate else 'off'}, background "
+            f"{'at lower priority (the app)' if lower else 'at the same priority'}")
 
 
 def corrections(engine: SamEngine, frames: list, embs: list, n: int) -> list[dict]:
@@ -284,10 +297,10 @@ def main() -> int:
             continue
         click_table(name, engine, embs[0], frames, prompts, args.threads)
         torch.set_num_threads(2)
-        for gate in (True, False):
+        for gate, lower in BESIDE:
             clicks, embed_s = clicks_beside(engine, embs[0], prompts[:10], gate,
-                                            lambda: engine.embed(frames[2][0]))
-            print(f"  clicks while another thread embeds frames, gate {'on ' if gate else 'off'}"
+                                            lambda: engine.embed(frames[2][0]), lower)
+            print(f"  clicks while another thread embeds frames, {beside_name(gate, lower)}"
                   f": {percentiles(clicks)}; embeds meanwhile {embed_s:.1f} s each | {load()}",
                   flush=True)
     if args.only != "clicks":
@@ -319,11 +332,11 @@ def main() -> int:
                   f"{ref['per_epoch'] / fast['per_epoch']:.1f}x, CPU "
                   f"{ref['cpu_per_epoch'] / fast['cpu_per_epoch']:.1f}x", flush=True)
         torch.set_num_threads(2)
-        for gate in (True, False):
+        for gate, lower in BESIDE:
             clicks, _ = clicks_beside(engine, embs[0], prompts[:10], gate, lambda: (
-                lit_lora_update(engine, arrays, 1e9, fast=True, max_epochs=1)))
-            print(f"  clicks while an update trains in another thread, gate "
-                  f"{'on ' if gate else 'off'}: {percentiles(clicks)} | {load()}", flush=True)
+                lit_lora_update(engine, arrays, 1e9, fast=True, max_epochs=1)), lower)
+            print(f"  clicks while an update trains in another thread, "
+                  f"{beside_name(gate, lower)}: {percentiles(clicks)} | {load()}", flush=True)
         if kind == "untrained":
             print(f"quality: skipped (no sam2_t.pt in {args.base}: clicks per frame with and "
                   f"without LIT-LoRA need real weights)")

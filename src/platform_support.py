@@ -54,6 +54,32 @@ def lower_priority(pid: int) -> bool:
     return True
 
 
+def lower_thread_priority(level: int = 10) -> bool:
+    """Run the calling thread (background model work: embedding frames, training an
+    adapter) below the GUI thread's priority: nice `level` on Linux, BELOW_NORMAL on
+    Windows. Call it before the thread's first torch operation: the OpenMP threads a thread
+    starts inherit its priority. Then a click decoded on the GUI thread gets the cores
+    first instead of sharing them with an encoder operation that runs for up to ~300 ms.
+    False where the OS has no per-thread priority this can set (macOS) or refuses; the
+    thread then runs at normal priority, nothing else changes."""
+    if IS_WINDOWS:
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32
+        return bool(kernel32.SetThreadPriority(kernel32.GetCurrentThread(), -1))
+    if not sys.platform.startswith("linux"):
+        return False                # setpriority(PRIO_PROCESS, tid) is per thread on Linux only
+    import threading
+
+    tid = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, tid) < level:   # never raise it (not allowed)
+            os.setpriority(os.PRIO_PROCESS, tid, level)
+    except OSError:
+        return False
+    return True
+
+
 def replace_file(source: str | Path, target: str | Path) -> None:
     """os.replace, retried for about a second while Windows reports the target busy."""
     for attempt in range(_REPLACE_TRIES):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import errno
 import os
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +226,24 @@ def test_lower_priority_puts_a_child_below_the_gui_and_survives_a_gone_one():
         child.kill()
         child.wait()
     assert not platform_support.lower_priority(child.pid)   # gone: refused, no exception
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_lower_thread_priority_lowers_only_the_calling_thread_and_never_raises_it():
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    main, seen = nice(), {}
+
+    def body() -> None:
+        seen["ok"] = platform_support.lower_thread_priority(10)
+        seen["after"] = nice()
+        seen["again"] = platform_support.lower_thread_priority(5)   # 5 would raise it
+        seen["kept"] = nice()
+
+    worker = threading.Thread(target=body)
+    worker.start()
+    worker.join()
+    assert seen["ok"] and seen["after"] == max(main, 10)
+    assert seen["again"] and seen["kept"] == seen["after"]
+    assert nice() == main                        # the calling (GUI) thread is untouched

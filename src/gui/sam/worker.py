@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
+from src.platform_support import lower_thread_priority
+
 _STOP = object()
 
 
@@ -54,6 +56,7 @@ class SamWorker(QObject):
 
     @pyqtSlot()
     def run(self) -> None:
+        lower_thread_priority()     # clicks (GUI thread) first; before any torch call here
         while True:
             item = self._jobs.get()
             if item is _STOP:

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from src.platform_support import lower_thread_priority
 from src.training.learning.early_stop import CONTINUE, EarlyStopper, StopRules
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ class BackgroundUpdate:
         self._thread.start()
 
     def _run(self, ctx: UpdateContext, run: int) -> None:
+        lower_thread_priority()     # the user's clicks and the window come first
         try:
             state = self._job(ctx)
             status, error = (CANCELLED, None) if ctx.cancelled else (FINISHED, None)

@@ -1,8 +1,12 @@
 """BackgroundUpdate: daemon thread, budget, cancel, coalesced requests; run_epochs."""
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
+
+import pytest
 
 from src.training.learning.early_stop import GIVE_UP, STOP_GOOD, StopRules
 from src.training.learning.updater import (BUDGET, CANCEL, CANCELLED, FAILED, FINISHED,
@@ -121,3 +125,14 @@ def test_run_epochs_gives_up_and_honours_budget_and_cancel():
     out = run_epochs(UpdateContext(None, cancelled, None), rules, train_epoch=lambda e: None,
                      validate=lambda e: 0.5, snapshot=lambda: "s")
     assert out.reason == CANCEL and out.epochs == 0 and out.best_state is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_the_update_thread_runs_below_the_callers_priority():
+    def nice(_ctx=None) -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    update = BackgroundUpdate(nice, budget_s=30)
+    update.request()
+    assert update.wait(10)
+    assert update.last_result.state == max(nice(), 10)
