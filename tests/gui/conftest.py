@@ -42,6 +42,37 @@ def _no_leaked_qthreads(monkeypatch):
         pytest.fail(f"test left threads running: {leaked} (global pool active: {pool_busy})")
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item):
+    """pytest-qt closes a test's widgets *before* its fixtures end. A window whose close
+    asks a question (a training monitor still running after a failed assertion) would
+    open a modal loop that nothing answers and pytest-timeout cannot interrupt: the suite
+    hangs (seen in CI after a failure in the pause test). During teardown every modal
+    dialog is rejected (its stay/cancel answer), so the fixtures that end the work run."""
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    timer = None
+    if QApplication.instance() is not None:
+        timer = QTimer()
+        timer.setInterval(200)
+        timer.timeout.connect(_reject_modal_dialog)
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.stop()
+
+
+def _reject_modal_dialog() -> None:
+    from PyQt6.QtWidgets import QApplication, QDialog
+
+    modal = QApplication.activeModalWidget()
+    if isinstance(modal, QDialog):
+        modal.reject()
+
+
 def write_video(path, frames: int = VIDEO_FRAMES, size=(VIDEO_W, VIDEO_H), fps=VIDEO_FPS):
     """A small MJPG video whose frame i has a distinct grey level and its number drawn."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
