@@ -158,6 +158,7 @@ class QualityRun:
     update_s: float = 0.0
     outcome: EpochsOutcome | None = None
     adapted: bool = False                                   # the tracker used an adapter
+    target_iou: float = TARGET_IOU
 
     @property
     def proposal_iou(self) -> float:
@@ -170,7 +171,8 @@ class QualityRun:
 
     @property
     def reached(self) -> int:
-        return sum(r.reached() for r in self.evaluation.values())
+        """Evaluation frames the user brought to the target."""
+        return sum(r.reached(self.target_iou) for r in self.evaluation.values())
 
 
 def _mean(values: list[float]) -> float:
@@ -199,7 +201,7 @@ def quality_run(engine: SamEngine, embs: list[FrameEmbedding],
     clicking = {"target_iou": target_iou, "max_clicks": max_clicks}
     if start is None:
         start = start_frame(engine, embs[0], truths[0], **clicking)
-    run = QualityRun(lit_lora, start)
+    run = QualityRun(lit_lora, start, target_iou=target_iou)
     tracker = MaskTracker(engine, total)
     tracker.add_mask(0, embs[0], start.mask)
     arrays = []

@@ -128,6 +128,7 @@ def test_quality_run_without_and_with_lit_lora(present_engine):
         assert run.clicks_per_frame == np.mean([r.clicks for r in run.evaluation.values()])
         assert run.proposal_iou == np.mean([r.iou_before for r in run.evaluation.values()])
         assert not run.skipped
+        assert run.reached == sum(r.iou_after >= 0.9 for r in run.evaluation.values())
     # before the update both sessions are the same (deterministic, same start)
     assert [(r.clicks, r.iou_before, r.iou_after) for r in off.corrections.values()] == \
         [(r.clicks, r.iou_before, r.iou_after) for r in on.corrections.values()]
