@@ -6,13 +6,23 @@ click while the encoder runs in the background (with and without the click gate)
 time per frame per model; and a LIT-LoRA update on 10 corrected frames (target <= 20 s),
 reference trainer vs fast trainer. Wall and CPU time; `uptime` load beside each figure
 (other work on the machine slows the wall times). Timings do not depend on the
-weights, so without weights the architectures are built untrained; the quality part (mask
-IoU against the demo video's ground truth with and without the adapter) needs real
-weights and says it skipped otherwise.
+weights, so without weights the architectures are built untrained; the quality part needs
+real weights (models/base/sam2_t.pt) and says it skipped otherwise.
+
+Quality (`src/training/sam/simulate.py`): a simulated annotator on the demo video's first
+circle (ground truth: its polygon, frames 0..correct+evaluate). Frame 0: clicks until the
+mask has IoU >= 0.9, which starts the track; frames 1..correct: tracked, and corrected
+(each click at the largest error region's centre-most pixel) where IoU < 0.9, each
+corrected frame a LIT-LoRA sample; one update; the next `evaluate` frames: the tracked
+proposal's mask IoU and the clicks needed to reach 0.9, without and with the adapter.
+`--quality-untrained` runs that path on the untrained SAM 2 tiny (at 512 px unless
+--quality-imgsz says otherwise): its figures say nothing about quality, only that the
+path runs and what it costs.
 
     .venv/bin/python benchmarks/sam.py [--imgsz 1024] [--clicks 20] [--frames 10]
         [--threads 1 2] [--update-threads 1 2] [--update-budget 20] [--reference-epochs 2]
-        [--only clicks|update]
+        [--only clicks|update|quality] [--quality-untrained] [--quality-imgsz N]
+        [--quality-correct 10] [--quality-evaluate 10] [--quality-max-clicks 10]
 
 On a 2-core machine shared with other work, torch's OpenMP threads spin-wait for each other:
 2 threads can be several times slower than 1 (seen here: 54 s for one update epoch at 2
@@ -258,6 +268,101 @@ def click_table(name: str, engine: SamEngine, emb, frames: list, prompts: list[P
               f"wall (prepare_frame when the frame opens makes it a later click)", flush=True)
 
 
+def quality_weights(args):
+    """(weights, input size) of the quality part, or None after saying why it skipped."""
+    try:
+        weights = find_weights("sam2_t", args.base, allow_download=False)
+    except SamWeightsMissing:
+        if not args.quality_untrained:
+            print(f"quality: skipped (no sam2_t.pt in {args.base}: mask IoU and clicks per "
+                  f"frame with and without LIT-LoRA need real weights; --quality-untrained "
+                  f"runs the path on the untrained model, figures meaningless)", flush=True)
+            return None
+        weights = find_weights("sam2_t", args.base, untrained=True)
+        print("quality: UNTRAINED sam2_t (--quality-untrained): the IoU and clicks below say "
+              "NOTHING about quality (random weights: masks unrelated to the object); they only "
+              "show that the path runs and how long it takes", flush=True)
+    # untrained masks never reach IoU 0.9: every frame costs max_clicks tracker runs, so
+    # the path is shown on fewer frames and clicks (10+10 frames at 10 clicks: 7.5 min)
+    small = weights.untrained
+    for name, full, short in (("correct", 10, 3), ("evaluate", 10, 3), ("max_clicks", 10, 3)):
+        if getattr(args, f"quality_{name}") is None:
+            setattr(args, f"quality_{name}", short if small else full)
+    return weights, args.quality_imgsz or (512 if small else args.imgsz)
+
+
+def frame_results(name: str, results: dict) -> str:
+    """'frames a-b: IoU proposal -> after, clicks' of one phase."""
+    if not results:
+        return f"{name}: no frame"
+    rs = list(results.values())
+    before = statistics.mean(r.iou_before for r in rs)
+    after = statistics.mean(r.iou_after for r in rs)
+    return (f"{name} frames {min(results)}-{max(results)}: proposal IoU {before:.3f} -> {after:.3f}"
+            f" after {sum(r.clicks for r in rs)} clicks ({sum(r.clicks > 0 for r in rs)} frames "
+            f"corrected, {sum(r.reached() for r in rs)}/{len(rs)} reached 0.9)")
+
+
+def quality(args) -> None:
+    """The simulated annotator on the demo video, without and with LIT-LoRA."""
+    from src.data.demo import MIN_VISIBLE
+    from src.training.sam import simulate
+
+    chosen = quality_weights(args)
+    if chosen is None:
+        return
+    weights, imgsz = chosen
+    count = 1 + args.quality_correct + args.quality_evaluate
+    images, truths, visible = simulate.demo_truth(count)
+    skipped = [i for i, t in enumerate(truths) if t is None]
+    engine = SamEngine.load(weights, image_size=imgsz)
+    with Clock() as embed:
+        embs = [engine.embed(image) for image in images]
+    print(f"quality ({'untrained' if weights.untrained else weights.path}, input {imgsz} px, "
+          f"2 threads): demo video object {simulate.DEMO_OBJECT} ('circle'), frames 0-{count - 1}"
+          f", visible fraction min {min(visible):.2f}; frames below {MIN_VISIBLE} not measured: "
+          f"{skipped or 'none'}; {args.quality_correct} correction + {args.quality_evaluate} "
+          f"evaluation frames, max {args.quality_max_clicks} clicks a frame; embedding "
+          f"{embed.wall / count:.2f} s/frame | {load()}",
+          flush=True)
+    kwargs = {"correct": args.quality_correct, "evaluate": args.quality_evaluate,
+              "max_clicks": args.quality_max_clicks, "budget_s": args.update_budget}
+    with Clock() as start_clock:
+        start = simulate.start_frame(engine, embs[0], truths[0],
+                                     max_clicks=args.quality_max_clicks)
+    print(f"  frame 0 (decoder-only clicks): {start.clicks} clicks to IoU "
+          f"{start.iou_after:.3f} ({start_clock.wall:.1f} s)", flush=True)
+    runs = {}
+    for lit in (False, True):
+        with Clock() as clock:
+            run = simulate.quality_run(engine, embs, truths, lit_lora=lit, start=start, **kwargs)
+        runs[lit] = run
+        name = "with LIT-LoRA" if lit else "without LIT-LoRA"
+        print(f"  {name}: {frame_results('corrections', run.corrections)}; run wall "
+              f"{clock.wall:.1f} s CPU {clock.cpu:.1f} s | {load()}", flush=True)
+        if lit:
+            print("  " + update_summary(run, args.update_budget), flush=True)
+        print(f"  {name}: {frame_results('evaluation', run.evaluation)}", flush=True)
+    off, on = runs[False], runs[True]
+    print(f"quality: evaluation frames {sorted(on.evaluation)}: mean proposal IoU without "
+          f"LIT-LoRA {off.proposal_iou:.3f} | with {on.proposal_iou:.3f}; clicks per frame to "
+          f"IoU >= 0.9 (max {args.quality_max_clicks}) without {off.clicks_per_frame:.2f} | "
+          f"with {on.clicks_per_frame:.2f}; frames reaching 0.9 without {off.reached} | with "
+          f"{on.reached} of {len(on.evaluation)}; update {on.update_s:.1f} s on {on.samples} "
+          f"samples" + ("  [UNTRAINED: meaningless for quality]" if weights.untrained else ""),
+          flush=True)
+
+
+def update_summary(run, budget_s: float) -> str:
+    out = run.outcome
+    if out is None:
+        return "LIT-LoRA update: none (no frame was corrected, no sample)"
+    best = "none" if out.best_metric is None else f"{out.best_metric:.3f} at epoch {out.best_epoch}"
+    return (f"LIT-LoRA update on {run.samples} samples: wall {run.update_s:.1f} s (budget "
+            f"{budget_s:g} s), {out.epochs} epochs ({out.reason}), best val IoU {best}, "
+            f"adapter {'used' if run.adapted else 'none (no epoch finished)'}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--imgsz", type=int, default=1024)
@@ -274,7 +379,22 @@ def main() -> int:
     ap.add_argument("--update-threads", type=int, nargs="+", default=[1, 2],
                     help="torch threads of the update (1: no OpenMP spin-waiting against "
                          "other work on a busy 2-core machine)")
-    ap.add_argument("--only", choices=["clicks", "update"], default=None)
+    ap.add_argument("--only", choices=["clicks", "update", "quality"], default=None)
+    ap.add_argument("--quality-untrained", action="store_true",
+                    help="run the quality part on the untrained sam2_t when there are no "
+                         "weights (its figures say nothing about quality)")
+    ap.add_argument("--quality-imgsz", type=int, default=None,
+                    help="input size of the quality part (default: --imgsz with weights, "
+                         "512 untrained)")
+    ap.add_argument("--quality-correct", type=int, default=None,
+                    help="tracked frames the user corrects before the update (default: 10 "
+                         "with weights, 3 untrained)")
+    ap.add_argument("--quality-evaluate", type=int, default=None,
+                    help="frames after the update where IoU and clicks are measured "
+                         "(default: 10 with weights, 3 untrained)")
+    ap.add_argument("--quality-max-clicks", type=int, default=None,
+                    help="clicks after which the simulated user gives up on a frame "
+                         "(default: 10 with weights, 3 untrained)")
     args = ap.parse_args()
     import torch
     print(f"torch {torch.__version__}, input {args.imgsz} px, frames {W}x{H}, "
@@ -283,6 +403,8 @@ def main() -> int:
     frames = [frame(i) for i in range(args.frames + 1)]
     prompts = click_prompts(args.clicks)
     names = ("sam2_t",) if args.only == "update" else ("sam2_t", "mobile_sam")
+    if args.only == "quality":
+        names = ()
     results = {}
     for name in names:
         weights, kind = weights_for(name, args.base)
@@ -303,7 +425,7 @@ def main() -> int:
             print(f"  clicks while another thread embeds frames, {beside_name(gate, lower)}"
                   f": {percentiles(clicks)}; embeds meanwhile {embed_s:.1f} s each | {load()}",
                   flush=True)
-    if args.only != "clicks":
+    if args.only not in ("clicks", "quality"):
         engine, embs, kind = results["sam2_t"]
         torch.set_num_threads(2)
         arrays = corrections(engine, frames, embs, args.frames)
@@ -337,11 +459,9 @@ def main() -> int:
                 lit_lora_update(engine, arrays, 1e9, fast=True, max_epochs=1)), lower)
             print(f"  clicks while an update trains in another thread, "
                   f"{beside_name(gate, lower)}: {percentiles(clicks)} | {load()}", flush=True)
-        if kind == "untrained":
-            print(f"quality: skipped (no sam2_t.pt in {args.base}: clicks per frame with and "
-                  f"without LIT-LoRA need real weights)")
-        else:
-            print("quality: not implemented yet (the simulated annotator on the demo video)")
+    if args.only in (None, "quality"):
+        torch.set_num_threads(2)
+        quality(args)
     print(load())
     return 0
 
