@@ -347,6 +347,11 @@ class LearningLoop(QObject):
             if self.window.status.currentMessage() == "Proposing…":
                 self.window.status.clearMessage()
 
+    @property
+    def proposing(self) -> bool:
+        """A proposal job runs, or waits for the running one."""
+        return self.proposals.running or self._next_request is not None
+
     def model_busy(self) -> Optional[str]:
         """Why Suggest frames must not take the session's model now, or None."""
         if self.proposals.running:
