@@ -146,3 +146,29 @@ def test_closing_the_window_mid_job_ends_it_without_storing(qtbot, loop_window, 
     assert not _proposed(project, frames[0].id)    # a closed project gets nothing stored
     qtbot.wait(100)                      # the job's late signals are dropped, not shown
     assert "proposal(s) from" not in win.statusBar().currentMessage()
+
+
+def test_a_failing_proposal_is_an_error_message_and_stores_nothing(qtbot, loop_window,
+                                                                   monkeypatch):
+    from PyQt6.QtWidgets import QMessageBox
+
+    from src.errors import ModelError
+    win, project, frames = loop_window
+
+    def broken(predictor, image):
+        raise ModelError("the model file is damaged", hint="train it again")
+
+    monkeypatch.setattr(Predictor, "predict_one", broken)
+    _toggle_on(qtbot, win)
+
+    def error_box():
+        boxes = [b for b in win.findChildren(QMessageBox, "errorDialog") if b.isVisible()]
+        return boxes[0] if boxes else None
+    qtbot.waitUntil(lambda: error_box() is not None, timeout=30000)
+    box = error_box()
+    assert "the model file is damaged" in box.text() and "train it again" in box.informativeText()
+    qtbot.mouseClick(box.buttons()[0], Qt.MouseButton.LeftButton)     # OK
+    qtbot.waitUntil(lambda: error_box() is None)
+    assert not win.learning.proposals.running and win.learning.learner is not None
+    assert not _proposed(project, frames[0].id)
+    assert "proposing…" not in win.learning.status_label.text()
