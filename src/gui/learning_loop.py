@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 LOOP_ACTIONS = ("learn_update", "learn_promote", "learn_discard", "learn_propose")
 PAUSE_MS = 20_000     # no edit and no frame change for this long: the user paused
 BASE_TASKS = ("detect", "segment")        # what a learning session can adapt
+PROPOSING = "Proposing…"                   # the status bar while a proposal job runs
 
 
 class LearningBridge(QObject):
@@ -294,13 +295,13 @@ class LearningLoop(QObject):
             self._next_request = request
             return
         self.proposals.start(self.learner, request)
-        self.window.status.showMessage("Proposing…")
+        self.window.status.showMessage(PROPOSING)
         self._show_status()
 
     @reports_errors
     def _on_proposals_ended(self, request: ProposalRequest, batch, error) -> None:
         if error is not None:
-            self.window.status.clearMessage()
+            self._clear_proposing_message()
             dialogs.show_error(self.window, error)
         elif self.learner is not None and self.window.session is not None:
             self._store_proposals(request, batch)
@@ -314,7 +315,7 @@ class LearningLoop(QObject):
         w = self.window
         keep = [i for i in batch.frame_ids if not (request.auto and self._has_shapes(i))]
         if not keep:
-            w.status.clearMessage()
+            self._clear_proposing_message()
             return
         self._proposing = True
         try:
@@ -344,8 +345,12 @@ class LearningLoop(QObject):
         self._next_request = None
         if self.proposals.running:
             self.proposals.shutdown()
-            if self.window.status.currentMessage() == "Proposing…":
-                self.window.status.clearMessage()
+            self._clear_proposing_message()
+
+    def _clear_proposing_message(self) -> None:
+        """A job ended without a result to tell: "Proposing…" goes (another message stays)."""
+        if self.window.status.currentMessage() == PROPOSING:
+            self.window.status.clearMessage()
 
     @property
     def proposing(self) -> bool:
