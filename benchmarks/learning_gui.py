@@ -203,7 +203,8 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     for n in range(args.frames):
         index = win.player.index
-        user.wait(lambda: win.annotator.frame is not None)   # proposed when it was shown
+        user.wait(lambda: win.annotator.frame is not None      # proposed when it was shown,
+                  and not win.learning.proposing)             # in a worker
         proposed = shapes_of([a for a in win.annotator.anns if a.status == "proposed"], names)
         gt = truth[index]
         image = win.player.image

@@ -4,7 +4,10 @@ src/training/learning/session.py); leaving a frame whose shapes were edited repo
 corrected; a captured frame with no shapes yet (frame tags are not shapes) gets
 proposals from the session's model (base + adapter in use) when it is shown; Update now,
 Promote and Discard act on the session. Updates run in the core's own thread: its callbacks
-reach the widgets through `LearningBridge` signals, never directly."""
+reach the widgets through `LearningBridge` signals, never directly. Proposals run in a
+worker (src/gui/learning_proposals.py), one job at a time: frames shown meanwhile wait as one
+request (the latest wins), and automatic proposals land only on a frame still without shapes
+when they are stored."""
 from __future__ import annotations
 
 import time
@@ -19,6 +22,7 @@ from src.db import model_versions as model_repo
 from src.errors import LabelLoopError
 from src.gui import dialogs
 from src.gui.guard import reports_errors
+from src.gui.learning_proposals import ProposalJobs, ProposalRequest
 
 if TYPE_CHECKING:
     from src.gui.main_window import MainWindow
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
 LOOP_ACTIONS = ("learn_update", "learn_promote", "learn_discard", "learn_propose")
 PAUSE_MS = 20_000     # no edit and no frame change for this long: the user paused
 BASE_TASKS = ("detect", "segment")        # what a learning session can adapt
+PROPOSING = "Proposing…"                   # the status bar while a proposal job runs
 
 
 class LearningBridge(QObject):
@@ -75,7 +80,10 @@ class LearningLoop(QObject):
         self._base_action = None                 # the toolbar's action holding the picker
         self._frame: Optional[int] = None        # captured frame on screen (its id)
         self._edited = False                     # its shapes changed while on screen
-        self._proposing = False
+        self._proposing = False                  # storing proposals: not the user's edit
+        self.proposals = ProposalJobs(self)
+        self.proposals.ended.connect(self._on_proposals_ended)
+        self._next_request: Optional[ProposalRequest] = None   # asked while a job runs
         self._progress_text = ""
         self._looked_for: set[int] = set()       # sources checked for an open session
         # After the window's own slot: the annotator knows the frame shown by then.
@@ -195,6 +203,7 @@ class LearningLoop(QObject):
     def stop(self) -> None:
         """Close the session (a running update is cancelled; the session stays on disk)."""
         self.pause_timer.stop()
+        self._stop_proposals()
         if self.learner is not None:
             self._report_corrected()
             self.learner.close()
@@ -258,11 +267,14 @@ class LearningLoop(QObject):
         """Proposals from the session's model on a captured frame that has no shapes yet
         (not while Suggest frames runs that model in its thread)."""
         frame = self.window.annotator.frame
-        if frame is None or self.window.suggester.running or any(
-                a.kind != "tag" for a in annotations_repo.list_annotations(
-                    self.window.session.conn, frame.id)):
-            return                          # frame tags ('night') are not shapes
-        self.propose_here()
+        if frame is None or self.window.suggester.running or self._has_shapes(frame.id):
+            return
+        self._request_proposals(ProposalRequest(frame.id, auto=True))
+
+    def _has_shapes(self, frame_id: int) -> bool:
+        """Any shape, whatever its status (frame tags like 'night' are not shapes)."""
+        return any(a.kind != "tag" for a in annotations_repo.list_annotations(
+            self.window.session.conn, frame_id))
 
     @reports_errors
     def propose_here(self) -> None:
@@ -274,17 +286,82 @@ class LearningLoop(QObject):
             w.status.showMessage("Suggest frames is using the model: propose when it ends", 4000)
             return
         frame = w.annotator.frame or w.capture()
-        if frame is None:
+        if frame is not None:
+            self._request_proposals(ProposalRequest(frame.id, auto=False))
+
+    def _request_proposals(self, request: ProposalRequest) -> None:
+        """Start a job now, or after the running one (a later request replaces this one)."""
+        if self.proposals.running:
+            self._next_request = request
+            return
+        self.proposals.start(self.learner, request)
+        self.window.status.showMessage(PROPOSING)
+        self._show_status()
+
+    @reports_errors
+    def _on_proposals_ended(self, request: ProposalRequest, batch, error) -> None:
+        if error is not None:
+            self._clear_proposing_message()
+            dialogs.show_error(self.window, error)
+        elif self.learner is not None and self.window.session is not None:
+            self._store_proposals(request, batch)
+        self._start_next_request()
+        self._show_status()
+
+    @reports_errors
+    def _store_proposals(self, request: ProposalRequest, batch) -> None:
+        """Store the job's proposals; automatic ones only on a frame still without shapes
+        (the user may have drawn one while the job ran)."""
+        w = self.window
+        keep = [i for i in batch.frame_ids if not (request.auto and self._has_shapes(i))]
+        if not keep:
+            self._clear_proposing_message()
             return
         self._proposing = True
         try:
-            summary = self.learner.propose([frame.id])
+            summary = self.learner.store_proposals(batch, keep)
             w.session.annotations_changed.emit()
-            w.annotator.reload()
+            if w.annotator.frame is not None and w.annotator.frame.id in keep:
+                w.annotator.reload()
         finally:
             self._proposing = False
-        w.status.showMessage(f"{summary.proposals} proposal(s) from "
-                             f"{self.learner.predictor().model_name}", 4000)
+        w.status.showMessage(f"{summary.proposals} proposal(s) from {batch.model_name}", 4000)
+
+    def _start_next_request(self) -> None:
+        """The request made while the job ran, unless it is moot: an automatic one on a
+        frame the user has left, or that has shapes now."""
+        request, self._next_request = self._next_request, None
+        if request is None or self.learner is None or self.window.session is None \
+                or self.window.suggester.running:
+            return
+        if request.auto:
+            frame = self.window.annotator.frame
+            if frame is None or frame.id != request.frame_id or self._has_shapes(frame.id):
+                return
+        self._request_proposals(request)
+
+    def _stop_proposals(self) -> None:
+        """Wait for a running proposal job (its result is dropped), forget a waiting one."""
+        self._next_request = None
+        if self.proposals.running:
+            self.proposals.shutdown()
+            self._clear_proposing_message()
+
+    def _clear_proposing_message(self) -> None:
+        """A job ended without a result to tell: "Proposing…" goes (another message stays)."""
+        if self.window.status.currentMessage() == PROPOSING:
+            self.window.status.clearMessage()
+
+    @property
+    def proposing(self) -> bool:
+        """A proposal job runs, or waits for the running one."""
+        return self.proposals.running or self._next_request is not None
+
+    def model_busy(self) -> Optional[str]:
+        """Why Suggest frames must not take the session's model now, or None."""
+        if self.proposals.running:
+            return "the learning session is proposing with its model; try again when it ends"
+        return None
 
     def adapted_predictor(self):
         """The session's base + adapter when the adapter is in use (Suggest frames scores
@@ -339,6 +416,7 @@ class LearningLoop(QObject):
                                         text=f"{self.learner.base.name}-adapted")
         if not ok or not name.strip():
             return
+        self._stop_proposals()
         self._report_corrected()
         version = self.learner.promote(name.strip())
         self.learner = None
@@ -355,6 +433,7 @@ class LearningLoop(QObject):
                 "Forget this session's adapter and corrected-frame samples? "
                 "(Your annotations stay.)"):
             return
+        self._stop_proposals()          # its model reads the adapter being deleted
         self.learner.discard()
         self.learner = None
         self.actions["learn_toggle"].setChecked(False)
@@ -375,6 +454,8 @@ class LearningLoop(QObject):
         parts.append("adapter in use" if s.adapter_in_use else "base only")
         if self._progress_text:
             parts.append(self._progress_text)
+        if self.proposals.running:
+            parts.append("proposing…")
         self.status_label.setText(" · ".join(parts))
         self.status_label.setToolTip(s.reason)
 

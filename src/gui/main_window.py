@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self._connect_widgets()
         self.learning = LearningLoop(self)        # after the widgets: see its frame_shown
         self.suggester.second_predictor = self.learning.adapted_predictor
+        self.suggester.model_busy = self.learning.model_busy
         self.addToolBarBreak()
         self.learning_toolbar = LearningToolBar(self.actions, self.learning.status_label, self)
         self.addToolBar(self.learning_toolbar)

@@ -77,6 +77,7 @@ class FrameSuggester(QObject):
         self._capture_when_shown: Optional[tuple[int, int]] = None
         self._generation = 0        # a ranking of a project closed meanwhile is dropped
         self.second_predictor = lambda: None   # the learning session's model, when one runs
+        self.model_busy = lambda: None         # why that model is in use elsewhere, or None
         window.player.frame_shown.connect(self._on_player_frame_shown)
 
     @property
@@ -95,6 +96,10 @@ class FrameSuggester(QObject):
             return
         if self._job is not None:
             w.status.showMessage("Suggest frames is already running…", 3000)
+            return
+        busy = self.model_busy()               # one thread at a time runs a model object
+        if busy:
+            w.status.showMessage(f"Suggest frames not started: {busy}", 5000)
             return
         from src.training.inference.loading import find_version
         find_version(w.session.project)           # no active model: say so before starting

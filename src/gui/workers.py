@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
 
 from src.data.capture import import_media
 from src.db.project import Project
@@ -38,8 +38,10 @@ def start_in_thread(worker: QObject, parent: QObject) -> QThread:
     thread = QThread(parent)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
+    # quit in the worker's thread (QThread.quit is thread-safe): queued to the GUI thread, a
+    # `thread.wait()` there (a project closing mid-job) would wait for itself forever
     for signal in (worker.finished, worker.failed):
-        signal.connect(thread.quit)
+        signal.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.finished.connect(thread.deleteLater)
     thread.start()
     return thread

@@ -158,8 +158,11 @@ def test_segment_base_update_changes_the_polygon_proposals(qtbot, project):
     label = win.learning.status_label
     assert win.learning.learner.base.id == seg.id and f"base {seg.display_name}" in label.text()
     assert not combo.isEnabled()                        # another base is another session
+    qtbot.waitUntil(lambda: bool(annotations_repo.list_annotations(   # proposed when toggled
+        project.conn, frames[0].id, status="proposed")), timeout=30000)   # on, in a worker
     first = annotations_repo.list_annotations(project.conn, frames[0].id, status="proposed")
-    assert first and all(a.kind == "polygon" for a in first)   # proposed when toggled on
+    assert all(a.kind == "polygon" for a in first)
+    qtbot.waitUntil(lambda: not win.learning.proposals.running)
     for index in (0, 1):
         _reject_draw_and_move_on(qtbot, win, project, index)
     qtbot.waitUntil(lambda: "2 corrected" in label.text())

@@ -20,6 +20,8 @@ API (Qt-free; the GUI turns the callbacks into signals, the CLI prints):
     session.predictor()                        # base + adapter when in use, else the base
     session.base_predictor()                   # the base alone (base/adapter disagreement)
     session.propose([frame_id, ...])           # store proposals from predictor() on frames
+    batch = session.predict([frame_id, ...])   # the same in two halves: predict in any thread
+    session.store_proposals(batch, frame_ids)  # (own connection), store in the session's
     session.promote("name")                    # a model version with lineage to the base
     session.discard()                          # adapter, samples and session gone
     session.close()                            # cancel a running update (the app quits)
@@ -30,6 +32,9 @@ adapter is used only when its validation proposal score on the corrected frames 
 below the base's on the same frames (`detector_update.py`); otherwise it is not saved and
 the status says why. `on_update(LearningUpdate)` and `on_progress(UpdateProgress)` are
 called from the worker thread: do not touch widgets or `project.conn` in them.
+`predict` may run in another thread than the session's (a GUI worker): it reads the store on
+a connection of its own, and an update finishing meanwhile swaps the predictor only between
+two builds (`_lock`), never under a build.
 
 A `segment` base (YOLO-seg) works the same way with polygons: a sample keeps the frame's
 accepted polygons, and its boxes as their rectangles (4-point polygons: a box is drawn around
@@ -40,6 +45,7 @@ the adapter's score uses mask IoU (`segment_update.py`). Other tasks are refused
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import uuid
@@ -92,6 +98,27 @@ class SessionStatus:
     state: str                         # 'open' | 'promoted' | 'discarded'
 
 
+@dataclass(frozen=True)
+class FramePrediction:
+    """What the session's model found on one captured frame (not stored yet)."""
+
+    frame_id: int
+    prediction: object                 # src.training.inference.results.Prediction
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class ProposalBatch:
+    """`predict`'s answer: the predictions and the name of the model that made them."""
+
+    model_name: str
+    frames: tuple[FramePrediction, ...]
+
+    @property
+    def frame_ids(self) -> list[int]:
+        return [f.frame_id for f in self.frames]
+
+
 class LearningSession:
     def __init__(self, project: Project, record: repo.LearningSessionRecord,
                  base: ModelVersion, settings: LearnSettings, *,
@@ -102,7 +129,8 @@ class LearningSession:
         self.samples = SampleStore(self.folder / "samples")
         self.adapters = AdapterStore(self.folder)
         self._on_update = on_update
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()              # guards the predictors (built, swapped)
+        self._base_lock = threading.Lock()         # the base module is loaded once
         self._predictor = None
         self._base_predictor = None
         self._base_module = None
@@ -266,13 +294,15 @@ class LearningSession:
 
     def _finished(self, result: UpdateResult) -> None:
         """Worker thread: save a better adapter, record the update (own DB connection)."""
-        update = self._describe(result)
-        conn = self.project.connect()
-        try:
-            update = repo.add_update(conn, update)
-        finally:
-            conn.close()
+        # Under the predictors' lock: a predictor built meanwhile (a proposal worker) never
+        # reads a half-saved adapter or the adapter without the update that says it is used.
         with self._lock:
+            update = self._describe(result)
+            conn = self.project.connect()
+            try:
+                update = repo.add_update(conn, update)
+            finally:
+                conn.close()
             self._predictor = None
         if self._on_update is not None:
             self._on_update(update)
@@ -325,19 +355,21 @@ class LearningSession:
                              last.val_metric if last else None,
                              last.base_metric if last else None, in_use, reason, record.state)
 
-    def _adapter_in_use(self) -> bool:
+    def _adapter_in_use(self, conn=None) -> bool:
         """The adapter on disk is in use unless the last trained update did worse."""
         if not self.adapters.exists():
             return False
-        trained = [u for u in repo.list_updates(self.project.conn, self.record.id)
+        trained = [u for u in repo.list_updates(conn or self.project.conn, self.record.id)
                    if u.status == FINISHED and u.epochs > 0 and u.val_metric is not None]
         return not trained or trained[-1].used
 
-    def predictor(self):
-        """A Predictor (src/training/inference) of base + adapter in use, else of the base."""
+    def predictor(self, project: Project | None = None):
+        """A Predictor (src/training/inference) of base + adapter in use, else of the base.
+        `project`: the same project on the calling thread's own connection, when that is not
+        the session's thread."""
         with self._lock:
             if self._predictor is None:
-                self._predictor = self._build_predictor()
+                self._predictor = self._build_predictor(project or self.project)
             return self._predictor
 
     def base_predictor(self):
@@ -348,18 +380,19 @@ class LearningSession:
                 self._base_predictor = self._plain_predictor()
             return self._base_predictor
 
-    def _plain_predictor(self):
+    def _plain_predictor(self, project: Project | None = None):
         from src.training.inference.loading import predictor_for
 
-        return predictor_for(self.project, self.base, conf=self.settings.conf,
+        return predictor_for(project or self.project, self.base, conf=self.settings.conf,
                              iou=self.settings.iou, imgsz=self.imgsz, device=self.settings.device)
 
-    def _build_predictor(self):
+    def _build_predictor(self, project: Project):
         from src.training.learning.detector_update import adapted_copy, merged_model
 
-        predictor = self._plain_predictor()
-        if self._adapter_in_use():
-            adapted = adapted_copy(self._base_model(), self.settings, self.adapters.folder)
+        predictor = self._plain_predictor(project)
+        if self._adapter_in_use(project.conn):
+            adapted = adapted_copy(self._base_model(project), self.settings,
+                                   self.adapters.folder)
             predictor.model.model = merged_model(adapted)
             predictor.model.predictor = None
             predictor.model_name = f"{predictor.model_name} + adapter"
@@ -368,26 +401,66 @@ class LearningSession:
     def propose(self, frame_ids: list[int]):
         """Store proposals from `predictor()` on these frames (as the base's proposals:
         source model:<base id>); returns the ProposalWriter summary."""
+        return self.store_proposals(self.predict(frame_ids))
+
+    def predict(self, frame_ids: list[int], should_stop: Callable[[], bool] | None = None
+                ) -> ProposalBatch:
+        """What `predictor()` finds on these captured frames, nothing stored. Any thread may
+        call it: it reads the store on a connection of its own. Frames deleted meanwhile, or
+        of another source, are left out; `should_stop()` true before a frame: the frames done so far."""
+        conn = self.project.connect()
+        try:
+            project = dataclasses.replace(self.project, conn=conn)
+            predictor = self.predictor(project)
+            found = []
+            for frame_id in frame_ids:
+                if should_stop is not None and should_stop():
+                    break
+                frame = frames_repo.get_frame(conn, frame_id)
+                if frame is None or frame.source_id != self.record.source_id:
+                    continue
+                image = self._frame_image(frame)
+                prediction = predictor.predict_one(image)
+                prediction.frame_index = frame.frame_index
+                found.append(FramePrediction(frame_id, prediction, image))
+        finally:
+            conn.close()
+        return ProposalBatch(predictor.model_name, tuple(found))
+
+    def _frame_image(self, frame) -> np.ndarray:
+        path = self.project.abspath(frame.image_path)
+        image = cv2.imread(str(path))
+        if image is None:
+            raise MediaError("the frame's image cannot be read", path=path,
+                             hint="the file is missing or damaged; capture the frame again")
+        return image
+
+    def store_proposals(self, batch: ProposalBatch, frame_ids=None):
+        """Store `predict`'s proposals (on the session's thread and connection), in one
+        transaction; only on `frame_ids` when given, never on a frame deleted since.
+        Returns the ProposalWriter summary."""
         from src.training.inference.run import ProposalWriter
 
-        predictor = self.predictor()
         writer = ProposalWriter(self.project, self.source, self.base)
-        for frame_id in frame_ids:
-            frame = frames_repo.get_frame(self.project.conn, frame_id)
-            image = cv2.imread(str(self.project.abspath(frame.image_path)))
-            prediction = predictor.predict_one(image)
-            prediction.frame_index = frame.frame_index
-            writer.add(prediction, image)
+        for item in batch.frames:
+            if frame_ids is not None and item.frame_id not in frame_ids:
+                continue
+            frame = frames_repo.get_frame(self.project.conn, item.frame_id)
+            if frame is None:
+                continue               # deleted meanwhile: not re-captured from the image
+            item.prediction.frame_index = frame.frame_index
+            writer.add(item.prediction, item.image)
         return writer.commit()
 
-    def _base_model(self):
+    def _base_model(self, project: Project | None = None):
         """The base's torch module, loaded once through the verified predictor path."""
-        if self._base_module is None:
-            from src.training.inference.loading import predictor_for
+        with self._base_lock:
+            if self._base_module is None:
+                from src.training.inference.loading import predictor_for
 
-            loaded = predictor_for(self.project, self.base, device="cpu")
-            self._base_module = loaded.model.model.float().eval()
-        return self._base_module
+                loaded = predictor_for(project or self.project, self.base, device="cpu")
+                self._base_module = loaded.model.model.float().eval()
+            return self._base_module
 
     # -- ending ----------------------------------------------------------------------------
     def promote(self, name: str) -> ModelVersion:

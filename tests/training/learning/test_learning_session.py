@@ -141,3 +141,43 @@ def make_source_elsewhere(project):
     folder.mkdir()
     cv2.imwrite(str(folder / "0.png"), np.zeros((32, 32, 3), np.uint8))
     return import_media(project, folder)
+
+
+def test_predict_in_another_thread_reads_on_its_own_connection(project):
+    """A GUI worker predicts while the session's thread is inside a transaction: predict
+    sees the committed store, not the other thread's unfinished work, and stores nothing;
+    store_proposals (the session's thread) writes only on the frames it is given."""
+    from src.db import annotations as annotations_repo
+    from src.db import frames as frames_repo
+    from src.db.connection import transaction
+
+    source, frames = make_source(project, 3, annotate=False)
+    base = make_base(project)
+    session = LearningSession.open(project, source.id, base.id,
+                                   settings=LearnSettings(conf=0.001, **FAST))
+    ids = [frames[0].id, frames[1].id]
+    found: dict = {}
+
+    class Rollback(Exception):
+        pass
+
+    try:
+        with pytest.raises(Rollback):
+            with transaction(project.conn):
+                frames_repo.delete_frames(project.conn, [frames[0].id])   # not committed
+                worker = threading.Thread(target=lambda: found.update(
+                    batch=session.predict(ids), thread=threading.get_ident()))
+                worker.start()
+                worker.join(60)
+                raise Rollback
+        batch = found["batch"]
+        assert found["thread"] != threading.get_ident() and batch.frame_ids == ids
+        assert all(f.prediction.detections for f in batch.frames)    # near-zero threshold
+        assert not annotations_repo.list_annotations(project.conn, frames[1].id)
+        summary = session.store_proposals(batch, [frames[1].id])
+        stored = annotations_repo.list_annotations(project.conn, frames[1].id, status="proposed")
+        assert summary.proposals == len(stored) == len(batch.frames[1].prediction.detections)
+        assert not annotations_repo.list_annotations(project.conn, frames[0].id)
+        assert batch.model_name == session.predictor().model_name
+    finally:
+        session.close()
