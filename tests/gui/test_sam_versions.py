@@ -31,7 +31,9 @@ def test_a_loaded_model_embeds_each_opened_frame_without_the_segment_tool(qtbot,
     QTest.keyClick(view, Qt.Key.Key_Right)             # the user steps to the next frame
     qtbot.waitUntil(lambda: win.annotator.position == (source_id, 1))
     qtbot.waitUntil(lambda: (source_id, 1) in sam.cache, timeout=30000)
-    assert "frame 1: embedding ready" in sam.panel.embed_label.text()
+    # the worker caches the embedding, then its `done` signal reaches the GUI thread
+    qtbot.waitUntil(lambda: "frame 1: embedding ready" in sam.panel.embed_label.text(),
+                    timeout=10000)
     assert not sam.segment_action.isChecked() and not sam.gestures.active
     # several steps in a row: the frame finally shown is embedded (queued ones may be dropped)
     for _ in range(3):
