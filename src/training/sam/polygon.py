@@ -29,6 +29,7 @@ def polygon_to_mask(polygon: list[list[float]], height: int, width: int) -> np.n
     return out.astype(bool)
 
 
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+def mask_iou(a: np.ndarray, b: np.ndarray, empty: float = 0.0) -> float:
+    """Intersection over union of two masks; `empty` when both are empty."""
     union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+    return float(np.logical_and(a, b).sum() / union) if union else empty

@@ -42,6 +42,7 @@ from src.training.sam.engine import FrameEmbedding, SamEngine
 from src.training.sam.lit_lora import (LitLoraSettings, adapted_copy, correction_arrays,
                                        train_adapter)
 from src.training.sam.prompts import PointPrompt, Prompt
+from src.training.sam.polygon import mask_iou
 from src.training.sam.tracker import MaskTracker, TrackedMask
 
 TARGET_IOU = 0.9
@@ -50,10 +51,8 @@ DEMO_OBJECT = 2          # the first 'circle' of the demo (movers keep their dra
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two masks (1.0 when both are empty)."""
-    a, b = a.astype(bool), b.astype(bool)
-    union = int(np.logical_or(a, b).sum())
-    return 1.0 if union == 0 else int(np.logical_and(a, b).sum()) / union
+    """`mask_iou`, 1.0 when both masks are empty (nothing for the user to fix)."""
+    return mask_iou(a.astype(bool), b.astype(bool), empty=1.0)
 
 
 def next_click(pred: np.ndarray, truth: np.ndarray) -> PointPrompt | None:
