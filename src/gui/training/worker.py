@@ -62,7 +62,9 @@ class RunControls:
         self._send("cancel")
 
     def _send(self, cmd: str) -> None:
-        raise NotImplementedError
+        """How a command reaches the run: TrainingWorker and RunFollower define it."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how a {cmd!r} "
+                                  f"command reaches its run")
 
 
 class TrainingWorker(RunControls, QThread):
