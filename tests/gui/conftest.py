@@ -11,7 +11,7 @@ from PyQt6.QtCore import QThread, QThreadPool
 from src.data.capture import import_media
 from src.db import classes as class_repo
 
-from gui_helpers import VIDEO_FPS, VIDEO_FRAMES, VIDEO_H, VIDEO_W
+from gui_helpers import VIDEO_FPS, VIDEO_FRAMES, VIDEO_H, VIDEO_W, open_main_window
 
 
 @pytest.fixture(autouse=True)
@@ -103,13 +103,8 @@ def gui_project(project, tiny_video):
 @pytest.fixture
 def window(qtbot, gui_project):
     """The real main window on the tiny project, showing frame 0."""
-    from src.gui.main_window import MainWindow
     project, _ = gui_project
-    win = MainWindow(project.root)
-    qtbot.addWidget(win)
-    win.resize(900, 700)
-    win.show()
-    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    win = open_main_window(qtbot, project.root, (900, 700))
     yield win
     win.close()
 
@@ -119,12 +114,7 @@ def sam_window(qtbot, gui_project, monkeypatch):
     """The main window with an untrained SAM at 128 px allowed (the tests' opt-in)."""
     monkeypatch.setenv("LABELLOOP_SAM_UNTRAINED", "1")
     monkeypatch.setenv("LABELLOOP_SAM_IMGSZ", "128")
-    from src.gui.main_window import MainWindow
     project, _ = gui_project
-    win = MainWindow(project.root)
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    win = open_main_window(qtbot, project.root, (1000, 700))
     yield win
     win.close()

@@ -36,6 +36,19 @@ def click(view, point: QPoint, button=Qt.MouseButton.LeftButton) -> None:
     QTest.mouseClick(view.viewport(), button, Qt.KeyboardModifier.NoModifier, point)
 
 
+def open_main_window(qtbot, project_root, size: tuple[int, int] = (900, 700)):
+    """The real main window on a project, shown at `size`, once its first frame is on
+    screen (qtbot closes it at the end of the test)."""
+    from src.gui.main_window import MainWindow
+
+    win = MainWindow(project_root)
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    return win
+
+
 def wait_frame(qtbot, win, index: int) -> None:
     """Wait until the player shows frame `index`."""
     qtbot.waitUntil(lambda: win.player.index == index and win.annotator.position[1] == index)

@@ -11,7 +11,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QDoubleSpinBox, QMessageBox, QSpinBox
 
 from gui_helpers import (ModalAnswerer, _ACCEPT, click, click_button, dialog_button,
-                         fill_text, view_point, wait_frame, wait_no_modal)
+                         fill_text, open_main_window, view_point, wait_frame, wait_no_modal)
 from src.cli import main as cli_main
 from src.data.capture import import_media
 from src.db import annotations as ann_repo
@@ -39,12 +39,7 @@ def squares_project(project, squares_video, trained_detector):  # noqa: F811
 
 
 def _open(qtbot, project):
-    from src.gui.main_window import MainWindow
-    win = MainWindow(project.root)
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    win = open_main_window(qtbot, project.root, (1000, 700))
     return win
 
 

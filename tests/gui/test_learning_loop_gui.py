@@ -9,7 +9,7 @@ import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QInputDialog
 
-from gui_helpers import answer_modals, drag, view_point, wait_frame
+from gui_helpers import answer_modals, drag, open_main_window, view_point, wait_frame
 from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
 from src.db import learning as learning_repo
@@ -23,16 +23,11 @@ FAST = LearnSettings(max_epochs=2, update_every=0, lr=1e-2, batch=4, budget_s=60
 
 @pytest.fixture
 def loop_window(qtbot, project):
-    from src.gui.main_window import MainWindow
     source, frames = make_source(project, 6, annotate=False)
     for name in ("red", "blue"):
         classes_repo.ensure_class(project.conn, name)
     base = make_base(project)
-    win = MainWindow(project.root)
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    win = open_main_window(qtbot, project.root, (1200, 800))
     win.learning.settings = FAST
     yield win, project, base
     win.close()
@@ -129,7 +124,6 @@ def _reject_draw_and_move_on(qtbot, win, project, index: int) -> None:
 def test_segment_base_update_changes_the_polygon_proposals(qtbot, project):
     """A tiny segment base beside the detector: picked in the toolbar, two boxes drawn on two
     frames, Update now; the polygons proposed on a new frame then come from base + adapter."""
-    from src.gui.main_window import MainWindow
     from src.training.inference.loading import predictor_for
     from tests.training.learning.learning_fixtures import make_seg_base
 
@@ -138,11 +132,7 @@ def test_segment_base_update_changes_the_polygon_proposals(qtbot, project):
         classes_repo.ensure_class(project.conn, name)
     make_base(project)
     seg = make_seg_base(project)
-    win = MainWindow(project.root)
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    win = open_main_window(qtbot, project.root, (1200, 800))
     # near-zero threshold: the untrained base proposes a few polygons, not none; the head
     # trains in full so the adapter visibly moves them
     win.learning.settings = LearnSettings(max_epochs=2, update_every=0, lr=1e-2, batch=4,

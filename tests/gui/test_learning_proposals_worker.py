@@ -14,7 +14,7 @@ import time
 import pytest
 from PyQt6.QtCore import Qt, QThread, QTimer
 
-from gui_helpers import drag, view_point, wait_frame
+from gui_helpers import drag, open_main_window, view_point, wait_frame
 from src.db import annotations as annotations_repo
 from src.db import classes as classes_repo
 from src.training.inference.predictor import Predictor
@@ -50,16 +50,11 @@ class HeldPredict:
 
 @pytest.fixture
 def loop_window(qtbot, project):
-    from src.gui.main_window import MainWindow
     _, frames = make_source(project, 4, annotate=False)
     for name in ("red", "blue"):
         classes_repo.ensure_class(project.conn, name)
     make_base(project)
-    win = MainWindow(project.root)
-    qtbot.addWidget(win)
-    win.resize(1100, 750)
-    win.show()
-    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    win = open_main_window(qtbot, project.root, (1100, 750))
     # near-zero threshold: the untrained base proposes a few boxes, not none
     win.learning.settings = LearnSettings(update_every=0, budget_s=30, conf=0.001)
     yield win, project, frames

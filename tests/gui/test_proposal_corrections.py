@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PyQt6.QtCore import Qt
 
-from gui_helpers import drag, view_point
+from gui_helpers import drag, open_main_window, view_point
 from src.cli import main as cli_main
 from src.db import annotations as ann_repo
 from src.db import classes as class_repo
@@ -19,7 +19,6 @@ pytestmark = pytest.mark.gui
 @pytest.fixture
 def proposed_window(qtbot, gui_project):
     """Frame 0 captured with two proposals of model:7; the window opened on it."""
-    from src.gui.main_window import MainWindow
     project, source = gui_project
     assert cli_main(["--project", str(project.root), "frames", "capture", str(source.id),
                      "--at", "0"]) == 0
@@ -29,11 +28,7 @@ def proposed_window(qtbot, gui_project):
         ann_repo.add_annotation(project.conn, Annotation(
             frame_id=frame.id, class_id=car.id, kind="box", geometry=geometry,
             source="model:7", confidence=0.8, status="proposed"))
-    win = MainWindow(project.root)
-    qtbot.addWidget(win)
-    win.resize(900, 700)
-    win.show()
-    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    win = open_main_window(qtbot, project.root, (900, 700))
     yield win, project
     win.close()
 

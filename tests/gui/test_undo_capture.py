@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PyQt6.QtWidgets import QApplication
 
-from gui_helpers import drag, view_point, wait_frame
+from gui_helpers import drag, open_main_window, view_point, wait_frame
 from src.db import annotations as ann_repo
 from src.db import classes as class_repo
 from src.db import frames as frame_repo
@@ -95,13 +95,8 @@ def test_undoing_a_draw_on_a_new_frame_removes_the_frame_too(window, gui_project
 
 def test_a_refused_draw_leaves_no_empty_frame(qtbot, project, tiny_video):
     from src.data.capture import import_media
-    from src.gui.main_window import MainWindow
     import_media(project, tiny_video)              # no classes: a shape is refused
-    win = MainWindow(project.root)
-    qtbot.addWidget(win)
-    win.resize(900, 700)
-    win.show()
-    qtbot.waitUntil(lambda: win.player.image is not None and bool(win.annotator.view.image_size))
+    win = open_main_window(qtbot, project.root, (900, 700))
     view = win.annotator.view
     drag(view, view_point(view, 10, 10), view_point(view, 40, 40))
     assert frame_repo.list_frames(project.conn) == []
